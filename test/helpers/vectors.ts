@@ -6,7 +6,7 @@ import type { TypedJson } from './typed-json.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const VECTORS_DIR =
-  process.env.RAFTDCS_VECTORS_DIR ?? resolve(here, '../../../shared/vectors/pysyncobj');
+  process.env.RAFTDCS_VECTORS_DIR ?? resolve(here, '../fixtures/pysyncobj');
 
 export interface Vector {
   name: string;
