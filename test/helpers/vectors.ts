@@ -5,8 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { TypedJson } from './typed-json.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const VECTORS_DIR =
-  process.env.RAFTDCS_VECTORS_DIR ?? resolve(here, '../fixtures/pysyncobj');
+export const VECTORS_DIR = process.env.RAFTDCS_VECTORS_DIR ?? resolve(here, '../fixtures/pysyncobj');
 
 export interface Vector {
   name: string;
