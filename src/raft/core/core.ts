@@ -1,0 +1,1173 @@
+/**
+ * RaftCore — the Raft algorithm as a pure, deterministic state machine, speaking pysyncobj's
+ * message set so Python peers interoperate.
+ *
+ * Inputs: `tick(now)`, `step(from, message, now)`, `propose(command, ref, now)`,
+ * `peerConnected/peerDisconnected`, `onPersisted(index, term)`, `installSnapshot(...)`,
+ * `compact(...)`. Outputs are accumulated and handed over by `takeOutput()`: the hard state and
+ * log changes to persist, messages to send now, messages to send only once that persistence is
+ * durable, committed entries to apply, proposal outcomes and events.
+ *
+ * It must never touch a clock, a timer, a socket, a file or an unseeded random source: time and
+ * randomness come in through the API and the options. That is what lets the simulator replay any
+ * history exactly from a seed.
+ *
+ * Deliberate differences from pysyncobj that keep wire compatibility (spec §11, §14):
+ *  - term and vote are persisted before a vote or an acknowledgement leaves the node;
+ *  - the leader commits only entries of its current term, counting itself only once persisted;
+ *  - commit indexes never decrease; match indexes never decrease while a connection lasts and
+ *    a rewind (reset) never goes below matchIndex + 1, so a Python follower (which deletes
+ *    everything after prevLogIdx) never loses an entry it was counted for;
+ *  - votes are counted once per voter and only from voting members;
+ *  - a follower truncates only on a real conflict and never past the commit index;
+ *  - chunked snapshot messages do not move the commit index; transmissions are never sent;
+ *  - one uncommitted membership change at a time; a removed node stops campaigning.
+ */
+import { RaftLog } from './log.js';
+import type { CoreInitialState, CoreOptions, SnapshotData } from './options.js';
+import {
+  CommandType,
+  FailReason,
+  type HardState,
+  type LogEntry,
+  type MembershipChange,
+  NO_OP_COMMAND,
+  type NodeId,
+  type OutgoingMessage,
+  type RaftMessage,
+  RaftState,
+} from './types.js';
+
+/** Opaque reference of a local proposal; outcomes are reported with it. */
+export type ProposalRef = number;
+
+export type ProposalOutcome =
+  | { readonly ref: ProposalRef; readonly kind: 'assigned'; readonly index: number; readonly term: number }
+  | { readonly ref: ProposalRef; readonly kind: 'failed'; readonly reason: FailReason };
+
+export type CoreEvent =
+  | { readonly type: 'stateChanged'; readonly from: RaftState; readonly to: RaftState; readonly term: number }
+  | { readonly type: 'leaderChanged'; readonly leader: NodeId | null; readonly term: number }
+  | {
+      readonly type: 'membershipChanged';
+      readonly change: MembershipChange;
+      readonly members: readonly NodeId[];
+    }
+  | { readonly type: 'membershipReset'; readonly members: readonly NodeId[] }
+  | { readonly type: 'snapshotReceived'; readonly data: Uint8Array; readonly from: NodeId }
+  | { readonly type: 'ready' }
+  | { readonly type: 'anomaly'; readonly message: string };
+
+export interface CoreOutput {
+  /** persist before anything in `sendAfterPersist` leaves the node */
+  readonly hardState: HardState | undefined;
+  /** delete persisted entries with index ≥ this before appending `entries` */
+  readonly truncateFrom: number | undefined;
+  /** entries to append to the persisted log (consecutive) */
+  readonly entries: readonly LogEntry[];
+  /** messages that may be sent at once */
+  readonly send: readonly OutgoingMessage[];
+  /** messages that may leave only after the hard state and entries above (and earlier ones) are durable */
+  readonly sendAfterPersist: readonly OutgoingMessage[];
+  /** committed entries to apply to the state machine, in order */
+  readonly apply: readonly LogEntry[];
+  /** the commit index after this output (persist lazily as a hint) */
+  readonly commitIndex: number;
+  readonly proposals: readonly ProposalOutcome[];
+  readonly events: readonly CoreEvent[];
+}
+
+export class RaftInvariantError extends Error {
+  override readonly name = 'RaftInvariantError';
+}
+
+type Origin =
+  | { readonly kind: 'local'; readonly ref: ProposalRef | null }
+  | { readonly kind: 'remote'; readonly peer: NodeId; readonly requestId: number | undefined };
+
+interface QueuedCommand {
+  readonly command: Uint8Array;
+  readonly origin: Origin;
+}
+
+interface PeerProgress {
+  nextIndex: number;
+  matchIndex: number;
+  lastResponseMs: number;
+  /** last commit index told to this peer */
+  sentCommit: number;
+  /** time of the last rewind caused by a reset (to damp storms of stale resets) */
+  lastRewindMs: number;
+  /** bytes of the current snapshot already sent, when a transfer is under way */
+  snapshotOffset: number | undefined;
+  /** highest entry index sent to this peer */
+  lastSentIndex: number;
+  /** send a heartbeat in the next flush even if nothing is new */
+  forceHeartbeat: boolean;
+}
+
+export interface CoreStatus {
+  readonly selfId: NodeId | null;
+  readonly state: RaftState;
+  readonly term: number;
+  readonly votedFor: NodeId | null;
+  readonly leader: NodeId | null;
+  readonly commitIndex: number;
+  readonly lastApplied: number;
+  readonly persistedIndex: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly logLength: number;
+  readonly members: readonly NodeId[];
+  readonly connected: readonly NodeId[];
+  readonly readonlyPeers: readonly NodeId[];
+  readonly nextIndex: ReadonlyMap<NodeId, number>;
+  readonly matchIndex: ReadonlyMap<NodeId, number>;
+  readonly leaderCommitIndex: number | null;
+  readonly hasQuorum: boolean;
+  readonly isReady: boolean;
+  readonly selfRemoved: boolean;
+}
+
+export class RaftCore {
+  private readonly opts: CoreOptions;
+  private readonly selfId: NodeId | null;
+  private readonly log: RaftLog;
+
+  private state: RaftState = RaftState.Follower;
+  private term: number;
+  private votedFor: NodeId | null;
+  private leaderId: NodeId | null = null;
+  private commitIndex: number;
+  private lastApplied: number;
+  private persistedIndex: number;
+  private leaderCommitIndex: number | null = null;
+  private readyFired = false;
+
+  private readonly members: Set<NodeId>;
+  private selfRemoved = false;
+  private readonly connected = new Set<NodeId>();
+  private readonly readonlyPeers = new Set<NodeId>();
+
+  private electionDeadlineMs: number;
+  private readonly votes = new Set<NodeId>();
+
+  // leader state
+  private readonly progress = new Map<NodeId, PeerProgress>();
+  private noopIndex = 0;
+  private nextHeartbeatMs = 0;
+  private readonly dirtyPeers = new Set<NodeId>();
+
+  // proposals
+  private readonly waitingLeader: QueuedCommand[] = [];
+  private readonly forwarded = new Map<number, ProposalRef>();
+  private requestCounter = 0;
+
+  // follower receive buffers
+  private transmissionBuffer: Uint8Array[] | null = null;
+  private snapshotBuffer: Uint8Array[] | null = null;
+  private installingSnapshot = false;
+
+  private snapshot: SnapshotData | null;
+
+  // output accumulator
+  private outHardStateDirty = false;
+  private outTruncateFrom: number | undefined;
+  private outDirtyFrom = Number.POSITIVE_INFINITY;
+  private outSend: OutgoingMessage[] = [];
+  private outSendAfterPersist: OutgoingMessage[] = [];
+  private outApply: LogEntry[] = [];
+  private outProposals: ProposalOutcome[] = [];
+  private outEvents: CoreEvent[] = [];
+
+  private now: number;
+
+  constructor(options: CoreOptions, initial: CoreInitialState) {
+    this.opts = options;
+    this.selfId = options.selfId;
+    this.log = new RaftLog(initial.entries);
+    this.term = initial.hardState.term;
+    this.votedFor = initial.hardState.votedFor;
+    this.now = initial.nowMs;
+    this.persistedIndex = this.log.lastIndex;
+    this.lastApplied = Math.max(initial.lastApplied, this.log.firstIndex);
+    if (this.lastApplied > this.log.lastIndex) {
+      throw new RaftInvariantError(
+        `initial lastApplied ${this.lastApplied} beyond the log's last index ${this.log.lastIndex}`,
+      );
+    }
+    this.commitIndex = Math.min(Math.max(initial.commitIndex, this.lastApplied), this.log.lastIndex);
+    this.snapshot = initial.snapshot ?? null;
+    this.members = new Set(initial.peers.filter((p) => p !== this.selfId));
+    if (options.dynamicMembershipChange) {
+      // `peers` is the membership as of lastApplied (a loaded dump's cluster, or the configured
+      // peers of a log starting at its first entry); membership takes effect on append, so every
+      // change in the log after that point applies now
+      for (const e of this.log.slice(this.lastApplied + 1)) this.applyMembershipEntry(e, false, false);
+    }
+    this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    this.applyCommitted();
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // inputs
+
+  /** Advance time: elections, heartbeats, leader fallback. */
+  tick(nowMs: number): void {
+    this.advanceClock(nowMs);
+    if (this.state !== RaftState.Leader) {
+      if (this.canCampaign() && this.now >= this.electionDeadlineMs && this.connectedToAnyVoter()) {
+        this.startElection();
+      }
+    }
+    if (this.state === RaftState.Leader) {
+      this.checkLeaderFallback();
+    }
+    if (this.state === RaftState.Leader && this.now >= this.nextHeartbeatMs) {
+      this.nextHeartbeatMs = this.now + this.opts.appendEntriesPeriodMs;
+      for (const peer of this.replicationTargets()) this.replicateTo(peer, true);
+    }
+  }
+
+  /** Handle one message from a peer. */
+  step(from: NodeId, message: RaftMessage, nowMs: number): void {
+    this.advanceClock(nowMs);
+    switch (message.type) {
+      case 'request_vote':
+        this.onRequestVote(from, message.term, message.lastLogIndex, message.lastLogTerm);
+        return;
+      case 'response_vote':
+        this.onResponseVote(from, message.term);
+        return;
+      case 'append_entries':
+      case 'append_entries_transmission':
+      case 'append_entries_snapshot':
+        this.onAppendEntries(from, message);
+        return;
+      case 'next_node_idx':
+        if (this.state === RaftState.Leader) {
+          this.onNextNodeIdx(from, message.nextNodeIdx, message.reset, message.success);
+        }
+        return;
+      case 'apply_command':
+        this.submit({
+          command: message.command,
+          origin: { kind: 'remote', peer: from, requestId: message.requestId },
+        });
+        return;
+      case 'apply_command_response':
+        this.onApplyCommandResponse(message);
+        return;
+    }
+  }
+
+  /**
+   * Propose a command (type byte + payload). `ref` identifies the proposal in the outcome
+   * (`assigned` with index/term, then the runtime waits for that index to apply; or `failed`);
+   * null = fire and forget.
+   */
+  propose(command: Uint8Array, ref: ProposalRef | null, nowMs: number): void {
+    this.advanceClock(nowMs);
+    this.submit({ command, origin: { kind: 'local', ref } });
+  }
+
+  peerConnected(peer: NodeId, readonly: boolean, nowMs: number): void {
+    this.advanceClock(nowMs);
+    this.connected.add(peer);
+    if (readonly) this.readonlyPeers.add(peer);
+    if (this.state === RaftState.Leader && (readonly || this.members.has(peer))) {
+      this.progress.set(peer, this.freshProgress());
+      this.dirtyPeers.add(peer);
+    }
+  }
+
+  peerDisconnected(peer: NodeId, nowMs: number): void {
+    this.advanceClock(nowMs);
+    this.connected.delete(peer);
+    const p = this.progress.get(peer);
+    if (p) p.snapshotOffset = undefined;
+    if (this.readonlyPeers.delete(peer)) this.progress.delete(peer);
+  }
+
+  /** The runtime made entries up to `index` (with `term` at that index) and the hard state durable. */
+  onPersisted(index: number, term: number, nowMs: number): void {
+    this.advanceClock(nowMs);
+    if (index <= this.persistedIndex) return;
+    if (this.log.termAt(index) !== term) return; // superseded by a truncation meanwhile
+    this.persistedIndex = Math.min(index, this.log.lastIndex);
+    if (this.state === RaftState.Leader) this.advanceLeaderCommit();
+    this.applyCommitted();
+  }
+
+  /**
+   * The runtime loaded a snapshot received from the leader (after a `snapshotReceived` event) and
+   * made it durable (dump written, journal reset to `[prevEntry, lastEntry]`).
+   */
+  installSnapshot(
+    snapshot: {
+      readonly lastEntry: LogEntry;
+      readonly prevEntry: LogEntry;
+      readonly cluster: readonly NodeId[];
+    },
+    nowMs: number,
+  ): void {
+    this.advanceClock(nowMs);
+    this.installingSnapshot = false;
+    const { lastEntry, prevEntry } = snapshot;
+    if (lastEntry.index <= this.lastApplied) {
+      this.anomaly(`ignored a snapshot at ${lastEntry.index}: already applied ${this.lastApplied}`);
+      if (this.leaderId !== null) this.sendNextNodeIdx(this.leaderId, this.log.lastIndex + 1, true, false);
+      return;
+    }
+    if (prevEntry.index + 1 !== lastEntry.index) {
+      throw new RaftInvariantError(
+        `snapshot entries ${prevEntry.index}, ${lastEntry.index} are not consecutive`,
+      );
+    }
+    this.log.reset([prevEntry, lastEntry]);
+    this.outTruncateFrom = undefined;
+    this.outDirtyFrom = Number.POSITIVE_INFINITY;
+    this.persistedIndex = lastEntry.index;
+    this.lastApplied = lastEntry.index;
+    this.setCommitIndex(Math.max(this.commitIndex, lastEntry.index));
+    if (this.opts.dynamicMembershipChange) {
+      this.members.clear();
+      for (const n of snapshot.cluster) if (n !== this.selfId) this.members.add(n);
+      this.selfRemoved = this.selfId !== null && !snapshot.cluster.includes(this.selfId);
+      this.outEvents.push({ type: 'membershipReset', members: [...this.members] });
+    }
+    if (this.leaderId !== null) this.sendNextNodeIdx(this.leaderId, lastEntry.index + 1, false, true);
+    this.checkReady();
+  }
+
+  /** The runtime's snapshot of a received dump failed to load: forget it and resume. */
+  snapshotInstallFailed(nowMs: number): void {
+    this.advanceClock(nowMs);
+    this.installingSnapshot = false;
+    if (this.leaderId !== null) this.sendNextNodeIdx(this.leaderId, this.log.lastIndex + 1, true, false);
+  }
+
+  /**
+   * The runtime wrote a dump of the state machine at `snapshot.lastIndex` (≤ lastApplied): drop the
+   * log before `lastIndex − 1` (the log then starts with the dump's prev and last entries) and keep
+   * the dump for sending to followers that are behind it.
+   */
+  compact(snapshot: SnapshotData, nowMs: number): void {
+    this.advanceClock(nowMs);
+    if (snapshot.lastIndex > this.lastApplied) {
+      throw new RaftInvariantError(
+        `compaction at ${snapshot.lastIndex} beyond lastApplied ${this.lastApplied}`,
+      );
+    }
+    if (this.log.termAt(snapshot.lastIndex) !== snapshot.lastTerm) {
+      throw new RaftInvariantError(
+        `compaction at ${snapshot.lastIndex}: term ${snapshot.lastTerm} does not match`,
+      );
+    }
+    this.log.dropBefore(snapshot.lastIndex - 1);
+    this.snapshot = snapshot;
+    for (const p of this.progress.values()) p.snapshotOffset = undefined;
+  }
+
+  /** Hand over everything accumulated since the last call (replication sends happen here). */
+  takeOutput(): CoreOutput | null {
+    this.flushReplication();
+    const hasLog = this.outDirtyFrom !== Number.POSITIVE_INFINITY || this.outTruncateFrom !== undefined;
+    if (
+      !this.outHardStateDirty &&
+      !hasLog &&
+      this.outSend.length === 0 &&
+      this.outSendAfterPersist.length === 0 &&
+      this.outApply.length === 0 &&
+      this.outProposals.length === 0 &&
+      this.outEvents.length === 0
+    ) {
+      return null;
+    }
+    const out: CoreOutput = {
+      hardState: this.outHardStateDirty ? { term: this.term, votedFor: this.votedFor } : undefined,
+      truncateFrom: this.outTruncateFrom,
+      entries: hasLog ? this.log.slice(this.outDirtyFrom) : [],
+      send: this.outSend,
+      sendAfterPersist: this.outSendAfterPersist,
+      apply: this.outApply,
+      commitIndex: this.commitIndex,
+      proposals: this.outProposals,
+      events: this.outEvents,
+    };
+    this.outHardStateDirty = false;
+    this.outTruncateFrom = undefined;
+    this.outDirtyFrom = Number.POSITIVE_INFINITY;
+    this.outSend = [];
+    this.outSendAfterPersist = [];
+    this.outApply = [];
+    this.outProposals = [];
+    this.outEvents = [];
+    return out;
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // queries
+
+  get role(): RaftState {
+    return this.state;
+  }
+
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  get leader(): NodeId | null {
+    return this.leaderId;
+  }
+
+  get isLeader(): boolean {
+    return this.state === RaftState.Leader;
+  }
+
+  get isReady(): boolean {
+    return this.readyFired;
+  }
+
+  get votingMembers(): readonly NodeId[] {
+    return [...this.members];
+  }
+
+  /** Entry at `index` if the log still holds it. */
+  entryAt(index: number): LogEntry | undefined {
+    return this.log.get(index);
+  }
+
+  /** Entries from `from` to the end (for tests and the simulator's checks). */
+  entriesFrom(from: number): LogEntry[] {
+    return this.log.slice(from);
+  }
+
+  hasQuorum(): boolean {
+    let count = 0;
+    for (const m of this.members) if (this.connected.has(m)) count++;
+    let total = this.members.size;
+    if (this.selfId !== null && !this.selfRemoved) {
+      count++;
+      total++;
+    }
+    return count > total / 2;
+  }
+
+  status(): CoreStatus {
+    const next = new Map<NodeId, number>();
+    const match = new Map<NodeId, number>();
+    for (const [id, p] of this.progress) {
+      next.set(id, p.nextIndex);
+      match.set(id, p.matchIndex);
+    }
+    return {
+      selfId: this.selfId,
+      state: this.state,
+      term: this.term,
+      votedFor: this.votedFor,
+      leader: this.leaderId,
+      commitIndex: this.commitIndex,
+      lastApplied: this.lastApplied,
+      persistedIndex: this.persistedIndex,
+      firstIndex: this.log.firstIndex,
+      lastIndex: this.log.lastIndex,
+      lastTerm: this.log.lastTerm,
+      logLength: this.log.length,
+      members: [...this.members],
+      connected: [...this.connected],
+      readonlyPeers: [...this.readonlyPeers],
+      nextIndex: next,
+      matchIndex: match,
+      leaderCommitIndex: this.leaderCommitIndex,
+      hasQuorum: this.hasQuorum(),
+      isReady: this.readyFired,
+      selfRemoved: this.selfRemoved,
+    };
+  }
+
+  /** When the next timer-driven action is due (ms), so a runtime can sleep until then. */
+  nextDeadline(): number {
+    if (this.state === RaftState.Leader) return this.nextHeartbeatMs;
+    return this.electionDeadlineMs;
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // elections
+
+  private canCampaign(): boolean {
+    return this.selfId !== null && !this.selfRemoved;
+  }
+
+  private connectedToAnyVoter(): boolean {
+    if (this.members.size === 0) return true;
+    for (const m of this.members) if (this.connected.has(m)) return true;
+    return false;
+  }
+
+  private startElection(): void {
+    this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    this.setLeader(null);
+    this.setState(RaftState.Candidate);
+    this.term += 1;
+    this.votedFor = this.selfId;
+    this.markHardState();
+    this.votes.clear();
+    this.failForwarded(FailReason.LeaderChanged);
+    for (const peer of this.members) {
+      this.outSendAfterPersist.push({
+        to: peer,
+        message: {
+          type: 'request_vote',
+          term: this.term,
+          lastLogIndex: this.log.lastIndex,
+          lastLogTerm: this.log.lastTerm,
+        },
+      });
+    }
+    this.maybeWinElection();
+  }
+
+  private maybeWinElection(): void {
+    if (this.state !== RaftState.Candidate) return;
+    if (this.votes.size + 1 > (this.members.size + 1) / 2) this.becomeLeader();
+  }
+
+  private onRequestVote(from: NodeId, term: number, lastLogIndex: number, lastLogTerm: number): void {
+    if (this.selfId === null) return; // read-only nodes never vote
+    if (this.readonlyPeers.has(from)) return;
+    if (term > this.term) this.adoptTerm(term);
+    if (term < this.term || this.state === RaftState.Leader) return;
+    if (lastLogTerm < this.log.lastTerm) return;
+    if (lastLogTerm === this.log.lastTerm && lastLogIndex < this.log.lastIndex) return;
+    const alreadyVoted = this.votedFor !== null && this.votedFor !== from;
+    if (alreadyVoted && !this.opts.unsafeTestFaults?.grantTwoVotesPerTerm) return;
+    this.votedFor = from;
+    this.markHardState();
+    this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    this.outSendAfterPersist.push({ to: from, message: { type: 'response_vote', term } });
+  }
+
+  private onResponseVote(from: NodeId, term: number): void {
+    if (this.state !== RaftState.Candidate || term !== this.term) return;
+    if (!this.members.has(from)) return; // only voting members count, once each
+    this.votes.add(from);
+    this.maybeWinElection();
+  }
+
+  private becomeLeader(): void {
+    this.setState(RaftState.Leader);
+    this.setLeader(this.selfId);
+    this.progress.clear();
+    for (const peer of this.members) this.progress.set(peer, this.freshProgress());
+    for (const peer of this.readonlyPeers) this.progress.set(peer, this.freshProgress());
+    this.noopIndex = this.log.lastIndex + 1;
+    this.appendOwn(NO_OP_COMMAND);
+    this.nextHeartbeatMs = this.now + this.opts.appendEntriesPeriodMs;
+    for (const peer of this.replicationTargets()) this.dirtyPeers.add(peer);
+    this.advanceLeaderCommit();
+    this.drainWaitingLeader();
+  }
+
+  private freshProgress(): PeerProgress {
+    return {
+      nextIndex: this.log.lastIndex + 1,
+      matchIndex: 0,
+      lastResponseMs: this.now,
+      sentCommit: 0,
+      lastRewindMs: Number.NEGATIVE_INFINITY,
+      snapshotOffset: undefined,
+      lastSentIndex: 0,
+      forceHeartbeat: true,
+    };
+  }
+
+  private checkLeaderFallback(): void {
+    const deadline = this.now - this.opts.leaderFallbackTimeoutMs;
+    let count = 1;
+    for (const peer of this.members) {
+      const p = this.progress.get(peer);
+      if (p && p.lastResponseMs > deadline) count++;
+    }
+    if (count <= (this.members.size + 1) / 2) {
+      this.setState(RaftState.Follower);
+      this.setLeader(null);
+      this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    }
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // replication: follower side
+
+  private onAppendEntries(
+    from: NodeId,
+    m: Extract<
+      RaftMessage,
+      { type: 'append_entries' | 'append_entries_transmission' | 'append_entries_snapshot' }
+    >,
+  ): void {
+    if (this.readonlyPeers.has(from)) return;
+    if (m.term < this.term) return;
+    if (m.term === this.term && this.state === RaftState.Leader && from !== this.selfId) {
+      this.anomaly(`append_entries from ${from} in my own leadership term ${m.term}: stepping down`);
+    }
+    this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    if (m.term > this.term) this.adoptTerm(m.term);
+    if (this.state !== RaftState.Follower) this.setState(RaftState.Follower);
+    if (this.leaderId !== from) {
+      this.failForwarded(FailReason.LeaderChanged);
+      this.setLeader(from);
+      this.drainWaitingLeader();
+    }
+    this.leaderCommitIndex = m.commitIndex;
+
+    if (m.type === 'append_entries_snapshot') {
+      this.onSnapshotChunk(from, m.serialized);
+      this.checkReady();
+      return;
+    }
+    if (this.installingSnapshot) return; // the log is about to be replaced; acknowledge afterwards
+
+    let entries: readonly LogEntry[] = m.type === 'append_entries' ? m.entries : [];
+    if (m.type === 'append_entries_transmission') {
+      if (m.transmission === 'start') {
+        this.transmissionBuffer = [m.data];
+        this.sendNextNodeIdx(from, this.log.lastIndex + 1, false, false);
+        return;
+      }
+      if (this.transmissionBuffer === null) {
+        this.sendNextNodeIdx(from, this.log.lastIndex + 1, true, false);
+        return;
+      }
+      this.transmissionBuffer.push(m.data);
+      if (m.transmission === 'process') {
+        this.sendNextNodeIdx(from, this.log.lastIndex + 1, false, false);
+        return;
+      }
+      const buf = concat(this.transmissionBuffer);
+      this.transmissionBuffer = null;
+      try {
+        entries = [this.opts.decodeTransmittedEntry(buf)];
+      } catch {
+        this.anomaly(`dropped a transmission from ${from} that does not decode (${buf.length} bytes)`);
+        this.sendNextNodeIdx(from, this.log.lastIndex + 1, true, false);
+        return;
+      }
+    }
+    this.appendFromLeader(from, m.prevLogIdx, m.prevLogTerm, entries, m.commitIndex);
+    this.checkReady();
+  }
+
+  private appendFromLeader(
+    from: NodeId,
+    prevLogIdx: number,
+    prevLogTerm: number,
+    entries: readonly LogEntry[],
+    leaderCommit: number,
+  ): void {
+    const prev = this.log.get(prevLogIdx);
+    if (prev === undefined) {
+      // too short, or compacted away: ask from our end
+      this.sendNextNodeIdx(from, this.log.lastIndex + 1, true, false);
+      return;
+    }
+    if (prev.term !== prevLogTerm) {
+      this.sendNextNodeIdx(from, prevLogIdx, true, false);
+      return;
+    }
+    let expected = prevLogIdx + 1;
+    for (const e of entries) {
+      if (e.index !== expected) {
+        this.anomaly(`append_entries from ${from}: entry index ${e.index}, expected ${expected}; ignored`);
+        return;
+      }
+      expected++;
+      const existing = this.log.get(e.index);
+      if (existing !== undefined) {
+        if (existing.term === e.term) continue;
+        if (e.index <= this.commitIndex) {
+          throw new RaftInvariantError(
+            `leader ${from} conflicts with committed entry ${e.index} (term ${existing.term} vs ${e.term})`,
+          );
+        }
+        this.truncateLog(e.index);
+      }
+      this.appendEntry(e);
+    }
+    const lastReceived = prevLogIdx + entries.length;
+    this.sendNextNodeIdx(from, lastReceived + 1, false, true);
+    const newCommit = Math.min(leaderCommit, lastReceived);
+    if (newCommit > this.commitIndex) this.setCommitIndex(newCommit);
+    this.applyCommitted();
+  }
+
+  private onSnapshotChunk(
+    from: NodeId,
+    chunk: { data: Uint8Array; isFirst: boolean; isLast: boolean } | null,
+  ): void {
+    if (chunk === null) return; // the leader is writing its dump
+    if (chunk.isFirst) this.snapshotBuffer = [];
+    if (this.snapshotBuffer === null) return; // no transfer started
+    if (chunk.data.length > 0) this.snapshotBuffer.push(chunk.data);
+    if (!chunk.isLast) return;
+    const data = concat(this.snapshotBuffer);
+    this.snapshotBuffer = null;
+    this.installingSnapshot = true;
+    this.outEvents.push({ type: 'snapshotReceived', data, from });
+  }
+
+  private sendNextNodeIdx(to: NodeId, nextNodeIdx: number, reset: boolean, success: boolean): void {
+    this.outSendAfterPersist.push({ to, message: { type: 'next_node_idx', nextNodeIdx, reset, success } });
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // replication: leader side
+
+  private onNextNodeIdx(from: NodeId, nextNodeIdx: number, reset: boolean, success: boolean): void {
+    const p = this.progress.get(from);
+    if (p === undefined) return;
+    p.lastResponseMs = this.now;
+    if (success) {
+      const acked = Math.min(nextNodeIdx - 1, this.log.lastIndex);
+      if (acked > p.matchIndex) p.matchIndex = acked;
+      if (nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
+      // a pysyncobj 0.3.11 follower acknowledges one index short (next_node_idx = last index it
+      // received): a heartbeat right away confirms that last entry instead of a period later
+      if (nextNodeIdx === p.lastSentIndex && p.matchIndex < p.lastSentIndex) {
+        p.forceHeartbeat = true;
+        this.dirtyPeers.add(from);
+      }
+      if (this.members.has(from)) this.advanceLeaderCommit();
+    }
+    if (reset) {
+      const target = Math.max(nextNodeIdx, p.matchIndex + 1);
+      if (target < p.nextIndex) {
+        p.nextIndex = target;
+        p.snapshotOffset = undefined;
+        if (this.now - p.lastRewindMs >= this.opts.appendEntriesPeriodMs) {
+          p.lastRewindMs = this.now;
+          this.dirtyPeers.add(from);
+        }
+      }
+    }
+  }
+
+  private replicationTargets(): NodeId[] {
+    const out: NodeId[] = [];
+    for (const peer of this.progress.keys()) if (this.connected.has(peer)) out.push(peer);
+    return out;
+  }
+
+  private flushReplication(): void {
+    if (this.state !== RaftState.Leader || this.dirtyPeers.size === 0) {
+      this.dirtyPeers.clear();
+      return;
+    }
+    const peers = [...this.dirtyPeers];
+    this.dirtyPeers.clear();
+    for (const peer of peers) if (this.connected.has(peer)) this.replicateTo(peer, false);
+  }
+
+  /** Send `peer` everything from its nextIndex to the end of the log (a heartbeat when nothing is new). */
+  private replicateTo(peer: NodeId, heartbeat: boolean): void {
+    const p = this.progress.get(peer);
+    if (p === undefined) return;
+    const mustSend = heartbeat || p.forceHeartbeat || p.sentCommit < this.commitIndex;
+    let budget = this.opts.maxSendBytesPerRound;
+    let sentAny = false;
+    for (;;) {
+      if (p.nextIndex <= this.log.firstIndex && this.log.firstIndex > 1) {
+        budget -= this.sendSnapshotChunks(peer, p, budget);
+        if (p.snapshotOffset !== undefined) return; // more chunks in the next flush
+        sentAny = true;
+        continue;
+      }
+      if (p.nextIndex < 2) p.nextIndex = 2;
+      const pending = p.nextIndex <= this.log.lastIndex;
+      if (!pending && (sentAny || !mustSend)) return;
+      if (budget <= 0) {
+        this.dirtyPeers.add(peer); // continue in the next flush
+        return;
+      }
+      const prevLogIdx = p.nextIndex - 1;
+      const prevLogTerm = this.log.termAt(prevLogIdx) as number;
+      const entries = pending ? this.log.batch(p.nextIndex, this.opts.appendEntriesBatchSizeBytes) : [];
+      this.outSend.push({
+        to: peer,
+        message: {
+          type: 'append_entries',
+          term: this.term,
+          commitIndex: this.commitIndex,
+          entries,
+          prevLogIdx,
+          prevLogTerm,
+        },
+      });
+      p.sentCommit = this.commitIndex;
+      p.forceHeartbeat = false;
+      sentAny = true;
+      if (entries.length === 0) return;
+      for (const e of entries) budget -= e.command.length + 16;
+      const last = (entries[entries.length - 1] as LogEntry).index;
+      p.nextIndex = last + 1;
+      if (last > p.lastSentIndex) p.lastSentIndex = last;
+    }
+  }
+
+  /** Send snapshot chunks to `peer` within `budget` bytes; returns bytes used. */
+  private sendSnapshotChunks(peer: NodeId, p: PeerProgress, budget: number): number {
+    const snap = this.snapshot;
+    if (snap === null) {
+      throw new RaftInvariantError(
+        `peer ${peer} needs entries before ${this.log.firstIndex} but no snapshot exists`,
+      );
+    }
+    let used = 0;
+    let offset = p.snapshotOffset ?? 0;
+    const chunk = this.opts.snapshotChunkBytes;
+    while (used < budget) {
+      const data = snap.data.subarray(offset, offset + chunk);
+      const isFirst = offset === 0;
+      const isLast = data.length === 0;
+      this.outSend.push({
+        to: peer,
+        message: {
+          type: 'append_entries_snapshot',
+          term: this.term,
+          commitIndex: this.commitIndex,
+          serialized: { data, isFirst, isLast },
+        },
+      });
+      used += data.length + 16;
+      offset += data.length;
+      if (isLast) {
+        p.snapshotOffset = undefined;
+        p.nextIndex = snap.lastIndex + 1;
+        return used;
+      }
+    }
+    p.snapshotOffset = offset;
+    this.dirtyPeers.add(peer);
+    return used;
+  }
+
+  private advanceLeaderCommit(): void {
+    if (this.state !== RaftState.Leader) return;
+    const acks: number[] = [this.persistedIndex];
+    for (const peer of this.members) acks.push(this.progress.get(peer)?.matchIndex ?? 0);
+    acks.sort((a, b) => b - a);
+    // the highest index held by a majority of voters
+    const majorityIndex = acks[Math.floor(acks.length / 2)] as number;
+    if (majorityIndex <= this.commitIndex) return;
+    // only entries of the current term commit by counting replicas (Raft §5.4.2)
+    const countsAsCommitted =
+      this.log.termAt(majorityIndex) === this.term ||
+      this.opts.unsafeTestFaults?.commitPreviousTermByCounting === true;
+    if (!countsAsCommitted) return;
+    this.setCommitIndex(majorityIndex);
+    this.leaderCommitIndex = this.commitIndex;
+    if (!this.opts.appendEntriesUseBatch)
+      for (const peer of this.replicationTargets()) this.dirtyPeers.add(peer);
+    this.applyCommitted();
+    this.checkReady();
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // proposals
+
+  private submit(cmd: QueuedCommand): void {
+    if (this.state === RaftState.Leader) {
+      this.appendProposal(cmd);
+      return;
+    }
+    const { origin } = cmd;
+    if (this.leaderId !== null) {
+      if (origin.kind === 'remote' && origin.requestId !== undefined) {
+        this.replyError(origin.peer, origin.requestId, FailReason.NotLeader);
+        return;
+      }
+      this.forward(cmd);
+      return;
+    }
+    if (this.opts.commandsWaitLeader) {
+      if (this.waitingLeader.length >= this.opts.commandsQueueSize) {
+        this.fail(origin, FailReason.QueueFull);
+        return;
+      }
+      this.waitingLeader.push(cmd);
+      return;
+    }
+    this.fail(origin, FailReason.MissingLeader);
+  }
+
+  private drainWaitingLeader(): void {
+    if (this.waitingLeader.length === 0 || this.leaderId === null) return;
+    const queued = this.waitingLeader.splice(0);
+    for (const cmd of queued) this.submit(cmd);
+  }
+
+  private forward(cmd: QueuedCommand): void {
+    const leader = this.leaderId as NodeId;
+    const ref = cmd.origin.kind === 'local' ? cmd.origin.ref : null;
+    if (ref === null) {
+      this.outSend.push({ to: leader, message: { type: 'apply_command', command: cmd.command } });
+      return;
+    }
+    this.requestCounter += 1;
+    this.forwarded.set(this.requestCounter, ref);
+    this.outSend.push({
+      to: leader,
+      message: { type: 'apply_command', command: cmd.command, requestId: this.requestCounter },
+    });
+  }
+
+  private appendProposal(cmd: QueuedCommand): void {
+    if (this.log.lastIndex - this.commitIndex >= this.opts.commandsQueueSize) {
+      this.fail(cmd.origin, FailReason.QueueFull);
+      return;
+    }
+    if (cmd.command.length === 0) {
+      this.fail(cmd.origin, FailReason.RequestDenied);
+      return;
+    }
+    if (cmd.command[0] === CommandType.Membership && this.opts.dynamicMembershipChange) {
+      const change = this.decodeMembershipSafely(cmd.command);
+      if (change === null || !this.membershipChangeAllowed(change)) {
+        this.fail(cmd.origin, FailReason.RequestDenied);
+        return;
+      }
+    }
+    const entry = this.appendOwn(cmd.command);
+    const { origin } = cmd;
+    if (origin.kind === 'local') {
+      if (origin.ref !== null) {
+        this.outProposals.push({ ref: origin.ref, kind: 'assigned', index: entry.index, term: entry.term });
+      }
+    } else if (origin.requestId !== undefined) {
+      this.outSend.push({
+        to: origin.peer,
+        message: {
+          type: 'apply_command_response',
+          requestId: origin.requestId,
+          logIdx: entry.index,
+          logTerm: entry.term,
+        },
+      });
+    }
+    if (!this.opts.appendEntriesUseBatch)
+      for (const peer of this.replicationTargets()) this.dirtyPeers.add(peer);
+  }
+
+  private membershipChangeAllowed(change: MembershipChange): boolean {
+    if (this.lastApplied < this.noopIndex) return false; // own no-op not applied yet
+    // one uncommitted membership change at a time
+    for (const e of this.log.slice(this.commitIndex + 1))
+      if (e.command[0] === CommandType.Membership) return false;
+    if (change.op === 'add') return change.node !== this.selfId && !this.members.has(change.node);
+    return change.node !== this.selfId && this.members.has(change.node);
+  }
+
+  private onApplyCommandResponse(m: Extract<RaftMessage, { type: 'apply_command_response' }>): void {
+    const ref = this.forwarded.get(m.requestId);
+    if (ref === undefined) return;
+    this.forwarded.delete(m.requestId);
+    if ('error' in m) {
+      const reason = isFailReason(m.error) ? m.error : FailReason.RequestDenied;
+      this.outProposals.push({ ref, kind: 'failed', reason });
+      return;
+    }
+    this.outProposals.push({ ref, kind: 'assigned', index: m.logIdx, term: m.logTerm });
+  }
+
+  private failForwarded(reason: FailReason): void {
+    if (this.forwarded.size === 0) return;
+    const ids = [...this.forwarded.keys()].sort((a, b) => a - b);
+    for (const id of ids)
+      this.outProposals.push({ ref: this.forwarded.get(id) as ProposalRef, kind: 'failed', reason });
+    this.forwarded.clear();
+  }
+
+  private fail(origin: Origin, reason: FailReason): void {
+    if (origin.kind === 'local') {
+      if (origin.ref !== null) this.outProposals.push({ ref: origin.ref, kind: 'failed', reason });
+    } else if (origin.requestId !== undefined) {
+      this.replyError(origin.peer, origin.requestId, reason);
+    }
+  }
+
+  private replyError(peer: NodeId, requestId: number, error: FailReason): void {
+    this.outSend.push({ to: peer, message: { type: 'apply_command_response', requestId, error } });
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // log, membership, commit, apply
+
+  private appendOwn(command: Uint8Array): LogEntry {
+    const entry: LogEntry = { command, index: this.log.lastIndex + 1, term: this.term };
+    this.appendEntry(entry);
+    return entry;
+  }
+
+  private appendEntry(entry: LogEntry): void {
+    if (this.opts.dynamicMembershipChange && entry.command[0] === CommandType.Membership) {
+      // membership takes effect on append; the leader's new peer must receive this very entry
+      this.log.append(entry);
+      this.applyMembershipEntry(entry, false, true);
+    } else {
+      this.log.append(entry);
+    }
+    if (entry.index < this.outDirtyFrom) this.outDirtyFrom = entry.index;
+  }
+
+  private truncateLog(from: number): void {
+    if (this.state === RaftState.Leader)
+      throw new RaftInvariantError(`a leader never truncates its log (at ${from})`);
+    if (from <= this.commitIndex) throw new RaftInvariantError(`truncating committed entries from ${from}`);
+    const removed = this.log.truncateFrom(from);
+    if (this.opts.dynamicMembershipChange) {
+      for (let i = removed.length - 1; i >= 0; i--)
+        this.applyMembershipEntry(removed[i] as LogEntry, true, true);
+    }
+    if (this.persistedIndex >= from) this.persistedIndex = from - 1;
+    if (this.outTruncateFrom === undefined || from < this.outTruncateFrom) this.outTruncateFrom = from;
+    if (from < this.outDirtyFrom) this.outDirtyFrom = from;
+  }
+
+  private applyMembershipEntry(entry: LogEntry, reverse: boolean, emit: boolean): void {
+    if (entry.command[0] !== CommandType.Membership) return;
+    const change = this.decodeMembershipSafely(entry.command);
+    if (change === null) {
+      if (emit) this.anomaly(`membership entry ${entry.index} does not decode; ignored`);
+      return;
+    }
+    const adding = change.op === 'add' ? !reverse : reverse;
+    const node = change.node;
+    if (node === this.selfId) {
+      this.selfRemoved = !adding;
+      if (emit) this.outEvents.push({ type: 'membershipChanged', change, members: [...this.members] });
+      return;
+    }
+    if (adding) {
+      if (this.members.has(node)) return;
+      this.members.add(node);
+      if (this.state === RaftState.Leader) {
+        this.progress.set(node, this.freshProgress());
+        // the new node also needs the entry that adds it
+        (this.progress.get(node) as PeerProgress).nextIndex = entry.index;
+      }
+    } else {
+      if (!this.members.delete(node)) return;
+      this.progress.delete(node);
+      this.votes.delete(node);
+    }
+    if (emit) {
+      this.outEvents.push({
+        type: 'membershipChanged',
+        change: { op: adding ? 'add' : 'rem', node },
+        members: [...this.members],
+      });
+    }
+  }
+
+  private decodeMembershipSafely(command: Uint8Array): MembershipChange | null {
+    try {
+      return this.opts.decodeMembership(command);
+    } catch {
+      return null;
+    }
+  }
+
+  private setCommitIndex(index: number): void {
+    if (index < this.commitIndex) {
+      throw new RaftInvariantError(`commit index would decrease from ${this.commitIndex} to ${index}`);
+    }
+    if (index > this.log.lastIndex) {
+      throw new RaftInvariantError(`commit index ${index} beyond last index ${this.log.lastIndex}`);
+    }
+    this.commitIndex = index;
+  }
+
+  /** Hand committed and locally persisted entries to the state machine, in order. */
+  private applyCommitted(): void {
+    const upTo = Math.min(this.commitIndex, this.persistedIndex);
+    if (upTo <= this.lastApplied) return;
+    for (const e of this.log.slice(this.lastApplied + 1, upTo)) this.outApply.push(e);
+    this.lastApplied = upTo;
+    if (this.lastApplied > this.commitIndex) {
+      throw new RaftInvariantError(`applied ${this.lastApplied} beyond commit ${this.commitIndex}`);
+    }
+    this.checkReady();
+  }
+
+  private checkReady(): void {
+    if (this.readyFired) return;
+    if (this.state === RaftState.Leader) this.leaderCommitIndex = this.commitIndex;
+    if (this.leaderCommitIndex !== null && this.lastApplied >= this.leaderCommitIndex) {
+      this.readyFired = true;
+      this.outEvents.push({ type: 'ready' });
+    }
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // small helpers
+
+  private adoptTerm(term: number): void {
+    this.term = term;
+    this.votedFor = null;
+    this.markHardState();
+    if (this.state !== RaftState.Follower) this.setState(RaftState.Follower);
+    this.setLeader(null);
+  }
+
+  private setState(to: RaftState): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    if (from === RaftState.Leader) {
+      this.progress.clear();
+      this.dirtyPeers.clear();
+    }
+    this.outEvents.push({ type: 'stateChanged', from, to, term: this.term });
+  }
+
+  private setLeader(leader: NodeId | null): void {
+    if (this.leaderId === leader) return;
+    this.leaderId = leader;
+    this.outEvents.push({ type: 'leaderChanged', leader, term: this.term });
+  }
+
+  private markHardState(): void {
+    if (!this.opts.unsafeTestFaults?.skipPersistHardState) this.outHardStateDirty = true;
+  }
+
+  private anomaly(message: string): void {
+    this.outEvents.push({ type: 'anomaly', message });
+  }
+
+  private randomElectionTimeout(): number {
+    const { electionTimeoutMinMs: min, electionTimeoutMaxMs: max } = this.opts;
+    return min + (max - min) * this.opts.random();
+  }
+
+  private advanceClock(nowMs: number): void {
+    if (nowMs > this.now) this.now = nowMs;
+  }
+}
+
+function isFailReason(x: number): x is FailReason {
+  return Number.isInteger(x) && x >= 0 && x <= 6;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

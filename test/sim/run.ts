@@ -1,0 +1,51 @@
+/**
+ * Command line for the simulator: `npm run sim -- --seeds 5000`, `npm run sim -- --seed 42`,
+ * `npm run sim -- --profile lossy --seeds 200 --from 1000`.
+ */
+import { parseArgs } from 'node:util';
+import { profileFor } from './profiles.js';
+import { Simulator, SimViolation } from './simulator.js';
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string' },
+    seeds: { type: 'string', default: '100' },
+    from: { type: 'string', default: '1' },
+    profile: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+
+const seeds: number[] = [];
+if (values.seed !== undefined) seeds.push(Number(values.seed));
+else {
+  const from = Number(values.from);
+  for (let i = 0; i < Number(values.seeds); i++) seeds.push(from + i);
+}
+
+const t0 = performance.now();
+let failures = 0;
+let steps = 0;
+for (const seed of seeds) {
+  const profile = profileFor(seed, values.profile);
+  try {
+    const r = new Simulator(seed, profile).run();
+    steps += r.steps;
+    if (values.verbose || seeds.length === 1) {
+      console.log(
+        `seed ${seed} [${r.profile}]: ok — ${r.steps} steps, ${(r.virtualMs / 1000).toFixed(1)} s virtual, ` +
+          `${r.acked}/${r.proposed} acked, ${r.leadersElected} leaders, ${r.crashes} crashes, max term ${r.maxTerm}`,
+      );
+    }
+  } catch (e) {
+    failures++;
+    if (e instanceof SimViolation) console.error(`\nFAIL ${e.message}\n`);
+    else {
+      console.error(`\nFAIL seed ${seed} [${profile.name}] crashed: ${(e as Error).stack}`);
+      console.error(`replay: npm run sim -- --profile ${profile.name} --seed ${seed}\n`);
+    }
+  }
+}
+const secs = (performance.now() - t0) / 1000;
+console.log(`${seeds.length} seeds, ${failures} failed, ${steps} steps in ${secs.toFixed(1)} s`);
+process.exit(failures > 0 ? 1 : 0);
