@@ -11,8 +11,11 @@ import {
   ClusterParseError,
   ClusterParseErrorCode,
   entriesUnder,
+  type JsonObject,
   Leader,
   Member,
+  parsePyJson,
+  SyncState,
 } from '../../src/dcs/model/index.js';
 import { DcsPaths, validateMppConfig } from '../../src/dcs/paths.js';
 import { BATMAN, clusterOf, FakeKv, kvWith } from './model-fixture.js';
@@ -433,6 +436,16 @@ describe('H. Cluster from raw keys', () => {
     expect(s.leaderMatches('pg2')).toBe(false);
     const sp = withKey('sync', '{"leader":"pg1","sync_standby":" pg2 ,, pg3 "}').cluster.sync;
     expect(sp.voters).toEqual(['pg2', 'pg3']);
+    const fromDict = SyncState.fromNode(
+      12,
+      parsePyJson('{"leader":"pg1","quorum":1,"sync_standby":"pg2,pg3"}') as JsonObject,
+    );
+    expect([fromDict.version, fromDict.leader, fromDict.syncStandby, fromDict.quorum]).toEqual([
+      12,
+      'pg1',
+      'pg2,pg3',
+      1,
+    ]);
     const e = withKey('sync', '{"leader":"","sync_standby":"pg2"}').cluster.sync;
     expect(e.voters).toEqual([]);
     expect(e.members).toEqual([]);

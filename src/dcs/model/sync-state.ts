@@ -11,7 +11,7 @@
  * Immutable; pure: no I/O, no network.
  */
 import { textField } from './fields.js';
-import { isJsonObject, pyTruthy, tryParsePyJson } from './json.js';
+import { isJsonObject, type JsonObject, pyTruthy, tryParsePyJson } from './json.js';
 import { pyInt, pyStrip } from './pyint.js';
 
 function strToList(value: string): string[] {
@@ -35,10 +35,13 @@ export class SyncState {
     return new SyncState(version, null, null, 0);
   }
 
-  /** @param value the key's value, or null when the key is absent (then `version` should be null) */
-  static fromNode(version: number | null, value: string | null): SyncState {
+  /**
+   * @param value the key's value (or an already parsed object, as `write_sync_state` passes the
+   *   dict it wrote), or null when the key is absent (then `version` should be null)
+   */
+  static fromNode(version: number | null, value: string | JsonObject | null): SyncState {
     if (!value) return SyncState.empty(version);
-    const parsed = tryParsePyJson(value);
+    const parsed = typeof value === 'string' ? tryParsePyJson(value) : value;
     if (!isJsonObject(parsed)) return SyncState.empty(version);
     const leaderRaw = parsed['leader'];
     const quorumRaw = parsed['quorum'];
