@@ -1,0 +1,277 @@
+/**
+ * SyncObjConf — pysyncobj's configuration, with its option names, units (seconds) and defaults,
+ * validated: every bad value gives a ConfigError naming the option and the reason. raftdcs adds a
+ * few options of its own (fsync policy, frame limit, logger), documented where declared.
+ */
+import { pyFloatRepr } from '../wire/value.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    /** the option (or config key) at fault, e.g. `raftMinTimeout` or `raft.min_timeout` */
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`${key}: ${reason}`);
+  }
+}
+
+/** A logger with pino's call shape; every runtime part logs through one. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child?(bindings: object): Logger;
+}
+
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+export type FsyncPolicy = 'always' | 'never';
+
+export interface SyncObjConfOptions {
+  /** enables Fernet encryption of all traffic (all nodes and utility clients must share it) */
+  password?: string | null;
+  /** tick automatically on the event loop (false: the embedder calls `doTick()`) */
+  autoTick?: boolean;
+  /** seconds between automatic ticks */
+  autoTickPeriod?: number;
+  commandsQueueSize?: number;
+  raftMinTimeout?: number;
+  raftMaxTimeout?: number;
+  appendEntriesPeriod?: number;
+  connectionTimeout?: number;
+  connectionRetryTime?: number;
+  leaderFallbackTimeout?: number;
+  appendEntriesUseBatch?: boolean;
+  appendEntriesBatchSizeBytes?: number;
+  /** `host:port` to listen on (default: the self address's port on all interfaces) */
+  bindAddress?: string | null;
+  preferredAddrType?: 'ipv4' | 'ipv6' | null;
+  sendBufferSize?: number;
+  recvBufferSize?: number;
+  dnsCacheTime?: number;
+  dnsFailCacheTime?: number;
+  logCompactionMinEntries?: number;
+  logCompactionMinTime?: number;
+  logCompactionSplit?: boolean;
+  logCompactionBatchSize?: number;
+  commandsWaitLeader?: boolean;
+  fullDumpFile?: string | null;
+  journalFile?: string | null;
+  bindRetryTime?: number;
+  /** 0 = retry forever */
+  maxBindRetries?: number;
+  onReady?: (() => void) | null;
+  onStateChanged?: ((oldState: number, newState: number) => void) | null;
+  onCodeVersionChanged?: ((oldVersion: number, newVersion: number) => void) | null;
+  dynamicMembershipChange?: boolean;
+  /**
+   * raftdcs: when journal writes are fsync'd. `always` (default): entries and term/vote are durable
+   * before any acknowledgement or vote leaves the node — safe across power loss. `never`: the OS
+   * decides (only for tests and benchmarks: a power loss can lose acknowledged writes and votes).
+   */
+  fsync?: FsyncPolicy;
+  /** raftdcs: frames larger than this are refused (the connection is dropped) */
+  maxFrameBytes?: number;
+  /** raftdcs: where log lines go (pino-compatible) */
+  logger?: Logger;
+}
+
+const DEFAULTS = {
+  password: null,
+  autoTick: true,
+  autoTickPeriod: 0.05,
+  commandsQueueSize: 100_000,
+  raftMinTimeout: 0.4,
+  raftMaxTimeout: 1.4,
+  appendEntriesPeriod: 0.1,
+  connectionTimeout: 3.5,
+  connectionRetryTime: 5.0,
+  leaderFallbackTimeout: 30.0,
+  appendEntriesUseBatch: true,
+  appendEntriesBatchSizeBytes: 2 ** 16,
+  bindAddress: null,
+  preferredAddrType: 'ipv4',
+  sendBufferSize: 2 ** 16,
+  recvBufferSize: 2 ** 16,
+  dnsCacheTime: 600.0,
+  dnsFailCacheTime: 30.0,
+  logCompactionMinEntries: 5000,
+  logCompactionMinTime: 300,
+  logCompactionSplit: false,
+  logCompactionBatchSize: 2 ** 16,
+  commandsWaitLeader: true,
+  fullDumpFile: null,
+  journalFile: null,
+  bindRetryTime: 1.0,
+  maxBindRetries: 0,
+  onReady: null,
+  onStateChanged: null,
+  onCodeVersionChanged: null,
+  dynamicMembershipChange: false,
+  fsync: 'always',
+  maxFrameBytes: 64 * 1024 * 1024,
+  logger: silentLogger,
+} as const satisfies Required<SyncObjConfOptions>;
+
+export type ResolvedConf = {
+  readonly [K in keyof SyncObjConfOptions]-?: Exclude<SyncObjConfOptions[K], undefined>;
+};
+
+const NUMBER_KEYS = [
+  'autoTickPeriod',
+  'commandsQueueSize',
+  'raftMinTimeout',
+  'raftMaxTimeout',
+  'appendEntriesPeriod',
+  'connectionTimeout',
+  'connectionRetryTime',
+  'leaderFallbackTimeout',
+  'appendEntriesBatchSizeBytes',
+  'sendBufferSize',
+  'recvBufferSize',
+  'dnsCacheTime',
+  'dnsFailCacheTime',
+  'logCompactionMinEntries',
+  'logCompactionMinTime',
+  'logCompactionBatchSize',
+  'bindRetryTime',
+  'maxBindRetries',
+  'maxFrameBytes',
+] as const;
+const BOOLEAN_KEYS = [
+  'autoTick',
+  'appendEntriesUseBatch',
+  'logCompactionSplit',
+  'commandsWaitLeader',
+  'dynamicMembershipChange',
+] as const;
+const NULLABLE_STRING_KEYS = ['password', 'bindAddress', 'fullDumpFile', 'journalFile'] as const;
+const CALLBACK_KEYS = ['onReady', 'onStateChanged', 'onCodeVersionChanged'] as const;
+
+/** A timeout value as it appears in messages: Python's float repr, `(default)` when not set. */
+export interface NamedValue {
+  readonly name: string;
+  readonly value: number;
+  readonly isDefault: boolean;
+}
+
+function show(v: NamedValue): string {
+  return `${v.name} (${pyFloatRepr(v.value)}${v.isDefault ? ' (default)' : ''})`;
+}
+
+/**
+ * The four ordering rules between the timeouts, checked in Patroni's order with Patroni's message
+ * shape (e.g. `max_timeout (1.4 (default)) must be > min_timeout (1.4)`); returns the first
+ * failure, or null. Arithmetic is double precision, as in Python: 0.1 × 3 = 0.30000000000000004.
+ */
+export function checkTimeoutOrdering(t: {
+  minTimeout: NamedValue;
+  maxTimeout: NamedValue;
+  connectionTimeout: NamedValue;
+  appendEntriesPeriod: NamedValue;
+  leaderFallbackTimeout: NamedValue;
+}): { key: string; message: string } | null {
+  const { minTimeout: min, maxTimeout: max, connectionTimeout: conn, appendEntriesPeriod: aep } = t;
+  const lfb = t.leaderFallbackTimeout;
+  if (!(min.value > aep.value * 3)) {
+    return { key: min.name, message: `${show(min)} must be > 3 * ${show(aep)}` };
+  }
+  if (!(max.value > min.value)) return { key: max.name, message: `${show(max)} must be > ${show(min)}` };
+  if (!(conn.value >= max.value)) return { key: conn.name, message: `${show(conn)} must be >= ${show(max)}` };
+  if (!(lfb.value > aep.value)) return { key: lfb.name, message: `${show(lfb)} must be > ${show(aep)}` };
+  return null;
+}
+
+export class SyncObjConf {
+  readonly values: ResolvedConf;
+
+  constructor(options: SyncObjConfOptions = {}) {
+    const given = options as Record<string, unknown>;
+    for (const key of Object.keys(given)) {
+      if (!(key in DEFAULTS)) throw new ConfigError(key, 'unknown option');
+    }
+    const merged: Record<string, unknown> = { ...DEFAULTS };
+    for (const [k, v] of Object.entries(given)) if (v !== undefined) merged[k] = v;
+    for (const k of NUMBER_KEYS) {
+      const v = merged[k];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new ConfigError(k, `must be a finite number, got ${JSON.stringify(v)}`);
+      }
+    }
+    for (const k of BOOLEAN_KEYS) {
+      if (typeof merged[k] !== 'boolean')
+        throw new ConfigError(k, `must be true or false, got ${JSON.stringify(merged[k])}`);
+    }
+    for (const k of NULLABLE_STRING_KEYS) {
+      const v = merged[k];
+      if (v !== null && typeof v !== 'string')
+        throw new ConfigError(k, `must be a string or null, got ${JSON.stringify(v)}`);
+    }
+    for (const k of CALLBACK_KEYS) {
+      const v = merged[k];
+      if (v !== null && typeof v !== 'function') throw new ConfigError(k, 'must be a function or null');
+    }
+    if (!['ipv4', 'ipv6', null].includes(merged.preferredAddrType as string | null)) {
+      throw new ConfigError(
+        'preferredAddrType',
+        `must be 'ipv4', 'ipv6' or null, got ${JSON.stringify(merged.preferredAddrType)}`,
+      );
+    }
+    if (merged.fsync !== 'always' && merged.fsync !== 'never') {
+      throw new ConfigError('fsync', `must be 'always' or 'never', got ${JSON.stringify(merged.fsync)}`);
+    }
+    const n = merged as Record<(typeof NUMBER_KEYS)[number], number>;
+    const positive = (k: (typeof NUMBER_KEYS)[number]) => {
+      if (!(n[k] > 0)) throw new ConfigError(k, `must be > 0, got ${n[k]}`);
+    };
+    const nonNegative = (k: (typeof NUMBER_KEYS)[number]) => {
+      if (!(n[k] >= 0)) throw new ConfigError(k, `must be >= 0, got ${n[k]}`);
+    };
+    positive('autoTickPeriod');
+    nonNegative('commandsQueueSize');
+    positive('appendEntriesPeriod');
+    nonNegative('connectionRetryTime');
+    positive('appendEntriesBatchSizeBytes');
+    positive('sendBufferSize');
+    positive('recvBufferSize');
+    nonNegative('dnsCacheTime');
+    nonNegative('dnsFailCacheTime');
+    if (!(n.logCompactionMinEntries >= 2)) {
+      throw new ConfigError('logCompactionMinEntries', `must be >= 2, got ${n.logCompactionMinEntries}`);
+    }
+    positive('logCompactionMinTime');
+    positive('logCompactionBatchSize');
+    positive('bindRetryTime');
+    nonNegative('maxBindRetries');
+    positive('maxFrameBytes');
+    const given1 = (k: string) => given[k] !== undefined;
+    const failure = checkTimeoutOrdering({
+      minTimeout: { name: 'raftMinTimeout', value: n.raftMinTimeout, isDefault: !given1('raftMinTimeout') },
+      maxTimeout: { name: 'raftMaxTimeout', value: n.raftMaxTimeout, isDefault: !given1('raftMaxTimeout') },
+      connectionTimeout: {
+        name: 'connectionTimeout',
+        value: n.connectionTimeout,
+        isDefault: !given1('connectionTimeout'),
+      },
+      appendEntriesPeriod: {
+        name: 'appendEntriesPeriod',
+        value: n.appendEntriesPeriod,
+        isDefault: !given1('appendEntriesPeriod'),
+      },
+      leaderFallbackTimeout: {
+        name: 'leaderFallbackTimeout',
+        value: n.leaderFallbackTimeout,
+        isDefault: !given1('leaderFallbackTimeout'),
+      },
+    });
+    if (failure) throw new ConfigError(failure.key, failure.message);
+    this.values = merged as ResolvedConf;
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * An in-memory journal: everything is "durable" at once and lost with the process. For tests,
+ * benchmarks of the Raft path without disks, and read-only nodes (which keep no files).
+ */
+import type { HardState, LogEntry } from '../core/types.js';
+import { INITIAL_ENTRY, type Journal, type JournalState } from './types.js';
+
+export class MemoryJournal implements Journal {
+  readonly durableImmediately = true;
+  private hardState: HardState = { term: 0, votedFor: null };
+  private entries: LogEntry[] = [INITIAL_ENTRY];
+  private commitIndex = 1;
+
+  constructor(initial?: Partial<JournalState>) {
+    if (initial?.hardState) this.hardState = initial.hardState;
+    if (initial?.entries && initial.entries.length > 0) this.entries = [...initial.entries];
+    if (initial?.commitIndex !== undefined) this.commitIndex = initial.commitIndex;
+  }
+
+  async open(): Promise<JournalState> {
+    return this.snapshot();
+  }
+
+  /** The current contents (for tests). */
+  snapshot(): JournalState {
+    return { hardState: this.hardState, entries: [...this.entries], commitIndex: this.commitIndex };
+  }
+
+  writeHardState(hardState: HardState): void {
+    this.hardState = hardState;
+  }
+
+  truncateFrom(from: number): void {
+    const first = (this.entries[0] as LogEntry).index;
+    if (from <= first) throw new Error(`MemoryJournal.truncateFrom(${from}) would empty the log`);
+    this.entries.length = Math.min(this.entries.length, from - first);
+  }
+
+  append(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) return;
+    const first = (this.entries[0] as LogEntry).index;
+    const start = (entries[0] as LogEntry).index;
+    if (start <= first)
+      throw new Error(`MemoryJournal.append at ${start} would replace the first entry ${first}`);
+    this.entries.length = Math.min(this.entries.length, start - first);
+    const last = this.entries[this.entries.length - 1] as LogEntry;
+    if (last.index + 1 !== start)
+      throw new Error(`MemoryJournal.append at ${start} leaves a gap after ${last.index}`);
+    for (const e of entries) this.entries.push(e);
+  }
+
+  reset(entries: readonly LogEntry[]): void {
+    if (entries.length === 0) throw new Error('MemoryJournal.reset needs entries');
+    this.entries = [...entries];
+  }
+
+  compact(index: number): void {
+    const first = (this.entries[0] as LogEntry).index;
+    const drop = index - first;
+    if (drop > 0 && drop < this.entries.length) this.entries = this.entries.slice(drop);
+  }
+
+  setCommitIndex(index: number): void {
+    if (index > this.commitIndex) this.commitIndex = index;
+  }
+
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {}
+}
