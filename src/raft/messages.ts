@@ -129,8 +129,13 @@ function bytesField(m: PyDict, key: string, type: string): Uint8Array {
   const v = field(m, key, type);
   if (v instanceof Uint8Array) return v;
   // Python 2 era peers may send str; pysyncobj's unpickler fallback keeps non-ASCII as bytes
-  if (typeof v === 'string' && /^[\x00-\x7f]*$/.test(v)) return Buffer.from(v, 'latin1');
+  if (typeof v === 'string' && isAscii(v)) return Buffer.from(v, 'latin1');
   return bad(`${type}.${key} must be bytes, got ${describe(v)}`);
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function describe(v: PyValue | undefined): string {

@@ -15,6 +15,9 @@
  */
 import type { PyDict, PyValue } from '../wire/value.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: any function shape can carry the replicated mark
+type AnyFunction = (...args: any[]) => unknown;
+
 export interface ReplicatedSpec {
   /** the method name on the wire (as Python peers define it); defaults to the TypeScript name */
   readonly name?: string;
@@ -40,7 +43,7 @@ interface MethodMeta {
   readonly ver: number;
 }
 
-const META = new WeakMap<Function, MethodMeta>();
+const META = new WeakMap<AnyFunction, MethodMeta>();
 
 /**
  * Decorator (TypeScript `experimentalDecorators`) marking a method as replicated. For plain
@@ -55,14 +58,14 @@ export function replicated(spec: ReplicatedSpec = {}) {
   };
 }
 
-export function markReplicated(fn: Function, spec: ReplicatedSpec & { name: string }): void {
+export function markReplicated(fn: AnyFunction, spec: ReplicatedSpec & { name: string }): void {
   const ver = spec.ver ?? 0;
   if (!Number.isSafeInteger(ver) || ver < 0)
     throw new TypeError(`replicated ${spec.name}: ver must be an int ≥ 0`);
   META.set(fn, { name: spec.name, ver });
 }
 
-export function replicatedMeta(fn: Function): MethodMeta | undefined {
+export function replicatedMeta(fn: AnyFunction): MethodMeta | undefined {
   return META.get(fn);
 }
 
@@ -72,12 +75,12 @@ interface Registered {
   readonly name: string;
   readonly ver: number;
   readonly owner: object;
-  readonly fn: Function;
+  readonly fn: AnyFunction;
 }
 
 /** Replicated methods found on an object's prototype chain (like Python's `dir(self)`). */
-function findMethods(obj: object): { name: string; ver: number; fn: Function }[] {
-  const out = new Map<string, { name: string; ver: number; fn: Function }>();
+function findMethods(obj: object): { name: string; ver: number; fn: AnyFunction }[] {
+  const out = new Map<string, { name: string; ver: number; fn: AnyFunction }>();
   for (
     let proto = Object.getPrototypeOf(obj);
     proto && proto !== Object.prototype;
@@ -101,12 +104,18 @@ export class FunctionTable {
   /** per owner: method name → versions (sorted) */
   private readonly versions = new Map<object, Map<string, number[]>>();
   private readonly byOwnerAlias = new Map<object, Map<string, Registered>>();
-  private readonly fnOwner = new Map<Function, { owner: object; name: string }[]>();
+  private readonly fnOwner = new Map<AnyFunction, { owner: object; name: string }[]>();
   readonly selfCodeVersion: number;
 
   constructor(main: object, consumers: readonly object[]) {
-    const all: { ver: number; consumer: number; alias: string; name: string; owner: object; fn: Function }[] =
-      [];
+    const all: {
+      ver: number;
+      consumer: number;
+      alias: string;
+      name: string;
+      owner: object;
+      fn: AnyFunction;
+    }[] = [];
     const owners = [main, ...consumers];
     owners.forEach((owner, consumer) => {
       for (const m of findMethods(owner)) {
@@ -122,11 +131,11 @@ export class FunctionTable {
       const reg: Registered = { funcId, alias: m.alias, name: m.name, ver: m.ver, owner: m.owner, fn: m.fn };
       this.byId.push(reg);
       maxVer = Math.max(maxVer, m.ver);
-      let aliases = this.byOwnerAlias.get(m.owner);
-      if (!aliases) this.byOwnerAlias.set(m.owner, (aliases = new Map()));
+      const aliases = this.byOwnerAlias.get(m.owner) ?? new Map<string, Registered>();
+      this.byOwnerAlias.set(m.owner, aliases);
       aliases.set(m.alias, reg);
-      let vers = this.versions.get(m.owner);
-      if (!vers) this.versions.set(m.owner, (vers = new Map()));
+      const vers = this.versions.get(m.owner) ?? new Map<string, number[]>();
+      this.versions.set(m.owner, vers);
       const list = vers.get(m.name) ?? [];
       list.push(m.ver);
       list.sort((x, y) => x - y);
@@ -143,7 +152,7 @@ export class FunctionTable {
   }
 
   /** The method to run for a function id (when applying). */
-  lookup(funcId: number): { owner: object; fn: Function; alias: string } | undefined {
+  lookup(funcId: number): { owner: object; fn: AnyFunction; alias: string } | undefined {
     return this.byId[funcId];
   }
 
@@ -151,7 +160,7 @@ export class FunctionTable {
    * The function id a caller uses for `fn` (a replicated method of `owner`) under the enabled code
    * version: the alias with the highest version ≤ enabledVersion.
    */
-  idFor(owner: object, fn: Function, enabledVersion: number): number {
+  idFor(owner: object, fn: AnyFunction, enabledVersion: number): number {
     const meta = META.get(fn);
     if (!meta) throw new TypeError('not a replicated method (missing @replicated)');
     const versions = this.versions.get(owner)?.get(meta.name);

@@ -461,7 +461,7 @@ export class SyncObj {
     this.submit(encodeMethodCall({ funcId, args, kwargs }), cb);
   }
 
-  private ownerOf(method: Function): object {
+  private ownerOf(method: (call: ReplicatedCall) => unknown): object {
     for (const o of [this, ...this.consumers]) {
       let proto = Object.getPrototypeOf(o);
       while (proto && proto !== Object.prototype) {
