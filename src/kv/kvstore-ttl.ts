@@ -1,0 +1,328 @@
+/**
+ * KVStoreTTL — Patroni's replicated key/value store with TTLs, compare-and-set and leader-driven
+ * expiry, wire-compatible with Patroni's Python class: the same three replicated methods
+ * (`_delete` id 0, `_expire` id 1, `_set` id 2), the same command shapes and the same apply-time
+ * rules, so Python and TypeScript nodes applying the same log hold identical data.
+ *
+ * Deliberate differences (patroni-dcs §4.4, §4.5): applying an unconditional delete of a missing
+ * key is a no-op (Python crashes), and our own unconditional deletes carry `prevExist: true`;
+ * reads return frozen copies; the expiry limb is cleared for the right key.
+ *
+ * Python → TypeScript: set → set(), delete → delete(), get(k) → get(k), get(k, recursive=True) →
+ * getPrefix(k), retry → retry(), set_retry_timeout → setRetryTimeout(), _set/_delete/_expire →
+ * the replicated methods of the same wire names.
+ */
+
+import type { SyncObjConfOptions } from '../raft/config.js';
+import { FailReason } from '../raft/core/types.js';
+import { type ReplicatedCall, replicated } from '../raft/replicated.js';
+import { SyncObj, type SyncObjConsumer, type SyncObjDeps } from '../raft/syncobj.js';
+import { type PyDict, type PyDictKey, PyFloat, type PyValue, pyEquals, truthy } from '../wire/value.js';
+import { RaftError } from './errors.js';
+import {
+  type CasConditions,
+  checkConditions,
+  conditionKwargs,
+  type KvRecord,
+  newRecordDict,
+  recordView,
+  valuesMatch,
+} from './record.js';
+
+export interface KVStoreTTLOptions {
+  /** own `host:port`, or null for a read-only node (patronictl) */
+  readonly selfAddr: string | null;
+  readonly partnerAddrs: readonly string[];
+  /** default retry budget of set/delete, seconds (Patroni `retry_timeout`, default 10) */
+  readonly retryTimeout?: number;
+  readonly onReady?: () => void;
+  readonly onSet?: (key: string, record: KvRecord) => void;
+  readonly onDelete?: (key: string) => void;
+  /** SyncObj settings (Patroni's are the defaults here: no batching, dynamic membership, fail fast) */
+  readonly conf?: SyncObjConfOptions;
+  /** wall clock in epoch seconds (Python `time.time()`); records and expiry use it */
+  readonly wallClock?: () => number;
+  /** pause between retry rounds, ms (Patroni: 1 s) */
+  readonly retryPauseMs?: number;
+  readonly consumers?: readonly SyncObjConsumer[];
+  readonly deps?: SyncObjDeps;
+}
+
+export interface SetOptions extends CasConditions {
+  /** seconds; the record gets `expire = updated + ttl` when truthy */
+  readonly ttl?: number | null;
+  /** retry budget in seconds (0/undefined = the store's retry timeout) */
+  readonly timeout?: number | null;
+  /** throw RaftError on timeout instead of returning false (Patroni `handle_raft_error=False`) */
+  readonly raiseOnRaftError?: boolean;
+}
+
+export interface DeleteOptions extends CasConditions {
+  readonly recursive?: boolean;
+  readonly timeout?: number | null;
+}
+
+export const PATRONI_SYNCOBJ_DEFAULTS: SyncObjConfOptions = {
+  autoTick: true,
+  autoTickPeriod: 0.05,
+  appendEntriesUseBatch: false,
+  dynamicMembershipChange: true,
+  commandsWaitLeader: false,
+};
+
+export class KVStoreTTL extends SyncObj {
+  private data = new Map<string, PyDict>();
+  /** keys carrying an `expire` field (the only ones the leader has to look at) */
+  private readonly expiring = new Set<string>();
+  private readonly limb = new Map<string, PyDict>();
+  private retryTimeoutSeconds: number;
+  private readonly wallClock: () => number;
+  private readonly retryPauseMs: number;
+  private readonly onSetCb: ((key: string, record: KvRecord) => void) | undefined;
+  private readonly onDeleteCb: ((key: string) => void) | undefined;
+
+  constructor(options: KVStoreTTLOptions) {
+    super(
+      options.selfAddr,
+      options.partnerAddrs,
+      { ...PATRONI_SYNCOBJ_DEFAULTS, onReady: options.onReady ?? null, ...options.conf },
+      { consumers: options.consumers, deps: options.deps },
+    );
+    this.retryTimeoutSeconds = options.retryTimeout || 10;
+    this.wallClock = options.wallClock ?? (() => Date.now() / 1000);
+    this.retryPauseMs = options.retryPauseMs ?? 1000;
+    this.onSetCb = options.onSet;
+    this.onDeleteCb = options.onDelete;
+    this.addOnTickCallback(() => this.expireKeys());
+  }
+
+  setRetryTimeout(seconds: number): void {
+    this.retryTimeoutSeconds = seconds;
+  }
+
+  get retryTimeout(): number {
+    return this.retryTimeoutSeconds;
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // replicated methods (their wire names and numbering are Patroni's)
+
+  @replicated({ name: '_set' })
+  _set(call: ReplicatedCall): KvRecord | false {
+    const [key, value] = call.args;
+    if (typeof key !== 'string' || !(value instanceof Map)) {
+      this.log.warn({ index: call.index }, '_set with malformed arguments ignored');
+      return false;
+    }
+    const old = this.data.get(key);
+    if (!checkConditions(old, call.kwargs)) return false;
+    const record = new Map<PyDictKey, PyValue>(value);
+    if (old !== undefined && old.size > 0 && !pyEquals(old.get('created'), record.get('created'))) {
+      record.set('created', record.get('updated') ?? null);
+    }
+    record.set('index', call.index);
+    this.data.set(key, record); // Map.set keeps the position of an existing key, like a Python dict
+    if (record.has('expire')) this.expiring.add(key);
+    else this.expiring.delete(key);
+    const view = recordView(record);
+    this.onSetCb?.(key, view);
+    return view;
+  }
+
+  @replicated({ name: '_delete' })
+  _delete(call: ReplicatedCall): boolean {
+    const [key, positionalRecursive] = call.args;
+    if (typeof key !== 'string') return false;
+    const kwargs = new Map(call.kwargs);
+    const recursive = truthy(
+      kwargs.has('recursive') ? (kwargs.get('recursive') as PyValue) : (positionalRecursive ?? false),
+    );
+    kwargs.delete('recursive');
+    if (recursive) {
+      for (const k of [...this.data.keys()]) if (k.startsWith(key)) this.pop(k);
+      return true;
+    }
+    const old = this.data.get(key);
+    if (!checkConditions(old, kwargs)) return false;
+    // Python raises KeyError here (and its tick thread dies); a missing key is a no-op for us
+    if (old === undefined) return false;
+    this.pop(key);
+    return true;
+  }
+
+  @replicated({ name: '_expire' })
+  _expire(call: ReplicatedCall): null {
+    const [key, value] = call.args;
+    if (typeof key !== 'string' || !(value instanceof Map)) return null;
+    const current = this.data.get(key);
+    if (current !== undefined && current.size > 0 && valuesMatch(current, value)) this.pop(key);
+    return null;
+  }
+
+  private pop(key: string): void {
+    this.data.delete(key);
+    this.expiring.delete(key);
+    this.onDeleteCb?.(key);
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // reads (local, point in time, never mutable references)
+
+  get(key: string): KvRecord | null {
+    const r = this.data.get(key);
+    return r === undefined ? null : recordView(r);
+  }
+
+  /** Every key starting with `prefix` (plain string prefix), in insertion order. */
+  getPrefix(prefix: string): Map<string, KvRecord> {
+    const out = new Map<string, KvRecord>();
+    for (const [k, r] of this.data) if (k.startsWith(prefix)) out.set(k, recordView(r));
+    return out;
+  }
+
+  /** Number of keys held. */
+  get size(): number {
+    return this.data.size;
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // writes
+
+  /**
+   * Patroni's `set`: local pre-check, then replicate `_set` through the retry loop. Resolves to the
+   * stored record, or false when a condition failed (locally or at apply time) or — unless
+   * `raiseOnRaftError` — when the retry budget ran out.
+   */
+  async set(key: string, value: string, options: SetOptions = {}): Promise<KvRecord | false> {
+    const old = this.data.get(key);
+    const kwargs = conditionKwargs(options);
+    if (!checkConditions(old, kwargs)) return false;
+    const record = newRecordDict(value, this.wallClock(), old?.get('created'), options.ttl ?? undefined);
+    try {
+      const result = await this.retry(
+        (cb) => this.callWithCallback(this._set, [key, record], kwargs.size > 0 ? kwargs : undefined, cb),
+        options.timeout,
+      );
+      return result === false || result === undefined || result === null
+        ? false
+        : (result as unknown as KvRecord);
+    } catch (e) {
+      if (e instanceof RaftError && !options.raiseOnRaftError) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Patroni's `delete` (a RaftError becomes false). A non-recursive delete without conditions
+   * carries `prevExist: true`, so Python peers never apply an unconditional delete of a missing key.
+   */
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
+    const recursive = options.recursive ?? false;
+    const conditions = conditionKwargs(options);
+    if (!recursive) {
+      if (conditions.size === 0) conditions.set('prevExist', true);
+      if (!checkConditions(this.data.get(key), conditions)) return false;
+    }
+    const kwargs = new Map<PyDictKey, PyValue>([['recursive', recursive], ...conditions]);
+    try {
+      const result = await this.retry(
+        (cb) => this.callWithCallback(this._delete, [key], kwargs, cb),
+        options.timeout,
+      );
+      return result === true;
+    } catch (e) {
+      if (e instanceof RaftError) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Patroni's retry loop (§4.6): submit, wait, retry after a pause until the budget is spent.
+   * SUCCESS → the result; REQUEST_DENIED → false; out of time → RaftError('timeout'). A late
+   * success of an earlier round also completes the call.
+   */
+  retry(
+    submit: (cb: (result: PyValue | undefined, reason: FailReason) => void) => void,
+    timeoutSeconds?: number | null,
+  ): Promise<PyValue | undefined | false> {
+    const budget = timeoutSeconds || this.retryTimeoutSeconds;
+    const deadline = Date.now() + budget * 1000;
+    return new Promise((resolve, reject) => {
+      let finished = false;
+      let wake: (() => void) | null = null;
+      let lastError: FailReason | null = null;
+      let timer: NodeJS.Timeout | null = null;
+      const finish = (fn: () => void) => {
+        if (finished) return;
+        finished = true;
+        if (timer) clearTimeout(timer);
+        fn();
+      };
+      const round = (waitMs: number) => {
+        if (finished) return;
+        lastError = null;
+        submit((result, reason) => {
+          if (finished) return;
+          if (reason === FailReason.Success) {
+            finish(() => resolve(result));
+            return;
+          }
+          lastError = reason;
+          wake?.();
+        });
+        if (finished) return;
+        const afterWait = () => {
+          wake = null;
+          if (timer) clearTimeout(timer);
+          timer = null;
+          if (finished) return;
+          if (lastError === FailReason.RequestDenied) {
+            finish(() => resolve(false));
+            return;
+          }
+          const remaining = deadline - Date.now();
+          if (remaining <= 0) {
+            finish(() => reject(new RaftError('timeout')));
+            return;
+          }
+          timer = setTimeout(() => {
+            timer = null;
+            round(remaining);
+          }, this.retryPauseMs);
+        };
+        if (lastError !== null) {
+          afterWait();
+          return;
+        }
+        wake = afterWait;
+        timer = setTimeout(afterWait, Math.max(0, waitMs));
+      };
+      round(budget * 1000);
+    });
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // leader-driven expiry
+
+  private expireKeys(): void {
+    if (!this.isLeader()) {
+      this.limb.clear();
+      return;
+    }
+    const now = this.wallClock();
+    for (const key of this.expiring) {
+      const value = this.data.get(key);
+      if (value === undefined) continue;
+      const expire = value.get('expire');
+      const t = expire instanceof PyFloat ? expire.value : typeof expire === 'number' ? expire : Number.NaN;
+      if (!(t <= now)) continue;
+      const inLimb = this.limb.get(key);
+      if (inLimb !== undefined && valuesMatch(inLimb, value)) continue;
+      this.limb.set(key, value);
+      this.callWithCallback(this._expire, [key, value], undefined, () => {
+        const l = this.limb.get(key);
+        if (l !== undefined && valuesMatch(l, value)) this.limb.delete(key);
+      });
+    }
+  }
+}
