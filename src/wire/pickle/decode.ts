@@ -1,0 +1,1373 @@
+/**
+ * Safe decoder for the pickle subset pysyncobj peers send (protocols 0–5, see spec §3.3).
+ *
+ * What it is for: turning the bytes of a pysyncobj message, log command, journal meta file or full
+ * dump into a PyValue, accepting everything CPython 2/3 picklers emit for the value model.
+ *
+ * What it must never do:
+ *   - resolve a global outside the allow-list (`_codecs.encode`, `bytes`, `set`, `frozenset`,
+ *     `pysyncobj.node.TCPNode`/`Node`, `copyreg._reconstructor` and the `object` it names). Python's
+ *     unpickler imports and calls anything, which is pysyncobj's remote-code-execution hole (spec §14
+ *     #16); here every other global is a WireError(ForbiddenGlobal);
+ *   - throw anything but a WireError (no RangeError from buffer reads, no TypeError, no stack
+ *     overflow): the loop is iterative and every length is checked against the input first;
+ *   - return a value that is cyclic, nested deeper than `maxDepth`, or that expands (memo sharing
+ *     walked as a tree) to more than `maxExpandedSize` values; or allocate a string/bytes larger than
+ *     the input that describes it.
+ *
+ * Why hand-written: no maintained npm library implements a safe, allow-listed pickle subset that keeps
+ * Python's int/float, tuple/list and str/bytes distinctions, unbounded ints, and pysyncobj's
+ * SHORT_BINSTRING fallback. The format facts come from CPython's pickle documentation and
+ * `pickletools`; the code is our own.
+ *
+ * Departures from CPython (all stricter, none hit by a real pickler): STOP must leave exactly one
+ * value and no open MARK, and nothing may follow STOP; a list/dict/set/object may not be modified
+ * after it has been stored inside another container (that is how cycles would form); set items and
+ * dict keys must be of the model's hashable types.
+ */
+import { WireError, WireErrorCode } from '../errors.js';
+import {
+  int,
+  NODE_CLASS,
+  type PyDict,
+  type PyDictKey,
+  PyFloat,
+  PyFrozenSet,
+  PyObject,
+  PySet,
+  PyTuple,
+  type PyValue,
+  TCP_NODE_CLASS,
+} from '../value.js';
+import { PyHasher } from './hash.js';
+import { Op, opcodeLabel } from './opcodes.js';
+
+/** Bounds on what one pickle may describe. */
+export interface DecodeLimits {
+  /**
+   * Maximum nesting depth of containers in the result (a list in a list is depth 2; a TCPNode's
+   * state counts as two levels: object, dict). Default 1000 — CPython's own recursion limit means a
+   * Python peer cannot pickle anything deeper.
+   */
+  maxDepth?: number;
+  /**
+   * Maximum number of values in the result counted as a tree: every container, dict key and leaf,
+   * with a memo-shared value counted once per place it appears. Bounds the "billion laughs" DAG a
+   * small pickle can describe with memo GETs. Default 10 000 000.
+   */
+  maxExpandedSize?: number;
+}
+
+export const DEFAULT_DECODE_LIMITS: Readonly<Required<DecodeLimits>> = Object.freeze({
+  maxDepth: 1000,
+  maxExpandedSize: 10_000_000,
+});
+
+// ----------------------------------------------------------------------------------------------
+// allow-listed globals
+
+const G_CODECS_ENCODE = 0;
+const G_BYTES = 1;
+const G_SET = 2;
+const G_FROZENSET = 3;
+const G_TCPNODE = 4;
+const G_NODE = 5;
+const G_RECONSTRUCTOR = 6;
+const G_OBJECT = 7;
+
+/** A reference to an allow-listed class or function; lives on the stack only, never in a result. */
+class GlobalRef {
+  constructor(
+    readonly id: number,
+    readonly qualname: string,
+  ) {}
+}
+
+const ALLOWED = new Map<string, GlobalRef>();
+function allow(id: number, qualname: string, spellings: string[]): void {
+  const ref = new GlobalRef(id, qualname);
+  for (const s of spellings) ALLOWED.set(s, ref);
+}
+allow(G_CODECS_ENCODE, '_codecs.encode', ['_codecs\nencode']);
+allow(G_BYTES, 'builtins.bytes', ['__builtin__\nbytes', 'builtins\nbytes']);
+allow(G_SET, 'builtins.set', ['__builtin__\nset', 'builtins\nset']);
+allow(G_FROZENSET, 'builtins.frozenset', ['__builtin__\nfrozenset', 'builtins\nfrozenset']);
+allow(G_TCPNODE, TCP_NODE_CLASS, ['pysyncobj.node\nTCPNode']);
+allow(G_NODE, NODE_CLASS, ['pysyncobj.node\nNode']);
+allow(G_RECONSTRUCTOR, 'copyreg._reconstructor', ['copy_reg\n_reconstructor', 'copyreg\n_reconstructor']);
+// only meaningful as the second argument of _reconstructor(cls, object, None)
+allow(G_OBJECT, 'builtins.object', ['__builtin__\nobject', 'builtins\nobject']);
+
+/** The allow-listed globals, `module.name`, both spellings (for documentation and tests). */
+export const ALLOWED_GLOBALS: readonly string[] = Object.freeze(
+  [...ALLOWED.keys()].map((k) => k.replace('\n', '.')),
+);
+
+// ----------------------------------------------------------------------------------------------
+// per-container bookkeeping
+
+/**
+ * Size/depth record of a container (or a global reference) on the stack or in the memo. Shared by
+ * every alias of the container, so a later APPEND through one alias is seen through all.
+ * Leaves (ints, strs, bytes, floats, None, bools) have no record: size 1, depth 0.
+ */
+class Info {
+  /** the container sits inside another container: it may no longer be modified */
+  sealed = false;
+  /** dedup keys of a set under construction (EMPTY_SET + ADDITEMS) */
+  keys: Set<string> | undefined = undefined;
+  constructor(
+    /** values in the expanded tree rooted here (this one included) */
+    public size: number,
+    /** container levels (empty container = 1) */
+    public depth: number,
+    /** a GlobalRef, or a tuple holding one (REDUCE/NEWOBJ arguments only) */
+    readonly ref: boolean,
+  ) {}
+}
+
+type Slot = PyValue | GlobalRef;
+
+const REF_INFO = new Info(1, 0, true);
+
+/** Node's undocumented but long-stable Buffer slice methods (skip toString's argument handling). */
+interface FastBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+
+function toFastBuffer(bytes: Uint8Array): FastBuffer {
+  const buf = (
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  ) as FastBuffer;
+  if (HAS_FAST_SLICES) return buf;
+  // other runtimes: same behaviour through the documented API
+  buf.utf8Slice = (a, e) => buf.toString('utf8', a, e);
+  buf.latin1Slice = (a, e) => buf.toString('latin1', a, e);
+  return buf;
+}
+
+const HAS_FAST_SLICES =
+  typeof (Buffer.prototype as Partial<FastBuffer>).utf8Slice === 'function' &&
+  typeof (Buffer.prototype as Partial<FastBuffer>).latin1Slice === 'function';
+
+const NON_LATIN1 = /[\u0100-\uffff]/;
+const MAX_INT_TEXT_DIGITS = 4300; // CPython's int(str) limit (sys.int_info.default_max_str_digits)
+const MAX_LABEL = 80;
+
+// ----------------------------------------------------------------------------------------------
+
+/**
+ * Decode one pickle. Throws WireError (BadPickle, ForbiddenGlobal, PickleLimit) naming the opcode and
+ * byte offset on any problem; never any other exception.
+ */
+export function decodePickle(bytes: Uint8Array, opts?: DecodeLimits): PyValue {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new WireError(WireErrorCode.BadPickle, 'input is not a byte array');
+  }
+  const d = new Decoder(
+    toFastBuffer(bytes),
+    opts?.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth,
+    opts?.maxExpandedSize ?? DEFAULT_DECODE_LIMITS.maxExpandedSize,
+  );
+  try {
+    return d.run();
+  } catch (e) {
+    if (e instanceof WireError) throw e;
+    // defensive: an engine limit (string too long, out of memory for a huge but legal length, ...)
+    const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    throw new WireError(WireErrorCode.BadPickle, `${opcodeLabel(d.op)}: ${why}`, d.opPos);
+  }
+}
+
+class Decoder {
+  pos = 0;
+  op = 0;
+  opPos = 0;
+  private readonly n: number;
+  /** the stack is stack[0..sp); infos[i] is the record of stack[i] (undefined for leaves) */
+  private sp = 0;
+  private readonly stack: Slot[] = [];
+  private readonly infos: (Info | undefined)[] = [];
+  private readonly marks: number[] = [];
+  /** stack index below which nothing may be popped: the innermost MARK */
+  private fence = 0;
+  private readonly memo: Slot[] = [];
+  private readonly memoInfo: (Info | undefined)[] = [];
+  private memoCount = 0;
+
+  constructor(
+    private readonly b: FastBuffer,
+    private readonly maxDepth: number,
+    private readonly maxSize: number,
+  ) {
+    this.n = b.length;
+  }
+
+  private push(v: Slot, info: Info | undefined): void {
+    const sp = this.sp;
+    this.stack[sp] = v;
+    this.infos[sp] = info;
+    this.sp = sp + 1;
+  }
+
+  run(): PyValue {
+    const b = this.b;
+    const n = this.n;
+    for (;;) {
+      const at = this.pos;
+      if (at >= n) {
+        this.opPos = at;
+        throw new WireError(WireErrorCode.BadPickle, 'input ended before STOP (truncated pickle)', at);
+      }
+      const op = b[at] as number;
+      this.op = op;
+      this.opPos = at;
+      this.pos = at + 1;
+      switch (op) {
+        // ---------------------------------------------------------------- framing / control
+        case Op.PROTO: {
+          const p = this.u8();
+          if (p > 5) this.fail(`unsupported protocol ${p}`);
+          break;
+        }
+        case Op.FRAME:
+          // a read-ahead hint; like CPython, the frame must fit in the input
+          this.u64();
+          break;
+        case Op.STOP:
+          return this.stop();
+        case Op.MARK:
+          this.marks.push(this.sp);
+          this.fence = this.sp;
+          break;
+        case Op.POP:
+          if (this.marks.length > 0 && this.marks[this.marks.length - 1] === this.sp) {
+            this.popMark();
+          } else {
+            this.underflow(1);
+            this.sp--;
+          }
+          break;
+        case Op.POP_MARK:
+          this.sp = this.popMark();
+          break;
+        case Op.DUP:
+          this.underflow(1);
+          this.push(this.stack[this.sp - 1] as Slot, this.infos[this.sp - 1]);
+          break;
+
+        // ---------------------------------------------------------------- memo
+        case Op.BINPUT:
+          this.put(this.u8());
+          break;
+        case Op.LONG_BINPUT:
+          this.put(this.u32());
+          break;
+        case Op.PUT:
+          this.put(this.lineIndex());
+          break;
+        case Op.MEMOIZE:
+          this.put(this.memoCount);
+          break;
+        case Op.BINGET:
+          this.get(this.u8());
+          break;
+        case Op.LONG_BINGET:
+          this.get(this.u32());
+          break;
+        case Op.GET:
+          this.get(this.lineIndex());
+          break;
+
+        // ---------------------------------------------------------------- atoms
+        case Op.NONE:
+          this.push(null, undefined);
+          break;
+        case Op.NEWTRUE:
+          this.push(true, undefined);
+          break;
+        case Op.NEWFALSE:
+          this.push(false, undefined);
+          break;
+        case Op.BININT1:
+          this.push(this.u8(), undefined);
+          break;
+        case Op.BININT2: {
+          this.need(2);
+          const p = this.pos;
+          this.pos = p + 2;
+          this.push((b[p] as number) | ((b[p + 1] as number) << 8), undefined);
+          break;
+        }
+        case Op.BININT: {
+          this.need(4);
+          const p = this.pos;
+          this.pos = p + 4;
+          this.push(
+            (b[p] as number) |
+              ((b[p + 1] as number) << 8) |
+              ((b[p + 2] as number) << 16) |
+              ((b[p + 3] as number) << 24),
+            undefined,
+          );
+          break;
+        }
+        case Op.LONG1: {
+          const len = this.u8();
+          this.need(len);
+          this.push(this.long(this.pos, len), undefined);
+          this.pos += len;
+          break;
+        }
+        case Op.LONG4: {
+          const len = this.i32();
+          if (len < 0) this.fail(`negative byte count ${len}`);
+          this.need(len);
+          this.push(this.long(this.pos, len), undefined);
+          this.pos += len;
+          break;
+        }
+        case Op.INT: {
+          const e = this.line();
+          const a = this.lineStart;
+          if (e - a === 2 && b[a] === 0x30 && (b[a + 1] === 0x30 || b[a + 1] === 0x31)) {
+            this.push(b[a + 1] === 0x31, undefined); // "01"/"00": protocol 0 spelling of True/False
+          } else {
+            this.push(this.intText(a, e), undefined);
+          }
+          break;
+        }
+        case Op.LONG: {
+          const e0 = this.line();
+          const a = this.lineStart;
+          const e = e0 > a && b[e0 - 1] === 0x4c ? e0 - 1 : e0; // trailing 'L' (Python 2)
+          this.push(this.intText(a, e), undefined);
+          break;
+        }
+        case Op.BINFLOAT: {
+          this.need(8);
+          const p = this.pos;
+          this.pos = p + 8;
+          this.push(new PyFloat(b.readDoubleBE(p)), undefined);
+          break;
+        }
+        case Op.FLOAT: {
+          const e = this.line();
+          this.push(new PyFloat(this.floatText(b.latin1Slice(this.lineStart, e))), undefined);
+          break;
+        }
+
+        // ---------------------------------------------------------------- text and bytes
+        case Op.BINUNICODE:
+          this.push(this.utf8(this.u32()), undefined);
+          break;
+        case Op.SHORT_BINUNICODE:
+          this.push(this.utf8(this.u8()), undefined);
+          break;
+        case Op.BINUNICODE8:
+          this.push(this.utf8(this.u64()), undefined);
+          break;
+        case Op.UNICODE: {
+          const e = this.line();
+          this.push(this.rawUnicodeEscape(this.lineStart, e), undefined);
+          break;
+        }
+        case Op.SHORT_BINBYTES:
+          this.push(this.bytesCopy(this.u8()), undefined);
+          break;
+        case Op.BINBYTES:
+          this.push(this.bytesCopy(this.u32()), undefined);
+          break;
+        case Op.BINBYTES8:
+        case Op.BYTEARRAY8:
+          this.push(this.bytesCopy(this.u64()), undefined);
+          break;
+        case Op.SHORT_BINSTRING:
+          this.push(this.py2String(this.u8()), undefined);
+          break;
+        case Op.BINSTRING: {
+          const len = this.i32();
+          if (len < 0) this.fail(`negative byte count ${len}`);
+          this.push(this.py2String(len), undefined);
+          break;
+        }
+        case Op.STRING: {
+          const e = this.line();
+          this.push(this.quotedString(this.lineStart, e), undefined);
+          break;
+        }
+
+        // ---------------------------------------------------------------- tuples
+        case Op.EMPTY_TUPLE:
+          this.push(new PyTuple([]), new Info(1, 1, false));
+          break;
+        case Op.TUPLE1:
+          this.underflow(1);
+          this.tupleFrom(this.sp - 1);
+          break;
+        case Op.TUPLE2:
+          this.underflow(2);
+          this.tupleFrom(this.sp - 2);
+          break;
+        case Op.TUPLE3:
+          this.underflow(3);
+          this.tupleFrom(this.sp - 3);
+          break;
+        case Op.TUPLE:
+          this.tupleFrom(this.popMark());
+          break;
+
+        // ---------------------------------------------------------------- lists
+        case Op.EMPTY_LIST:
+          this.push([], new Info(1, 1, false));
+          break;
+        case Op.LIST: {
+          const k = this.popMark();
+          const list: PyValue[] = [];
+          const info = new Info(1, 1, false);
+          this.addItems(list, info, k);
+          this.push(list, info);
+          break;
+        }
+        case Op.APPEND: {
+          this.underflow(2);
+          const t = this.sp - 2;
+          const list = this.target(t, 'list');
+          if (!Array.isArray(list)) this.fail('APPEND target is not a list');
+          this.addItems(list, this.infos[t] as Info, t + 1);
+          break;
+        }
+        case Op.APPENDS: {
+          const k = this.popMark();
+          if (k - 1 < this.fence) this.underflowFail();
+          if (k === this.sp) break; // nothing to add: a no-op, as in CPython
+          const list = this.target(k - 1, 'list');
+          if (!Array.isArray(list)) this.fail('APPENDS target is not a list');
+          this.addItems(list, this.infos[k - 1] as Info, k);
+          break;
+        }
+
+        // ---------------------------------------------------------------- dicts
+        case Op.EMPTY_DICT:
+          this.push(new Map(), new Info(1, 1, false));
+          break;
+        case Op.DICT: {
+          const k = this.popMark();
+          const dict: PyDict = new Map();
+          const info = new Info(1, 1, false);
+          this.setItems(dict, info, k);
+          this.push(dict, info);
+          break;
+        }
+        case Op.SETITEM: {
+          this.underflow(3);
+          const t = this.sp - 3;
+          const dict = this.target(t, 'dict');
+          if (!(dict instanceof Map)) this.fail('SETITEM target is not a dict');
+          this.setItems(dict, this.infos[t] as Info, t + 1);
+          break;
+        }
+        case Op.SETITEMS: {
+          const k = this.popMark();
+          if (k - 1 < this.fence) this.underflowFail();
+          if (k === this.sp) break; // nothing to add: a no-op, as in CPython
+          const dict = this.target(k - 1, 'dict');
+          if (!(dict instanceof Map)) this.fail('SETITEMS target is not a dict');
+          this.setItems(dict, this.infos[k - 1] as Info, k);
+          break;
+        }
+
+        // ---------------------------------------------------------------- sets
+        case Op.EMPTY_SET: {
+          const info = new Info(1, 1, false);
+          info.keys = new Set();
+          this.push(new PySet([]), info);
+          break;
+        }
+        case Op.ADDITEMS: {
+          const k = this.popMark();
+          if (k - 1 < this.fence) this.underflowFail();
+          if (k === this.sp) break; // nothing to add: a no-op, as in CPython
+          const set = this.target(k - 1, 'set');
+          if (!(set instanceof PySet)) this.fail('ADDITEMS target is not a set');
+          const info = this.infos[k - 1] as Info;
+          info.keys ??= this.keysOf(set.items);
+          this.addSetItems(set.items, info, info.keys, k);
+          break;
+        }
+        case Op.FROZENSET: {
+          const k = this.popMark();
+          const items: PyValue[] = [];
+          const info = new Info(1, 1, false);
+          this.addSetItems(items, info, new Set(), k);
+          this.push(new PyFrozenSet(items), info);
+          break;
+        }
+
+        // ---------------------------------------------------------------- globals and objects
+        case Op.GLOBAL:
+          this.push(this.globalLines(), REF_INFO);
+          break;
+        case Op.STACK_GLOBAL: {
+          this.underflow(2);
+          const module = this.stack[this.sp - 2];
+          const name = this.stack[this.sp - 1];
+          if (typeof module !== 'string' || typeof name !== 'string') {
+            this.fail('STACK_GLOBAL needs two str (module, name)');
+          }
+          this.sp -= 2;
+          this.push(this.resolve(module, name), REF_INFO);
+          break;
+        }
+        case Op.INST:
+          this.globalLines();
+          this.fail('INST (Python 2 old-style instance) is not supported');
+          break;
+        case Op.REDUCE:
+          this.reduce();
+          break;
+        case Op.NEWOBJ:
+          this.newObj(false);
+          break;
+        case Op.NEWOBJ_EX:
+          this.newObj(true);
+          break;
+        case Op.BUILD:
+          this.build();
+          break;
+
+        case Op.OBJ:
+        case Op.PERSID:
+        case Op.BINPERSID:
+        case Op.EXT1:
+        case Op.EXT2:
+        case Op.EXT4:
+        case Op.NEXT_BUFFER:
+        case Op.READONLY_BUFFER:
+          this.fail('opcode not supported by this decoder');
+          break;
+        default:
+          this.fail('unknown opcode');
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // errors
+
+  private fail(message: string, code: WireErrorCode = WireErrorCode.BadPickle): never {
+    throw new WireError(code, `${opcodeLabel(this.op)}: ${message}`, this.opPos);
+  }
+
+  private limit(what: string): never {
+    this.fail(what, WireErrorCode.PickleLimit);
+  }
+
+  private underflowFail(): never {
+    this.fail(
+      this.marks.length > 0 && this.fence === this.sp
+        ? 'stack underflow (nothing above the MARK)'
+        : 'stack underflow',
+    );
+  }
+
+  /** at least `k` items above the innermost MARK */
+  private underflow(k: number): void {
+    if (this.sp - this.fence < k) this.underflowFail();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reading arguments
+
+  private need(k: number): void {
+    if (k > this.n - this.pos) {
+      this.fail(`needs ${k} bytes of argument, only ${this.n - this.pos} left (truncated or absurd length)`);
+    }
+  }
+
+  private u8(): number {
+    if (this.pos >= this.n) this.need(1);
+    return this.b[this.pos++] as number;
+  }
+
+  private u32(): number {
+    this.need(4);
+    const b = this.b;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (
+      ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16)) +
+      (b[p + 3] as number) * 0x100_0000
+    );
+  }
+
+  private i32(): number {
+    this.need(4);
+    const b = this.b;
+    const p = this.pos;
+    this.pos = p + 4;
+    return (
+      (b[p] as number) |
+      ((b[p + 1] as number) << 8) |
+      ((b[p + 2] as number) << 16) |
+      ((b[p + 3] as number) << 24)
+    );
+  }
+
+  /** a u64 length, checked against the bytes left */
+  private u64(): number {
+    const lo = this.u32();
+    const hi = this.u32();
+    const v = hi * 0x1_0000_0000 + lo;
+    if (hi >= 0x20_0000 || v > this.n - this.pos) {
+      this.fail(`length ${hi >= 0x20_0000 ? '≥ 2^53' : v} exceeds the ${this.n - this.pos} bytes left`);
+    }
+    return v;
+  }
+
+  /** start of the last line() */
+  private lineStart = 0;
+
+  /** a newline-terminated argument: returns its end (exclusive), start in lineStart; pos moves past the newline */
+  private line(): number {
+    const a = this.pos;
+    const e = this.b.indexOf(0x0a, a);
+    if (e < 0) this.fail('text argument is not terminated by a newline (truncated)');
+    this.lineStart = a;
+    this.pos = e + 1;
+    return e;
+  }
+
+  private lineIndex(): number {
+    const e = this.line();
+    const a = this.lineStart;
+    const b = this.b;
+    if (e === a || e - a > 10) this.fail('memo index must be a decimal number');
+    let v = 0;
+    for (let i = a; i < e; i++) {
+      const c = (b[i] as number) - 0x30;
+      if (c < 0 || c > 9) this.fail('memo index must be a decimal number');
+      v = v * 10 + c;
+    }
+    if (v > 0xffff_ffff) this.fail('memo index out of range');
+    return v;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // memo
+
+  private put(i: number): void {
+    if (this.sp <= this.fence) this.underflowFail();
+    if (this.memo[i] === undefined) this.memoCount++;
+    this.memo[i] = this.stack[this.sp - 1] as Slot;
+    this.memoInfo[i] = this.infos[this.sp - 1];
+  }
+
+  private get(i: number): void {
+    const v = this.memo[i];
+    if (v === undefined) this.fail(`memo key ${i} not found`);
+    this.push(v, this.memoInfo[i]);
+  }
+
+  private popMark(): number {
+    const marks = this.marks;
+    const k = marks.pop();
+    if (k === undefined) this.fail('no MARK to pop');
+    this.fence = marks.length > 0 ? (marks[marks.length - 1] as number) : 0;
+    return k;
+  }
+
+  private stop(): PyValue {
+    if (this.marks.length > 0) this.fail('MARK still open at STOP');
+    if (this.sp !== 1) {
+      this.fail(this.sp === 0 ? 'empty stack at STOP' : `${this.sp} values on the stack at STOP`);
+    }
+    if (this.pos !== this.n) this.fail(`${this.n - this.pos} bytes after STOP`);
+    if (this.infos[0]?.ref) this.fail('a class or function reference is not a value');
+    return this.stack[0] as PyValue;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // numbers
+
+  /** little-endian two's complement int of `len` bytes at `a` */
+  private long(a: number, len: number): number | bigint {
+    const b = this.b;
+    if (len === 0) return 0;
+    if (len <= 6) {
+      let v = 0;
+      for (let i = a + len - 1; i >= a; i--) v = v * 256 + (b[i] as number);
+      if ((b[a + len - 1] as number) & 0x80) v -= 2 ** (8 * len);
+      return v;
+    }
+    const hex = Buffer.from(b.subarray(a, a + len))
+      .reverse()
+      .toString('hex');
+    let v = BigInt(`0x${hex}`);
+    if ((b[a + len - 1] as number) & 0x80) v -= 1n << BigInt(8 * len);
+    return int(v);
+  }
+
+  private intText(a: number, e: number): number | bigint {
+    const text = this.b.latin1Slice(a, e);
+    const m = /^\s*([+-]?)(\d+(?:_\d+)*)\s*$/.exec(text);
+    if (m === null) this.fail(`invalid int literal ${JSON.stringify(clip(text))}`);
+    const digits = (m[2] as string).replaceAll('_', '');
+    if (digits.length > 1 && digits[0] === '0' && /[^0]/.test(digits)) {
+      this.fail(`invalid int literal ${JSON.stringify(clip(text))} (leading zero)`);
+    }
+    if (digits.length > MAX_INT_TEXT_DIGITS)
+      this.fail(`int literal longer than ${MAX_INT_TEXT_DIGITS} digits`);
+    if (digits.length <= 15) {
+      const v = Number(digits);
+      return m[1] === '-' && v !== 0 ? -v : v;
+    }
+    const v = BigInt(digits);
+    return int(m[1] === '-' ? -v : v);
+  }
+
+  private floatText(text: string): number {
+    const t = text.trim().toLowerCase();
+    const m =
+      /^([+-]?)(?:(inf|infinity)|(nan)|((?:\d(?:_?\d)*)?(?:\.(?:\d(?:_?\d)*)?)?(?:e[+-]?\d(?:_?\d)*)?))$/.exec(
+        t,
+      );
+    if (m === null || (m[4] !== undefined && !/^\.?\d/.test(m[4]))) {
+      this.fail(`invalid float literal ${JSON.stringify(clip(text))}`);
+    }
+    const sign = m[1] === '-' ? -1 : 1;
+    if (m[2] !== undefined) return sign * Number.POSITIVE_INFINITY;
+    if (m[3] !== undefined) return Number.NaN;
+    return sign * Number((m[4] as string).replaceAll('_', ''));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // text and bytes
+
+  /** `len` bytes of UTF-8 (Python decodes with surrogatepass) */
+  private utf8(len: number): string {
+    this.need(len);
+    const a = this.pos;
+    const e = a + len;
+    this.pos = e;
+    const b = this.b;
+    let i = a;
+    while (i < e && (b[i] as number) < 0x80) i++;
+    if (i === e) return b.latin1Slice(a, e); // ASCII
+    // Latin-1 text (how bytes travel: _codecs.encode) decodes faster in JS than V8's general path
+    const s = this.latin1Text(a, i, e);
+    if (s !== undefined) return s;
+    const t = b.utf8Slice(a, e);
+    // U+FFFD in the output: either a real U+FFFD or a replacement for invalid input / a surrogate
+    if (t.indexOf('\ufffd') !== -1) return this.utf8Strict(a, e);
+    return t;
+  }
+
+  private scratch: FastBuffer | undefined;
+
+  /** UTF-8 [a, e) whose first non-ASCII byte is at i, if every code point is < U+0100 */
+  private latin1Text(a: number, i: number, e: number): string | undefined {
+    const b = this.b;
+    let out = this.scratch;
+    if (out === undefined || out.length < e - a) {
+      out = Buffer.allocUnsafe(Math.max(e - a, 1024)) as FastBuffer;
+      this.scratch = out;
+    }
+    let p = i - a;
+    if (p > 0) b.copy(out, 0, a, i);
+    for (; i < e; i++) {
+      const c = b[i] as number;
+      if (c < 0x80) {
+        out[p++] = c;
+        continue;
+      }
+      if ((c & 0xfe) !== 0xc2 || i + 1 >= e) return undefined;
+      const d = b[++i] as number;
+      if ((d & 0xc0) !== 0x80) return undefined;
+      out[p++] = 0x80 | ((c & 1) << 6) | (d & 0x3f);
+    }
+    return out.latin1Slice(0, p);
+  }
+
+  private utf8Strict(a: number, e: number): string {
+    const b = this.b;
+    const units: number[] = [];
+    let out = '';
+    let i = a;
+    while (i < e) {
+      const c = b[i] as number;
+      let cp: number;
+      let need: number;
+      let min: number;
+      if (c < 0x80) {
+        cp = c;
+        need = 0;
+        min = 0;
+      } else if (c >= 0xc2 && c <= 0xdf) {
+        cp = c & 0x1f;
+        need = 1;
+        min = 0x80;
+      } else if (c >= 0xe0 && c <= 0xef) {
+        cp = c & 0x0f;
+        need = 2;
+        min = 0x800;
+      } else if (c >= 0xf0 && c <= 0xf4) {
+        cp = c & 0x07;
+        need = 3;
+        min = 0x10000;
+      } else {
+        this.fail(`invalid UTF-8 start byte 0x${c.toString(16)} at offset ${i}`);
+      }
+      if (i + need >= e && need > 0) this.fail(`truncated UTF-8 sequence at offset ${i}`);
+      for (let j = 1; j <= need; j++) {
+        const cc = b[i + j] as number;
+        if ((cc & 0xc0) !== 0x80) this.fail(`invalid UTF-8 continuation byte at offset ${i + j}`);
+        cp = (cp << 6) | (cc & 0x3f);
+      }
+      if (cp < min || cp > 0x10ffff) this.fail(`invalid UTF-8 sequence at offset ${i}`);
+      i += need + 1;
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        units.push(0xd800 | (cp >> 10), 0xdc00 | (cp & 0x3ff));
+      } else {
+        units.push(cp); // lone surrogates (ED A0..BF xx) pass, as with Python's surrogatepass
+      }
+      if (units.length >= 8192) {
+        out += String.fromCharCode(...units);
+        units.length = 0;
+      }
+    }
+    return out + String.fromCharCode(...units);
+  }
+
+  private bytesCopy(len: number): Buffer {
+    this.need(len);
+    const out = Buffer.allocUnsafe(len);
+    this.b.copy(out, 0, this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+
+  /** Python 2 str (SHORT_BINSTRING/BINSTRING): ASCII → str, else bytes (pysyncobj's fallback) */
+  private py2String(len: number): string | Buffer {
+    this.need(len);
+    const a = this.pos;
+    const e = a + len;
+    const b = this.b;
+    for (let i = a; i < e; i++) {
+      if ((b[i] as number) >= 0x80) return this.bytesCopy(len);
+    }
+    this.pos = e;
+    return b.latin1Slice(a, e);
+  }
+
+  /** protocol 0 STRING: a quoted Python 2 str literal with backslash escapes */
+  private quotedString(a: number, e: number): string | Buffer {
+    const b = this.b;
+    const q = b[a];
+    if (e - a < 2 || (q !== 0x27 && q !== 0x22) || b[e - 1] !== q) {
+      this.fail('the STRING argument must be quoted');
+    }
+    const out: number[] = [];
+    let ascii = true;
+    const end = e - 1;
+    for (let i = a + 1; i < end; i++) {
+      let c = b[i] as number;
+      if (c === 0x5c) {
+        i++;
+        if (i >= end) this.fail('trailing \\ in STRING');
+        c = b[i] as number;
+        switch (c) {
+          case 0x0a: // backslash-newline: line continuation
+            continue;
+          case 0x61: // \a
+            c = 7;
+            break;
+          case 0x62: // \b
+            c = 8;
+            break;
+          case 0x66: // \f
+            c = 12;
+            break;
+          case 0x6e: // \n
+            c = 10;
+            break;
+          case 0x72: // \r
+            c = 13;
+            break;
+          case 0x74: // \t
+            c = 9;
+            break;
+          case 0x76: // \v
+            c = 11;
+            break;
+          case 0x5c:
+          case 0x27:
+          case 0x22:
+            break;
+          case 0x78: {
+            // \xhh: exactly two hex digits
+            const h1 = i + 1 < end ? hexValue(b[i + 1]) : -1;
+            const h2 = i + 2 < end ? hexValue(b[i + 2]) : -1;
+            if (h1 < 0 || h2 < 0) this.fail('invalid \\x escape in STRING');
+            c = h1 * 16 + h2;
+            i += 2;
+            break;
+          }
+          default:
+            if (c >= 0x30 && c <= 0x37) {
+              // \o, \oo, \ooo octal
+              let v = c - 0x30;
+              for (let k = 0; k < 2 && i + 1 < end; k++) {
+                const d = (b[i + 1] as number) - 0x30;
+                if (d < 0 || d > 7) break;
+                v = v * 8 + d;
+                i++;
+              }
+              c = v & 0xff;
+            } else {
+              out.push(0x5c); // unknown escape: kept as is
+            }
+        }
+      }
+      if (c >= 0x80) ascii = false;
+      out.push(c);
+    }
+    const bytes = Buffer.from(out);
+    return ascii ? bytes.toString('latin1') : bytes;
+  }
+
+  /** protocol 0 UNICODE: raw-unicode-escape (Latin-1 bytes, \uXXXX and \UXXXXXXXX escapes) */
+  private rawUnicodeEscape(a: number, e: number): string {
+    const b = this.b;
+    const first = b.indexOf(0x5c, a);
+    if (first < 0 || first >= e) return b.latin1Slice(a, e);
+    let out = b.latin1Slice(a, first);
+    let i = first;
+    while (i < e) {
+      const c = b[i++] as number;
+      if (c !== 0x5c || i >= e) {
+        out += String.fromCharCode(c);
+        continue;
+      }
+      const c2 = b[i++] as number;
+      const count = c2 === 0x75 ? 4 : c2 === 0x55 ? 8 : 0;
+      if (count === 0) {
+        out += String.fromCharCode(0x5c, c2);
+        continue;
+      }
+      if (e - i < count) this.fail('truncated \\uXXXX escape in UNICODE');
+      let cp = 0;
+      for (let k = 0; k < count; k++) {
+        const h = hexValue(b[i++]);
+        if (h < 0) this.fail('truncated \\uXXXX escape in UNICODE');
+        cp = cp * 16 + h;
+      }
+      if (cp > 0x10ffff) this.fail('\\Uxxxxxxxx out of range in UNICODE');
+      out += String.fromCodePoint(cp);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // containers
+
+  /** the mutable container at stack index `at`, checked for sealing */
+  private target(at: number, what: string): Slot {
+    const info = this.infos[at];
+    if (info === undefined || info.ref) this.fail(`target is not a ${what}`);
+    if (info.sealed) {
+      this.fail(
+        `${what} modified after it was stored in another container (cyclic or self-modifying pickle)`,
+      );
+    }
+    return this.stack[at] as Slot;
+  }
+
+  private checkLimits(info: Info): void {
+    if (info.size > this.maxSize) this.limit(`expands to more than ${this.maxSize} values (maxExpandedSize)`);
+    if (info.depth > this.maxDepth) this.limit(`nested deeper than ${this.maxDepth} (maxDepth)`);
+  }
+
+  /** replace stack[k..sp) by the tuple of them */
+  private tupleFrom(k: number): void {
+    const infos = this.infos;
+    const sp = this.sp;
+    let size = 1;
+    let depth = 0;
+    let ref = false;
+    for (let i = k; i < sp; i++) {
+      const ci = infos[i];
+      if (ci !== undefined) {
+        if (ci.ref) {
+          if (ci !== REF_INFO) this.fail('nested tuple of class references');
+          ref = true;
+        } else {
+          ci.sealed = true;
+        }
+        size += ci.size;
+        if (ci.depth > depth) depth = ci.depth;
+      } else {
+        size += 1;
+      }
+    }
+    const stack = this.stack;
+    const n = sp - k;
+    const items =
+      n === 1
+        ? [stack[k] as PyValue]
+        : n === 2
+          ? [stack[k] as PyValue, stack[k + 1] as PyValue]
+          : n === 3
+            ? [stack[k] as PyValue, stack[k + 1] as PyValue, stack[k + 2] as PyValue]
+            : (stack.slice(k, sp) as PyValue[]);
+    this.sp = k;
+    const info = new Info(size, depth + 1, ref);
+    this.checkLimits(info);
+    this.push(new PyTuple(items), info);
+  }
+
+  /** append stack[k..sp) to `list` (its record `info`) and pop them */
+  private addItems(list: PyValue[], info: Info, k: number): void {
+    const stack = this.stack;
+    const infos = this.infos;
+    const sp = this.sp;
+    let size = info.size;
+    let depth = info.depth - 1;
+    for (let i = k; i < sp; i++) {
+      const ci = infos[i];
+      if (ci !== undefined) {
+        if (ci.ref) this.fail('a class or function reference cannot be stored in a list');
+        ci.sealed = true;
+        size += ci.size;
+        if (ci.depth > depth) depth = ci.depth;
+      } else {
+        size += 1;
+      }
+      list.push(stack[i] as PyValue);
+    }
+    this.sp = k;
+    if (info.sealed) this.fail('container stored inside itself (cyclic pickle)');
+    info.size = size;
+    info.depth = depth + 1;
+    this.checkLimits(info);
+  }
+
+  /** set the key/value pairs stack[k..sp) into `dict` and pop them */
+  private setItems(dict: PyDict, info: Info, k: number): void {
+    const stack = this.stack;
+    const infos = this.infos;
+    const sp = this.sp;
+    if ((sp - k) % 2 !== 0) this.fail('odd number of items for a dict');
+    let size = info.size;
+    let depth = info.depth - 1;
+    for (let i = k; i < sp; i += 2) {
+      const key = stack[i] as Slot;
+      if (infos[i] !== undefined || !isDictKey(key)) {
+        this.fail(`unsupported dict key type (${describe(key)})`);
+      }
+      const ci = infos[i + 1];
+      if (ci !== undefined) {
+        if (ci.ref) this.fail('a class or function reference cannot be stored in a dict');
+        ci.sealed = true;
+        size += 1 + ci.size;
+        if (ci.depth > depth) depth = ci.depth;
+      } else {
+        size += 2;
+      }
+      dictSet(dict, key, stack[i + 1] as PyValue);
+    }
+    this.sp = k;
+    if (info.sealed) this.fail('container stored inside itself (cyclic pickle)');
+    info.size = size;
+    info.depth = depth + 1;
+    this.checkLimits(info);
+  }
+
+  private hasher: PyHasher | undefined;
+
+  /** Python equality key of a set item (see hash.ts); interned, so DAG-shared items cost nothing */
+  private hashKey(v: PyValue): string | null | undefined {
+    this.hasher ??= new PyHasher(true);
+    return this.hasher.key(v);
+  }
+
+  private keysOf(items: readonly PyValue[]): Set<string> {
+    const keys = new Set<string>();
+    for (const item of items) {
+      const key = this.hashKey(item);
+      if (typeof key === 'string') keys.add(key);
+    }
+    return keys;
+  }
+
+  /** add stack[k..sp) to a set's items (skipping items Python finds equal to one already there), pop them */
+  private addSetItems(items: PyValue[], info: Info, keys: Set<string>, k: number): void {
+    const stack = this.stack;
+    const infos = this.infos;
+    const sp = this.sp;
+    let size = info.size;
+    let depth = info.depth - 1;
+    for (let i = k; i < sp; i++) {
+      const v = stack[i] as Slot;
+      const ci = infos[i];
+      if (ci?.ref) this.fail('a class or function reference cannot be stored in a set');
+      const key = this.hashKey(v as PyValue);
+      if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
+      if (key !== null) {
+        if (keys.has(key)) continue;
+        keys.add(key);
+      }
+      if (ci !== undefined) {
+        ci.sealed = true;
+        size += ci.size;
+        if (ci.depth > depth) depth = ci.depth;
+      } else {
+        size += 1;
+      }
+      items.push(v as PyValue);
+    }
+    this.sp = k;
+    if (info.sealed) this.fail('container stored inside itself (cyclic pickle)');
+    info.size = size;
+    info.depth = depth + 1;
+    this.checkLimits(info);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // globals, REDUCE, NEWOBJ, BUILD
+
+  /** GLOBAL/INST arguments: two lines, module and name */
+  private globalLines(): GlobalRef {
+    const e1 = this.line();
+    const a = this.lineStart;
+    const e2 = this.line();
+    const ref = ALLOWED.get(this.b.latin1Slice(a, e2));
+    if (ref !== undefined) return ref;
+    return this.resolve(this.b.toString('utf8', a, e1), this.b.toString('utf8', e1 + 1, e2));
+  }
+
+  private resolve(module: string, name: string): GlobalRef {
+    const ref = ALLOWED.get(`${module}\n${name}`);
+    if (ref === undefined) {
+      this.fail(
+        `global ${JSON.stringify(clip(`${module}.${name}`))} is not allowed`,
+        WireErrorCode.ForbiddenGlobal,
+      );
+    }
+    return ref;
+  }
+
+  private reduce(): void {
+    this.underflow(2);
+    const sp = this.sp;
+    const args = this.stack[sp - 1] as Slot;
+    const fn = this.stack[sp - 2] as Slot;
+    if (!(fn instanceof GlobalRef)) this.fail(`REDUCE callable is not a global (${describe(fn)})`);
+    if (!(args instanceof PyTuple)) this.fail(`REDUCE arguments are not a tuple (${describe(args)})`);
+    const a = args.items;
+    let result: PyValue;
+    let info: Info | undefined;
+    switch (fn.id) {
+      case G_CODECS_ENCODE: {
+        const text = a[0];
+        const enc = a[1];
+        if (a.length !== 2 || typeof text !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) {
+          this.fail("_codecs.encode needs (str, 'latin1')");
+        }
+        if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
+        result = Buffer.from(text, 'latin1');
+        break;
+      }
+      case G_BYTES:
+        result = this.bytesCall(a);
+        break;
+      case G_SET:
+      case G_FROZENSET: {
+        if (a.length > 1) this.fail(`${fn.qualname} takes at most one argument`);
+        const items: PyValue[] = [];
+        const keys = new Set<string>();
+        if (a.length === 1) {
+          const src = a[0] as PyValue;
+          let list: readonly PyValue[];
+          if (Array.isArray(src)) list = src;
+          else if (src instanceof PyTuple || src instanceof PySet || src instanceof PyFrozenSet)
+            list = src.items;
+          else this.fail(`${fn.qualname} argument must be a list or tuple (${describe(src)})`);
+          for (const v of list) {
+            const key = this.hashKey(v);
+            if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
+            if (key !== null) {
+              if (keys.has(key)) continue;
+              keys.add(key);
+            }
+            items.push(v);
+          }
+        }
+        // the items were measured inside the argument tuple: size(args) = 1 + size(list)
+        const argInfo = this.infos[sp - 1] as Info;
+        info = new Info(Math.max(1, argInfo.size - 1), Math.max(1, argInfo.depth - 1), false);
+        if (fn.id === G_SET) {
+          info.keys = keys;
+          result = new PySet(items);
+        } else {
+          result = new PyFrozenSet(items);
+        }
+        break;
+      }
+      case G_RECONSTRUCTOR: {
+        const cls = a[0] as Slot;
+        const base = a[1] as Slot;
+        if (
+          a.length !== 3 ||
+          !(cls instanceof GlobalRef) ||
+          (cls.id !== G_TCPNODE && cls.id !== G_NODE) ||
+          !(base instanceof GlobalRef) ||
+          base.id !== G_OBJECT ||
+          a[2] !== null
+        ) {
+          this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, None)');
+        }
+        result = new PyObject(cls.qualname, new Map());
+        info = new Info(2, 2, false);
+        break;
+      }
+      default:
+        this.fail(`${fn.qualname} cannot be called by REDUCE`);
+    }
+    this.sp = sp - 2;
+    this.push(result, info);
+  }
+
+  private bytesCall(a: readonly PyValue[]): Buffer {
+    if (a.length === 0) return Buffer.alloc(0);
+    if (a.length !== 1) this.fail('bytes() takes at most one argument here');
+    const src = a[0] as PyValue;
+    if (src instanceof Uint8Array) return Buffer.from(src);
+    let list: readonly PyValue[];
+    if (Array.isArray(src)) list = src;
+    else if (src instanceof PyTuple) list = src.items;
+    else this.fail(`bytes() argument must be a list of ints (${describe(src)})`);
+    const out = Buffer.allocUnsafe(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const v = list[i];
+      const x = v === true ? 1 : v === false ? 0 : v;
+      if (typeof x !== 'number' || x < 0 || x > 255) this.fail('bytes() items must be ints in range(0, 256)');
+      out[i] = x;
+    }
+    return out;
+  }
+
+  private newObj(ex: boolean): void {
+    const argc = ex ? 3 : 2;
+    this.underflow(argc);
+    const stack = this.stack;
+    const base = this.sp - argc;
+    const cls = stack[base] as Slot;
+    const args = stack[base + 1] as Slot;
+    if (!(cls instanceof GlobalRef) || (cls.id !== G_TCPNODE && cls.id !== G_NODE)) {
+      this.fail(`only pysyncobj.node.TCPNode/Node can be created (${describe(cls)})`);
+    }
+    if (!(args instanceof PyTuple) || args.items.length !== 0) this.fail('arguments must be ()');
+    if (ex) {
+      const kwargs = stack[base + 2] as Slot;
+      if (!(kwargs instanceof Map) || kwargs.size !== 0) this.fail('keyword arguments must be {}');
+    }
+    this.sp = base;
+    this.push(new PyObject(cls.qualname, new Map()), new Info(2, 2, false));
+  }
+
+  private build(): void {
+    this.underflow(2);
+    const at = this.sp - 2;
+    const obj = this.stack[at] as Slot;
+    if (!(obj instanceof PyObject)) this.fail(`BUILD target is not an object (${describe(obj)})`);
+    this.target(at, 'object');
+    const info = this.infos[at] as Info;
+    const stateInfo = this.infos[at + 1];
+    if (stateInfo?.ref) this.fail('BUILD state is a class reference');
+    let state = this.stack[at + 1] as PyValue;
+    if (state instanceof PyTuple && state.items.length === 2) {
+      // (state, slotstate): the node classes have no __slots__, so slotstate must be None
+      if (state.items[1] !== null) this.fail('BUILD slot state is not supported');
+      state = state.items[0] as PyValue;
+    }
+    if (state !== null) {
+      if (!(state instanceof Map)) this.fail(`BUILD state is not a dict (${describe(state)})`);
+      for (const [k, v] of state) dictSet(obj.state, k, v);
+    }
+    // the state's values were measured (and sealed) when the state dict/tuple was built
+    if (stateInfo !== undefined) {
+      info.size += stateInfo.size;
+      if (stateInfo.depth + 1 > info.depth) info.depth = stateInfo.depth + 1;
+      this.checkLimits(info);
+    }
+    this.sp = at + 1;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// helpers
+
+function isDictKey(k: Slot): k is PyDictKey {
+  const t = typeof k;
+  return t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint' || k === null;
+}
+
+/** dict[key] = value with Python's key equality for the model's key types (True == 1, False == 0) */
+function dictSet(dict: PyDict, key: PyDictKey, value: PyValue): void {
+  if (typeof key === 'string') {
+    dict.set(key, value);
+    return;
+  }
+  if (typeof key === 'boolean') {
+    const alt = key ? 1 : 0;
+    if (dict.has(alt)) {
+      dict.set(alt, value);
+      return;
+    }
+  } else if (key === 0 || key === 1) {
+    const alt = key === 1;
+    if (dict.has(alt)) {
+      dict.set(alt, value);
+      return;
+    }
+  }
+  dict.set(key, value);
+}
+
+function hexValue(c: number | undefined): number {
+  if (c === undefined) return -1;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  return -1;
+}
+
+function clip(s: string): string {
+  return s.length > MAX_LABEL ? `${s.slice(0, MAX_LABEL)}…` : s;
+}
+
+function describe(v: Slot | undefined): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'None';
+  if (v instanceof GlobalRef) return `global ${v.qualname}`;
+  switch (typeof v) {
+    case 'string':
+      return 'str';
+    case 'number':
+    case 'bigint':
+      return 'int';
+    case 'boolean':
+      return 'bool';
+  }
+  if (v instanceof PyFloat) return 'float';
+  if (v instanceof Uint8Array) return 'bytes';
+  if (v instanceof PyTuple) return 'tuple';
+  if (Array.isArray(v)) return 'list';
+  if (v instanceof Map) return 'dict';
+  if (v instanceof PySet) return 'set';
+  if (v instanceof PyFrozenSet) return 'frozenset';
+  return v.className;
+}
