@@ -36,6 +36,7 @@ import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
 import { messageFromPy, messageToPy } from './messages.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
+import { createTcpTransport } from './tcp-factory.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 
 export const PYSYNCOBJ_COMPAT_VERSION = '0.3.11';
@@ -118,13 +119,6 @@ interface PersistBatch {
 }
 
 const monotonicClock: Clock = { now: () => performance.now() };
-
-let defaultTransportFactory: SyncObjDeps['transport'] | undefined;
-
-/** Set the transport used when none is injected (the TCP transport registers itself here). */
-export function setDefaultTransportFactory(factory: NonNullable<SyncObjDeps['transport']>): void {
-  defaultTransportFactory = factory;
-}
 
 export class SyncObj {
   readonly conf: SyncObjConf;
@@ -227,9 +221,7 @@ export class SyncObj {
       },
     );
     this.lastAppliedIndex = (state.entries[0] as LogEntry).index;
-    const factory = deps.transport ?? defaultTransportFactory;
-    if (!factory)
-      throw new Error('no transport: import raftdcs (which registers the TCP transport) or inject one');
+    const factory = deps.transport ?? createTcpTransport;
     this.transport = factory(this.transportHandler(), this.conf, this.selfAddress);
     this.syncTransportNodes(this.core.votingMembers);
     this.drain();

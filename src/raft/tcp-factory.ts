@@ -1,0 +1,38 @@
+/**
+ * Builds the TCP transport from a SyncObjConf (seconds → milliseconds, pysyncobj option names →
+ * transport options). The default transport of every SyncObj.
+ */
+import type { SyncObjConf } from './config.js';
+import { TcpTransport } from './transport/tcp-transport.js';
+import type { Transport, TransportHandler } from './transport/types.js';
+
+export function createTcpTransport(
+  handler: TransportHandler,
+  conf: SyncObjConf,
+  selfAddress: string | null,
+): Transport {
+  const c = conf.values;
+  const log = c.logger;
+  return new TcpTransport(
+    {
+      selfAddress,
+      bindAddress: c.bindAddress,
+      password: c.password,
+      connectionTimeoutMs: c.connectionTimeout * 1000,
+      connectionRetryTimeMs: c.connectionRetryTime * 1000,
+      bindRetryTimeMs: c.bindRetryTime * 1000,
+      maxBindRetries: c.maxBindRetries,
+      maxFrameBytes: c.maxFrameBytes,
+      dnsCacheTimeMs: c.dnsCacheTime * 1000,
+      dnsFailCacheTimeMs: c.dnsFailCacheTime * 1000,
+      preferredAddrFamily: c.preferredAddrType,
+      logger: {
+        debug: (o, m) => log.debug(o, m),
+        info: (o, m) => log.info(o, m),
+        warn: (o, m) => log.warn(o, m),
+        error: (o, m) => log.error(o, m),
+      },
+    },
+    handler,
+  );
+}
