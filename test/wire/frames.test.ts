@@ -3,6 +3,7 @@
  * frame-stream, frame-real, frame-encrypted, frame-encrypted-invalid) plus our own round trips,
  * chunking and error-code tests. Compressed bytes are never compared across implementations.
  */
+import { createCipheriv, createHmac } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { WireError, WireErrorCode } from '../../src/wire/errors.js';
@@ -607,16 +608,24 @@ describe('errors: distinct WireError codes, sticky', () => {
     }
   });
 
-  it('bad PKCS#7 padding under a valid HMAC (only a key holder can make one) → BadToken', async () => {
-    const { createCipheriv, createHmac } = await import('node:crypto');
+  it('bad PKCS#7 padding under a valid HMAC (only a key holder can make one) → BadToken', () => {
     const key = deriveFernetKey(PASSWORD);
     const iv = Buffer.alloc(16);
-    const c = createCipheriv('aes-128-cbc', key.subarray(16), iv);
-    c.setAutoPadding(false);
-    const ct = Buffer.concat([c.update(Buffer.alloc(16, 0x11)), c.final()]); // last byte 0x11 > 16
-    const head = Buffer.concat([Buffer.from([0x80]), Buffer.alloc(8), iv, ct]);
-    const bin = Buffer.concat([head, createHmac('sha256', key.subarray(0, 16)).update(head).digest()]);
-    expectWireError(() => fernet.decrypt(Buffer.from(bin.toString('base64url'))), WireErrorCode.BadToken);
+    const sealed = (block: Buffer): Buffer => {
+      const c = createCipheriv('aes-128-cbc', key.subarray(16), iv);
+      c.setAutoPadding(false);
+      const head = Buffer.concat([Buffer.from([0x80]), Buffer.alloc(8), iv, c.update(block), c.final()]);
+      const bin = Buffer.concat([head, createHmac('sha256', key.subarray(0, 16)).update(head).digest()]);
+      const t = bin.toString('base64url');
+      return Buffer.from(t + '='.repeat((4 - (t.length % 4)) % 4));
+    };
+    const lastByte = (b: number, prev = 0x41): Buffer =>
+      Buffer.concat([Buffer.alloc(15, prev), Buffer.from([b])]);
+    expect(fernet.decrypt(sealed(lastByte(0x01))).plaintext).toEqual(Buffer.alloc(15, 0x41)); // control
+    for (const block of [lastByte(0x11), lastByte(0x00), lastByte(0x02), lastByte(0x10, 0x0f)]) {
+      const e = expectWireError(() => fernet.decrypt(sealed(block)), WireErrorCode.BadToken);
+      expect(e.message).toMatch(/padding/);
+    }
   });
 
   it('wrong or missing rand key → BadRandKey', () => {
