@@ -23,7 +23,7 @@ const HANDLED_KINDS: Record<string, string[]> = {
   fernet: ['frames.test.ts'],
   frame: ['frames.test.ts'],
   'frame-stream': ['frames.test.ts'],
-  'frame-real': ['frames.test.ts'],
+  'frame-real': ['frames.test.ts', 'pickle.test.ts'],
   'frame-encrypted': ['frames.test.ts'],
   'frame-encrypted-invalid': ['frames.test.ts'],
   journal: ['journal.test.ts'],
