@@ -1,0 +1,453 @@
+/**
+ * Focused behaviours of the pure Raft core, driven message by message (the simulator covers the
+ * random histories): pysyncobj compatibility rules and the deliberate fixes of spec §11/§14.
+ */
+import { describe, expect, it } from 'vitest';
+import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
+import type { CoreOptions } from '../../src/raft/core/options.js';
+import {
+  CommandType,
+  FailReason,
+  type LogEntry,
+  NO_OP_COMMAND,
+  type RaftMessage,
+  RaftState,
+} from '../../src/raft/core/types.js';
+import { decodeSimMembership, simCommand, simMembershipCommand } from '../sim/simulator.js';
+
+function options(self: string | null, over: Partial<CoreOptions> = {}): CoreOptions {
+  return {
+    selfId: self,
+    electionTimeoutMinMs: 400,
+    electionTimeoutMaxMs: 1400,
+    appendEntriesPeriodMs: 100,
+    leaderFallbackTimeoutMs: 30_000,
+    appendEntriesBatchSizeBytes: 65536,
+    snapshotChunkBytes: 4,
+    appendEntriesUseBatch: false,
+    commandsWaitLeader: false,
+    commandsQueueSize: 100,
+    dynamicMembershipChange: true,
+    maxSendBytesPerRound: 1 << 20,
+    random: () => 0.5,
+    decodeMembership: decodeSimMembership,
+    decodeTransmittedEntry: (data) => {
+      if (data[0] !== 0xee) throw new Error('bad');
+      return { command: data.subarray(3), index: data[1] as number, term: data[2] as number };
+    },
+    ...over,
+  };
+}
+
+const e = (index: number, term: number, id = index): LogEntry => ({ command: simCommand(id), index, term });
+
+function node(
+  self: string | null,
+  peers: string[],
+  entries: LogEntry[] = [],
+  term = 0,
+  over: Partial<CoreOptions> = {},
+) {
+  return new RaftCore(options(self, over), {
+    hardState: { term, votedFor: null },
+    entries: [{ command: NO_OP_COMMAND, index: 1, term: 0 }, ...entries],
+    commitIndex: 1,
+    lastApplied: 1,
+    peers,
+    nowMs: 0,
+  });
+}
+
+function drain(c: RaftCore): CoreOutput[] {
+  const outs: CoreOutput[] = [];
+  for (let o = c.takeOutput(); o !== null; o = c.takeOutput()) outs.push(o);
+  return outs;
+}
+
+function sent(outs: CoreOutput[], after = false): { to: string; message: RaftMessage }[] {
+  return outs.flatMap((o) => (after ? o.sendAfterPersist : o.send)) as { to: string; message: RaftMessage }[];
+}
+
+/** Make `c` leader of its term with all peers connected; returns the outputs produced. */
+function elect(c: RaftCore, peers: string[]): CoreOutput[] {
+  for (const p of peers) c.peerConnected(p, false, 0);
+  c.tick(10_000);
+  const term = c.currentTerm;
+  for (const p of peers) c.step(p, { type: 'response_vote', term }, 10_001);
+  expect(c.role).toBe(RaftState.Leader);
+  return drain(c);
+}
+
+describe('RaftCore elections', () => {
+  it('persists term and vote before the request_vote leaves', () => {
+    const c = node('a:1', ['b:1', 'c:1']);
+    c.peerConnected('b:1', false, 0);
+    c.tick(2000);
+    const [out] = drain(c);
+    expect(out?.hardState).toEqual({ term: 1, votedFor: 'a:1' });
+    expect(out?.send.some((m) => m.message.type === 'request_vote')).toBe(false);
+    expect(out?.sendAfterPersist.filter((m) => m.message.type === 'request_vote').map((m) => m.to)).toEqual([
+      'b:1',
+      'c:1',
+    ]);
+  });
+
+  it('does not campaign when connected to no voter', () => {
+    const c = node('a:1', ['b:1', 'c:1']);
+    c.tick(100_000);
+    expect(c.role).toBe(RaftState.Follower);
+    expect(c.currentTerm).toBe(0);
+  });
+
+  it('counts a vote once per voter and never from a read-only peer or a stranger', () => {
+    const c = node('a:1', ['b:1', 'c:1', 'd:1', 'e:1']);
+    c.peerConnected('b:1', false, 0);
+    c.peerConnected('ro', true, 0);
+    c.tick(2000);
+    c.step('b:1', { type: 'response_vote', term: 1 }, 2001);
+    c.step('b:1', { type: 'response_vote', term: 1 }, 2002);
+    c.step('ro', { type: 'response_vote', term: 1 }, 2003);
+    c.step('x:9', { type: 'response_vote', term: 1 }, 2004);
+    expect(c.role).toBe(RaftState.Candidate);
+    c.step('c:1', { type: 'response_vote', term: 1 }, 2005);
+    expect(c.role).toBe(RaftState.Leader);
+  });
+
+  it('grants one vote per term, only to an up-to-date candidate; read-only nodes never vote', () => {
+    const c = node('a:1', ['b:1', 'c:1'], [e(2, 1)], 1);
+    c.step('b:1', { type: 'request_vote', term: 2, lastLogIndex: 1, lastLogTerm: 0 }, 1);
+    expect(sent(drain(c), true).some((m) => m.message.type === 'response_vote')).toBe(false);
+    c.step('b:1', { type: 'request_vote', term: 2, lastLogIndex: 2, lastLogTerm: 1 }, 2);
+    const granted = drain(c);
+    expect(granted[0]?.hardState).toEqual({ term: 2, votedFor: 'b:1' });
+    expect(sent(granted, true)).toEqual([{ to: 'b:1', message: { type: 'response_vote', term: 2 } }]);
+    c.step('c:1', { type: 'request_vote', term: 2, lastLogIndex: 5, lastLogTerm: 2 }, 3);
+    expect(sent(drain(c), true)).toEqual([]);
+    const ro = node(null, ['b:1']);
+    ro.step('b:1', { type: 'request_vote', term: 5, lastLogIndex: 9, lastLogTerm: 9 }, 1);
+    expect(drain(ro)).toEqual([]);
+    ro.tick(1_000_000);
+    expect(ro.role).toBe(RaftState.Follower);
+  });
+
+  it('appends a no-op on election and steps down after leaderFallbackTimeout without a majority', () => {
+    const c = node('a:1', ['b:1', 'c:1']);
+    const outs = elect(c, ['b:1', 'c:1']);
+    const appended = outs.flatMap((o) => o.entries);
+    expect(appended.at(-1)).toEqual({ command: NO_OP_COMMAND, index: 2, term: 1 });
+    c.tick(10_001 + 29_000);
+    expect(c.role).toBe(RaftState.Leader);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 39_000);
+    c.tick(10_001 + 30_500);
+    expect(c.role).toBe(RaftState.Leader);
+    c.tick(39_000 + 30_001);
+    expect(c.role).toBe(RaftState.Follower);
+  });
+});
+
+describe('RaftCore replication', () => {
+  it('commits only current-term entries, counting itself once persisted', () => {
+    // a log with an old-term entry at 2; the new leader of term 3 must not commit 2 by counting
+    const c = node('a:1', ['b:1', 'c:1'], [e(2, 1)], 2);
+    elect(c, ['b:1', 'c:1']);
+    expect(c.currentTerm).toBe(3);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 10_002);
+    expect(c.status().commitIndex).toBe(1);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 4, reset: false, success: true }, 10_003);
+    expect(c.status().commitIndex).toBe(1); // self not persisted yet
+    c.onPersisted(3, 3, 10_004);
+    expect(c.status().commitIndex).toBe(3);
+  });
+
+  it('sends a heartbeat at once when a pysyncobj 0.3.11 follower acknowledges one index short', () => {
+    const c = node('a:1', ['b:1'], [], 0);
+    elect(c, ['b:1']);
+    c.onPersisted(2, 1, 10_002);
+    drain(c);
+    // 0.3.11 replies next_node_idx = last index received (2) instead of 3
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: true }, 10_003);
+    const hb = sent(drain(c)).filter((m) => m.message.type === 'append_entries');
+    expect(hb).toHaveLength(1);
+    expect(hb[0]?.message).toMatchObject({ prevLogIdx: 2, entries: [] });
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 10_004);
+    expect(c.status().commitIndex).toBe(2);
+  });
+
+  it('never rewinds below matchIndex + 1 on a stale reset (a Python follower keeps what it was counted for)', () => {
+    const c = node('a:1', ['b:1'], [], 0);
+    elect(c, ['b:1']);
+    for (let i = 0; i < 3; i++) c.propose(simCommand(100 + i), null, 10_010);
+    drain(c);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 6, reset: false, success: true }, 10_020);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: true, success: false }, 10_200);
+    expect(c.status().matchIndex.get('b:1')).toBe(5);
+    expect(c.status().nextIndex.get('b:1')).toBe(6);
+  });
+
+  it('follower: truncates only on conflict, never committed entries; acknowledges after persisting', () => {
+    const c = node('b:1', ['a:1'], [e(2, 1), e(3, 1)], 1);
+    // a heartbeat from the leader of term 2 that matches: nothing is deleted (unlike pysyncobj)
+    c.step(
+      'a:1',
+      { type: 'append_entries', term: 2, commitIndex: 2, prevLogIdx: 1, prevLogTerm: 0, entries: [e(2, 1)] },
+      1,
+    );
+    let outs = drain(c);
+    expect(outs.some((o) => o.truncateFrom !== undefined)).toBe(false);
+    expect(c.status().lastIndex).toBe(3);
+    expect(sent(outs, true)).toEqual([
+      { to: 'a:1', message: { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true } },
+    ]);
+    expect(sent(outs)).toEqual([]);
+    // a conflicting entry at 3 replaces the tail
+    c.step(
+      'a:1',
+      {
+        type: 'append_entries',
+        term: 2,
+        commitIndex: 2,
+        prevLogIdx: 2,
+        prevLogTerm: 1,
+        entries: [e(3, 2, 33)],
+      },
+      2,
+    );
+    outs = drain(c);
+    expect(outs.find((o) => o.truncateFrom !== undefined)?.truncateFrom).toBe(3);
+    expect(c.entryAt(3)?.term).toBe(2);
+    // a mismatch at prevLogIdx → reset to prevLogIdx; too short → reset to own last + 1
+    c.step(
+      'a:1',
+      { type: 'append_entries', term: 2, commitIndex: 2, prevLogIdx: 3, prevLogTerm: 1, entries: [] },
+      3,
+    );
+    c.step(
+      'a:1',
+      { type: 'append_entries', term: 2, commitIndex: 2, prevLogIdx: 9, prevLogTerm: 2, entries: [] },
+      4,
+    );
+    expect(sent(drain(c), true).map((m) => m.message)).toEqual([
+      { type: 'next_node_idx', nextNodeIdx: 3, reset: true, success: false },
+      { type: 'next_node_idx', nextNodeIdx: 4, reset: true, success: false },
+    ]);
+  });
+
+  it('follower: a leader conflicting with a committed entry is an invariant violation', () => {
+    const c = node('b:1', ['a:1'], [e(2, 1)], 1);
+    c.step(
+      'a:1',
+      { type: 'append_entries', term: 1, commitIndex: 2, prevLogIdx: 2, prevLogTerm: 1, entries: [] },
+      1,
+    );
+    drain(c);
+    expect(c.status().commitIndex).toBe(2);
+    expect(() =>
+      c.step(
+        'a:1',
+        {
+          type: 'append_entries',
+          term: 2,
+          commitIndex: 2,
+          prevLogIdx: 1,
+          prevLogTerm: 0,
+          entries: [e(2, 2)],
+        },
+        2,
+      ),
+    ).toThrow(/committed/);
+  });
+
+  it('follower: reassembles a big-entry transmission and drops one that does not decode', () => {
+    const c = node('b:1', ['a:1'], [], 1);
+    const base = {
+      type: 'append_entries_transmission' as const,
+      term: 1,
+      commitIndex: 1,
+      prevLogIdx: 1,
+      prevLogTerm: 0,
+    };
+    c.step('a:1', { ...base, transmission: 'start', data: Uint8Array.of(0xee, 2) }, 1);
+    c.step('a:1', { ...base, transmission: 'process', data: Uint8Array.of(1) }, 2);
+    c.step('a:1', { ...base, transmission: 'finish', data: Uint8Array.of(CommandType.NoOp) }, 3);
+    let outs = drain(c);
+    expect(c.entryAt(2)).toMatchObject({ index: 2, term: 1 });
+    expect(sent(outs, true).map((m) => m.message)).toEqual([
+      { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: false },
+      { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: false },
+      { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true },
+    ]);
+    c.step(
+      'a:1',
+      { ...base, prevLogIdx: 2, prevLogTerm: 1, transmission: 'start', data: Uint8Array.of(1, 2) },
+      4,
+    );
+    c.step(
+      'a:1',
+      { ...base, prevLogIdx: 2, prevLogTerm: 1, transmission: 'finish', data: Uint8Array.of(3) },
+      5,
+    );
+    outs = drain(c);
+    expect(sent(outs, true).at(-1)?.message).toEqual({
+      type: 'next_node_idx',
+      nextNodeIdx: 3,
+      reset: true,
+      success: false,
+    });
+    expect(outs.flatMap((o) => o.events).some((ev) => ev.type === 'anomaly')).toBe(true);
+  });
+
+  it('follower: snapshot chunks do not move the commit index and end in a snapshotReceived event', () => {
+    const c = node('b:1', ['a:1'], [e(2, 1)], 1);
+    const chunk = (data: number[], isFirst: boolean, isLast: boolean): RaftMessage => ({
+      type: 'append_entries_snapshot',
+      term: 1,
+      commitIndex: 50,
+      serialized: { data: Uint8Array.from(data), isFirst, isLast },
+    });
+    c.step('a:1', chunk([9], false, false), 1); // no transfer started: ignored
+    c.step('a:1', chunk([1, 2], true, false), 2);
+    c.step('a:1', chunk([3], false, false), 3);
+    c.step('a:1', chunk([], false, true), 4);
+    const outs = drain(c);
+    expect(c.status().commitIndex).toBe(1);
+    const ev = outs.flatMap((o) => o.events).find((x) => x.type === 'snapshotReceived');
+    expect(ev && 'data' in ev ? [...ev.data] : null).toEqual([1, 2, 3]);
+    c.installSnapshot({ prevEntry: e(49, 1), lastEntry: e(50, 1), cluster: ['a:1', 'b:1', 'c:1'] }, 5);
+    const after = drain(c);
+    expect(c.status()).toMatchObject({ firstIndex: 49, lastIndex: 50, commitIndex: 50, lastApplied: 50 });
+    expect(c.votingMembers.sort()).toEqual(['a:1', 'c:1']);
+    expect(sent(after, true).at(-1)?.message).toEqual({
+      type: 'next_node_idx',
+      nextNodeIdx: 51,
+      reset: false,
+      success: true,
+    });
+  });
+
+  it('leader: sends a snapshot in chunks with a final empty isLast chunk to a follower behind the log start', () => {
+    const c = node('a:1', ['b:1'], [e(2, 1), e(3, 1), e(4, 1)], 1);
+    elect(c, ['b:1']);
+    c.onPersisted(5, 2, 10_010);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 6, reset: false, success: true }, 10_011);
+    expect(c.status().commitIndex).toBe(5);
+    drain(c);
+    c.compact({ data: Uint8Array.of(1, 2, 3, 4, 5, 6), lastIndex: 4, lastTerm: 1 }, 10_012);
+    expect(c.status().firstIndex).toBe(3);
+    c.peerDisconnected('b:1', 10_013);
+    c.peerConnected('b:1', false, 10_014); // fresh progress: nextIndex = last + 1
+    drain(c);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: true, success: false }, 10_015);
+    const msgs = sent(drain(c)).map((m) => m.message);
+    const chunks = msgs.filter((m) => m.type === 'append_entries_snapshot');
+    expect(
+      chunks.map((m) => (m.type === 'append_entries_snapshot' ? [...(m.serialized?.data ?? [])] : [])),
+    ).toEqual([[1, 2, 3, 4], [5, 6], []]);
+    expect(
+      chunks.map((m) =>
+        m.type === 'append_entries_snapshot' ? [m.serialized?.isFirst, m.serialized?.isLast] : [],
+      ),
+    ).toEqual([
+      [true, false],
+      [false, false],
+      [false, true],
+    ]);
+    // then regular entries follow from the dump's last index + 1
+    expect(msgs.at(-1)).toMatchObject({ type: 'append_entries', prevLogIdx: 4, prevLogTerm: 1 });
+  });
+});
+
+describe('RaftCore proposals and membership', () => {
+  it('forwards from a follower, fails LEADER_CHANGED on a leader change, NOT_LEADER and MISSING_LEADER for remote calls', () => {
+    const c = node('b:1', ['a:1', 'c:1'], [], 1);
+    c.propose(simCommand(1), 7, 0);
+    expect(drain(c).flatMap((o) => o.proposals)).toEqual([
+      { ref: 7, kind: 'failed', reason: FailReason.MissingLeader },
+    ]);
+    c.step('r', { type: 'apply_command', command: simCommand(2), requestId: 3 }, 1);
+    expect(sent(drain(c)).map((m) => m.message)).toEqual([
+      { type: 'apply_command_response', requestId: 3, error: FailReason.MissingLeader },
+    ]);
+    c.step(
+      'a:1',
+      { type: 'append_entries', term: 1, commitIndex: 1, prevLogIdx: 1, prevLogTerm: 0, entries: [] },
+      2,
+    );
+    drain(c);
+    c.propose(simCommand(3), 8, 3);
+    const fwd = sent(drain(c));
+    expect(fwd).toEqual([
+      { to: 'a:1', message: { type: 'apply_command', command: simCommand(3), requestId: 1 } },
+    ]);
+    c.step('r', { type: 'apply_command', command: simCommand(4), requestId: 4 }, 4);
+    expect(sent(drain(c)).map((m) => m.message)).toEqual([
+      { type: 'apply_command_response', requestId: 4, error: FailReason.NotLeader },
+    ]);
+    c.step(
+      'c:1',
+      { type: 'append_entries', term: 2, commitIndex: 1, prevLogIdx: 1, prevLogTerm: 0, entries: [] },
+      5,
+    );
+    expect(drain(c).flatMap((o) => o.proposals)).toEqual([
+      { ref: 8, kind: 'failed', reason: FailReason.LeaderChanged },
+    ]);
+  });
+
+  it('QUEUE_FULL when commands wait for a leader beyond commandsQueueSize', () => {
+    const c = node('b:1', ['a:1'], [], 0, { commandsWaitLeader: true, commandsQueueSize: 2 });
+    for (let i = 1; i <= 3; i++) c.propose(simCommand(i), i, 0);
+    expect(drain(c).flatMap((o) => o.proposals)).toEqual([
+      { ref: 3, kind: 'failed', reason: FailReason.QueueFull },
+    ]);
+  });
+
+  it('allows one uncommitted membership change, only after its no-op applied, never removing itself', () => {
+    const c = node('a:1', ['b:1', 'c:1']);
+    elect(c, ['b:1', 'c:1']);
+    c.propose(simMembershipCommand({ op: 'add', node: 'd:1' }), 1, 10_002);
+    expect(drain(c).flatMap((o) => o.proposals)).toEqual([
+      { ref: 1, kind: 'failed', reason: FailReason.RequestDenied },
+    ]);
+    c.onPersisted(2, 1, 10_003);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 10_004);
+    drain(c);
+    c.propose(simMembershipCommand({ op: 'add', node: 'd:1' }), 2, 10_005);
+    c.propose(simMembershipCommand({ op: 'add', node: 'e:1' }), 3, 10_006);
+    c.propose(simMembershipCommand({ op: 'rem', node: 'a:1' }), 4, 10_007);
+    const props = drain(c).flatMap((o) => o.proposals);
+    expect(props).toEqual([
+      { ref: 2, kind: 'assigned', index: 3, term: 1 },
+      { ref: 3, kind: 'failed', reason: FailReason.RequestDenied },
+      { ref: 4, kind: 'failed', reason: FailReason.RequestDenied },
+    ]);
+    expect(c.votingMembers).toContain('d:1'); // effective on append
+  });
+
+  it('rolls a truncated membership change back on a follower, and a removed node stops campaigning', () => {
+    const c = node('b:1', ['a:1', 'c:1'], [], 1);
+    const add = { command: simMembershipCommand({ op: 'add', node: 'd:1' }), index: 2, term: 1 };
+    c.step(
+      'a:1',
+      { type: 'append_entries', term: 1, commitIndex: 1, prevLogIdx: 1, prevLogTerm: 0, entries: [add] },
+      1,
+    );
+    expect(c.votingMembers).toContain('d:1');
+    c.step(
+      'c:1',
+      { type: 'append_entries', term: 2, commitIndex: 1, prevLogIdx: 1, prevLogTerm: 0, entries: [e(2, 2)] },
+      2,
+    );
+    expect(c.votingMembers).not.toContain('d:1');
+    const rem = { command: simMembershipCommand({ op: 'rem', node: 'b:1' }), index: 3, term: 2 };
+    c.step(
+      'c:1',
+      { type: 'append_entries', term: 2, commitIndex: 3, prevLogIdx: 2, prevLogTerm: 2, entries: [rem] },
+      3,
+    );
+    drain(c);
+    expect(c.status().selfRemoved).toBe(true);
+    c.peerConnected('a:1', false, 4);
+    c.tick(1_000_000);
+    expect(c.role).toBe(RaftState.Follower);
+    expect(c.currentTerm).toBe(2);
+  });
+});
