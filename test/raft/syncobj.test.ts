@@ -282,3 +282,84 @@ describe('function ids (pysyncobj numbering)', () => {
     expect(t.idFor(cons, Cons.prototype.a0, 1)).toBe(1);
   });
 });
+
+describe('code versions, consumers and manual ticking', () => {
+  class Versioned extends SyncObj {
+    calls: string[] = [];
+    @replicated({ name: 'op' }) op0(_c: ReplicatedCall): string {
+      this.calls.push('v0');
+      return 'v0';
+    }
+    @replicated({ name: 'op', ver: 1 }) op1(_c: ReplicatedCall): string {
+      this.calls.push('v1');
+      return 'v1';
+    }
+  }
+
+  it('switches method versions cluster-wide with a VERSION entry', async () => {
+    const net = new MemoryNetwork();
+    const addrs = ['127.0.0.1:1101', '127.0.0.1:1102'];
+    const vs = addrs.map((a) => new Versioned(a, addrs, FAST, { deps: { transport: net.factory } }));
+    nodes.push(...vs);
+    const leader = await leaderOf(vs);
+    expect(await leader.call((leader as Versioned).op1, [])).toBe('v0'); // enabled version 0 → op_v0
+    await expect(leader.setCodeVersion(2)).rejects.toThrow(
+      /wrong version, current version is 1, requested version is 2/,
+    );
+    await leader.setCodeVersion(1);
+    await waitFor(() => vs.every((v) => v.getCodeVersion() === 1), 3000);
+    expect(await leader.call((leader as Versioned).op1, [])).toBe('v1');
+    await expect(leader.setCodeVersion(0)).rejects.toThrow(/enabled version is 1/);
+  });
+
+  it('applies calls of an attached consumer', async () => {
+    class Tally extends SyncObjConsumer {
+      n = 0;
+      @replicated({ name: 'bump' }) bump(c: ReplicatedCall): number {
+        this.n += c.args[0] as number;
+        return this.n;
+      }
+    }
+    const net = new MemoryNetwork();
+    const tallies = [new Tally(), new Tally()];
+    const addrs = ['127.0.0.1:1111', '127.0.0.1:1112'];
+    const objs = addrs.map(
+      (a, i) => new SyncObj(a, addrs, FAST, { consumers: [tallies[i]!], deps: { transport: net.factory } }),
+    );
+    nodes.push(...objs);
+    const leader = await leaderOf(objs);
+    const t = tallies[objs.indexOf(leader)]!;
+    expect(await leader.call(t.bump, [4])).toBe(4);
+    await waitFor(() => tallies.every((x) => x.n === 4), 3000);
+  });
+
+  it('ticks only when asked with autoTick off (doTick), as Patroni embeds it', async () => {
+    const net = new MemoryNetwork();
+    const a = new Counter(
+      '127.0.0.1:1121',
+      [],
+      { ...FAST, autoTick: false },
+      { deps: { transport: net.factory } },
+    );
+    nodes.push(a);
+    await a.waitBinded();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.isLeader()).toBe(false); // nobody ticked: no election
+    for (let i = 0; i < 40 && !a.isLeader(); i++) await a.doTick(10);
+    expect(a.isLeader()).toBe(true);
+  });
+
+  it('fails pending calls when destroyed', async () => {
+    const net = new MemoryNetwork();
+    const a = new Counter(
+      '127.0.0.1:1131',
+      ['127.0.0.1:1132'],
+      { ...FAST, commandsWaitLeader: true },
+      { deps: { transport: net.factory } },
+    );
+    const p = a.call(a.incr, [1]);
+    await a.destroy();
+    const e = await p.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SyncObjError);
+  });
+});
