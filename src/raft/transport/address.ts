@@ -1,0 +1,76 @@
+/**
+ * Node addresses as pysyncobj treats them: the identity is the configured `host:port` string, split
+ * at its last `:` (Python's `rsplit(':', 1)`), compared by code points (Python `str` order), never
+ * normalised. Also the listen address pysyncobj derives when no bind address is configured.
+ *
+ * This module must never do I/O (no DNS here) nor rewrite an address used as an identity.
+ */
+import { isIP } from 'node:net';
+
+export interface HostPort {
+  /** the host as written, IPv6 brackets removed (`[::1]` → `::1`) */
+  host: string;
+  port: number;
+}
+
+export class AddressError extends Error {
+  override readonly name = 'AddressError';
+}
+
+/** `host:port` → parts, as pysyncobj's `rsplit(':', 1)` + `int(port)` (port must be 0…65535 digits). */
+export function splitHostPort(address: string): HostPort {
+  const cut = address.lastIndexOf(':');
+  if (cut < 0) throw new AddressError(`expected 'host:port', got ${JSON.stringify(address)} (no ':')`);
+  let host = address.slice(0, cut);
+  const portText = address.slice(cut + 1);
+  if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) > 65535) {
+    throw new AddressError(`expected a port number 0…65535 after the last ':' in ${JSON.stringify(address)}`);
+  }
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host === '') throw new AddressError(`empty host in ${JSON.stringify(address)}`);
+  return { host, port: Number(portText) };
+}
+
+/**
+ * Python's `str` comparison: by Unicode code points. (JavaScript's `<` compares UTF-16 code units,
+ * which orders astral characters before U+E000…U+FFFF; Python does not.)
+ */
+export function compareAddresses(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const ca = a.codePointAt(i) as number;
+    const cb = b.codePointAt(j) as number;
+    if (ca !== cb) return ca < cb ? -1 : 1;
+    i += ca > 0xffff ? 2 : 1;
+    j += cb > 0xffff ? 2 : 1;
+  }
+  if (i < a.length) return 1;
+  if (j < b.length) return -1;
+  return 0;
+}
+
+/** pysyncobj's connection rule: a full node connects to a peer iff its own address is greater. */
+export function shouldConnect(selfAddress: string | null, peerAddress: string): boolean {
+  return selfAddress === null || compareAddresses(selfAddress, peerAddress) > 0;
+}
+
+/**
+ * Where to listen: `bindAddress` if given, else `<default host>:<self port>` where the default host
+ * is `defaultBindHost` or pysyncobj's `0.0.0.0` (`::` when the self host contains ':').
+ */
+export function listenAddress(
+  selfAddress: string,
+  bindAddress: string | null,
+  defaultBindHost: string | null,
+): HostPort {
+  if (bindAddress !== null) return splitHostPort(bindAddress);
+  const self = splitHostPort(selfAddress);
+  const host = defaultBindHost ?? (self.host.includes(':') ? '::' : '0.0.0.0');
+  return { host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port: self.port };
+}
+
+/** Is this host an IP literal (no DNS needed)? */
+export function isIpLiteral(host: string): boolean {
+  return isIP(host) !== 0;
+}
