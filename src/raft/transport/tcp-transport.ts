@@ -1,0 +1,818 @@
+/**
+ * The TCP transport between raftdcs / pysyncobj nodes (spec §1, §2, §4.3, §5, §6): one connection
+ * per pair of full nodes, opened by the node whose address is greater; read-only transports connect
+ * to everyone and never listen; incoming connections are bound by their hello (an address,
+ * `'readonly'`, or a utility command list); optional Fernet with the random-key exchange; retried
+ * connects and binds; keepalive pings between raftdcs peers instead of pysyncobj's lossy idle drop;
+ * per-peer send-buffer bound; cached DNS.
+ *
+ * Dead connections: every bound connection sends `{'type': 'raftdcs_ping'}` when it has sent nothing
+ * for `keepalivePingIntervalMs` (and once right after binding, so a raftdcs peer learns at once that
+ * we ping). pysyncobj ignores dicts with an unknown `type`, and reading one refreshes its idle timer,
+ * so a Python peer never drops the connection for idleness either. A connection on which a ping was
+ * received is closed after `connectionTimeoutMs` of silence; peers that never ping (Python) are left
+ * to TCP keepalive and socket errors — we never close a live connection for being idle.
+ *
+ * This module must never: invoke a handler callback re-entrantly (from inside a call the owner made)
+ * or after destroy(); let a peer's bytes crash the process; buffer unboundedly for a slow peer;
+ * retry a connect or a bind in a tight loop; pass a ping or a key-exchange message to the owner.
+ */
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { Fernet, type SecondsClock } from '../../wire/fernet.js';
+import { encodeFrameFromPickle, type RandomSource } from '../../wire/frame.js';
+import { type PyValue, pyRepr } from '../../wire/value.js';
+import { type HostPort, isIpLiteral, listenAddress, shouldConnect, splitHostPort } from './address.js';
+import { Connection, type ConnectionConfig, type ConnectionEvents, type LogLevel } from './connection.js';
+import { CachingDnsResolver, type HostResolver } from './dns.js';
+import {
+  type ResolvedTransportSettings,
+  resolveTransportSettings,
+  type TcpTransportOptions,
+  TRANSPORT_DEFAULTS,
+  type TransportLogger,
+} from './options.js';
+import type { PeerId, Transport, TransportHandler } from './types.js';
+import { checkUtilityRequest } from './utility.js';
+
+export const TransportErrorCode = {
+  /** start(): the listener could not be bound within maxBindRetries attempts */
+  BindFailed: 'BIND_FAILED',
+  /** start() on a transport that was already started or destroyed, or destroyed while starting */
+  NotStartable: 'NOT_STARTABLE',
+} as const;
+export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
+
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  constructor(
+    readonly code: TransportErrorCode,
+    message: string,
+    /** the address concerned (the listen address for BindFailed) */
+    readonly address?: string,
+    override readonly cause?: unknown,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** What the transport knows about one peer (for status pages and metrics). */
+export interface PeerInfo {
+  peer: PeerId;
+  readonly: boolean;
+  connected: boolean;
+  /** 'out' when we connected, 'in' when it did */
+  direction: 'in' | 'out' | null;
+  /** the peer pings (a raftdcs node): silence closes its connection */
+  peerPings: boolean;
+  connectAttempts: number;
+  consecutiveConnectFailures: number;
+  totalConnectFailures: number;
+  lastConnectError: string | null;
+  pendingBytes: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+interface NodeSlot {
+  readonly address: string;
+  readonly target: HostPort;
+  /** we open the connection (our address is greater, or we are read-only) */
+  readonly outgoing: boolean;
+  /** the current connection: an outgoing attempt in progress, or the bound connection */
+  conn: Connection | null;
+  resolving: boolean;
+  lastAttemptMs: number | null;
+  retryTimer: NodeJS.Timeout | null;
+  attempts: number;
+  /** failed attempts (DNS, TCP connect, handshake) since the last successful one */
+  consecutiveFailures: number;
+  /** connections closed by the peer before it sent anything, in a row (it does not know us?) */
+  rejections: number;
+  totalFailures: number;
+  lastError: string | null;
+}
+
+const DNS_DRAIN_ON_DESTROY_MS = 2000;
+
+export class TcpTransport implements Transport {
+  readonly selfAddress: string | null;
+  readonly #s: ResolvedTransportSettings;
+  readonly #log: TransportLogger;
+  readonly #handler: TransportHandler;
+  readonly #resolver: HostResolver;
+  readonly #password: string | null;
+  #fernet: Fernet | null;
+  readonly #tokenClock: SecondsClock | undefined;
+  readonly #random: RandomSource | undefined;
+  readonly #onHandlerError: (error: unknown) => void;
+
+  #started = false;
+  #running = false;
+  #destroyed = false;
+  #destroying: Promise<void> | null = null;
+  #server: Server | null = null;
+  #listening: HostPort | null = null;
+  #bindTimer: NodeJS.Timeout | null = null;
+  #abortStart: ((e: Error) => void) | null = null;
+  #sweepTimer: NodeJS.Timeout | null = null;
+
+  readonly #nodes = new Map<string, NodeSlot>();
+  readonly #readonlyPeers = new Map<string, Connection>();
+  /** accepted connections without a (node or read-only) hello yet, and utility connections */
+  readonly #unbound = new Set<Connection>();
+  #readonlyCounter = 0;
+  #plainFrameCache: { pickle: Buffer; frame: Buffer } | null = null;
+  readonly #lookups = new Set<Promise<unknown>>();
+  readonly #events: ConnectionEvents;
+
+  constructor(options: TcpTransportOptions, handler: TransportHandler) {
+    this.#s = resolveTransportSettings(options);
+    this.selfAddress = options.selfAddress;
+    if (this.selfAddress !== null) splitHostPort(this.selfAddress); // throws AddressError early
+    this.#log = this.#s.logger;
+    this.#handler = handler;
+    this.#password = options.password ?? null;
+    this.#fernet = options.fernet ?? null;
+    this.#tokenClock = options.tokenClock;
+    this.#random = options.random;
+    this.#onHandlerError =
+      options.onHandlerError ??
+      ((error) =>
+        process.nextTick(() => {
+          throw error;
+        }));
+    this.#resolver =
+      options.resolver ??
+      new CachingDnsResolver({
+        cacheTimeMs: options.dnsCacheTimeMs ?? TRANSPORT_DEFAULTS.dnsCacheTimeMs,
+        failCacheTimeMs: options.dnsFailCacheTimeMs ?? TRANSPORT_DEFAULTS.dnsFailCacheTimeMs,
+        preferredFamily: options.preferredAddrFamily === undefined ? 'ipv4' : options.preferredAddrFamily,
+        nowMs: this.#s.nowMs,
+        logger: this.#log,
+      });
+    this.#events = {
+      onOpen: (conn) => this.#onOpen(conn),
+      onMessage: (conn, message) => this.#onConnMessage(conn, message),
+      onClose: (conn) => this.#onConnClose(conn),
+    };
+  }
+
+  /** The resolver in use (Patroni adjusts its cache times at run time). */
+  get resolver(): HostResolver {
+    return this.#resolver;
+  }
+
+  /** Where the listener is bound, once start() resolved (null for a read-only transport). */
+  get listeningAddress(): HostPort | null {
+    return this.#listening;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // lifecycle
+
+  async start(): Promise<void> {
+    if (this.#started || this.#destroyed) {
+      throw new TransportError(
+        TransportErrorCode.NotStartable,
+        this.#destroyed ? 'the transport was destroyed' : 'start() was already called',
+      );
+    }
+    this.#started = true;
+    if (this.#fernet === null && this.#password !== null) {
+      this.#fernet = await Fernet.fromPasswordAsync(this.#password);
+    }
+    if (this.#destroyed) {
+      throw new TransportError(TransportErrorCode.NotStartable, 'destroyed while starting');
+    }
+    this.#running = true;
+    const sweepMs = Math.max(
+      5,
+      Math.min(this.#s.keepalivePingIntervalMs || Number.POSITIVE_INFINITY, this.#s.connectionTimeoutMs) / 2,
+    );
+    this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
+    for (const slot of this.#nodes.values()) this.#connect(slot);
+    if (this.selfAddress !== null) await this.#bind(this.selfAddress);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.#destroying) return this.#destroying;
+    this.#destroyed = true;
+    this.#running = false;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = null;
+    if (this.#bindTimer) clearTimeout(this.#bindTimer);
+    this.#bindTimer = null;
+    this.#abortStart?.(new TransportError(TransportErrorCode.NotStartable, 'destroyed while binding'));
+    const conns = this.#allConnections();
+    for (const slot of this.#nodes.values()) {
+      if (slot.retryTimer) clearTimeout(slot.retryTimer);
+      slot.retryTimer = null;
+    }
+    this.#nodes.clear();
+    this.#readonlyPeers.clear();
+    this.#unbound.clear();
+    this.#plainFrameCache = null;
+    for (const c of conns) c.close('transport destroyed', 'debug');
+    const server = this.#server;
+    this.#server = null;
+    this.#listening = null;
+    const waits: Promise<unknown>[] = conns.map((c) => c.closed);
+    if (server) waits.push(new Promise<void>((resolve) => server.close(() => resolve())));
+    this.#destroying = (async () => {
+      await Promise.all(waits);
+      await this.#drainLookups();
+    })();
+    return this.#destroying;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // membership
+
+  addNode(address: PeerId): void {
+    if (this.#destroyed || this.#nodes.has(address)) return;
+    if (address === this.selfAddress) {
+      this.#log.warn({ peer: address }, 'addNode with our own address ignored');
+      return;
+    }
+    const slot: NodeSlot = {
+      address,
+      target: splitHostPort(address),
+      outgoing: shouldConnect(this.selfAddress, address),
+      conn: null,
+      resolving: false,
+      lastAttemptMs: null,
+      retryTimer: null,
+      attempts: 0,
+      consecutiveFailures: 0,
+      rejections: 0,
+      totalFailures: 0,
+      lastError: null,
+    };
+    this.#nodes.set(address, slot);
+    this.#log.debug({ peer: address, outgoing: slot.outgoing }, 'node added');
+    this.#connect(slot);
+  }
+
+  /** Forget a voting node (or a read-only peer id): close its connection. No onPeerDisconnected follows. */
+  dropNode(address: PeerId): void {
+    const slot = this.#nodes.get(address);
+    if (slot) {
+      this.#nodes.delete(address);
+      if (slot.retryTimer) clearTimeout(slot.retryTimer);
+      slot.retryTimer = null;
+      if (slot.conn) {
+        slot.conn.reported = false;
+        slot.conn.close('node dropped', 'info');
+        slot.conn = null;
+      }
+      this.#log.debug({ peer: address }, 'node dropped');
+      return;
+    }
+    const ro = this.#readonlyPeers.get(address);
+    if (ro) {
+      this.#readonlyPeers.delete(address);
+      ro.reported = false;
+      ro.close('read-only peer dropped', 'info');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // sending
+
+  /**
+   * Send a message; false when the peer is not connected or the send closed the connection (peer too
+   * slow). Throws WireError for a message that cannot be encoded or exceeds maxFrameBytes.
+   */
+  send(peer: PeerId, message: PyValue): boolean {
+    const conn = this.#boundConnection(peer);
+    return conn?.sendValue(message) ?? false;
+  }
+
+  /**
+   * Send a message given as its protocol-2 pickle. Plain connections share one frame per distinct
+   * pickle (broadcasting it compresses once); encrypted ones wrap, compress and encrypt per connection.
+   */
+  sendPickled(peer: PeerId, pickle: Uint8Array): boolean {
+    const conn = this.#boundConnection(peer);
+    if (conn === null) return false;
+    if (!conn.plain) return conn.sendPickle(pickle);
+    return conn.sendPlainFrame(this.#plainFrame(pickle));
+  }
+
+  isConnected(peer: PeerId): boolean {
+    return this.#boundConnection(peer) !== null;
+  }
+
+  /** Bytes queued for a peer and not yet accepted by the kernel (0 when not connected). */
+  pendingBytes(peer: PeerId): number {
+    return this.#boundConnection(peer)?.pendingBytes ?? 0;
+  }
+
+  /** Connected peers: voting nodes by address, read-only peers by id. */
+  connectedPeers(): PeerId[] {
+    const out: PeerId[] = [];
+    for (const slot of this.#nodes.values()) if (slot.conn?.reported) out.push(slot.address);
+    for (const [id, c] of this.#readonlyPeers) if (c.reported) out.push(id);
+    return out;
+  }
+
+  peerInfo(peer: PeerId): PeerInfo | undefined {
+    const slot = this.#nodes.get(peer);
+    const conn = slot ? slot.conn : (this.#readonlyPeers.get(peer) ?? null);
+    if (!slot && !conn) return undefined;
+    const connected = conn?.reported === true;
+    return {
+      peer,
+      readonly: !slot,
+      connected,
+      direction: connected && conn ? (conn.role === 'connector' ? 'out' : 'in') : null,
+      peerPings: conn?.peerPings ?? false,
+      connectAttempts: slot?.attempts ?? 0,
+      consecutiveConnectFailures: slot?.consecutiveFailures ?? 0,
+      totalConnectFailures: slot?.totalFailures ?? 0,
+      lastConnectError: slot?.lastError ?? null,
+      pendingBytes: connected && conn ? conn.pendingBytes : 0,
+      bytesSent: conn?.bytesSent ?? 0,
+      bytesReceived: conn?.bytesReceived ?? 0,
+    };
+  }
+
+  #boundConnection(peer: PeerId): Connection | null {
+    const conn = this.#nodes.get(peer)?.conn ?? this.#readonlyPeers.get(peer) ?? null;
+    return conn?.reported && conn.phase === 'open' ? conn : null;
+  }
+
+  #plainFrame(pickle: Uint8Array): Buffer {
+    const view = Buffer.isBuffer(pickle)
+      ? pickle
+      : Buffer.from(pickle.buffer, pickle.byteOffset, pickle.length);
+    const cached = this.#plainFrameCache;
+    if (cached?.pickle.equals(view)) return cached.frame;
+    const frame = encodeFrameFromPickle(view, { maxFrameBytes: this.#s.maxFrameBytes });
+    this.#plainFrameCache = { pickle: Buffer.from(view), frame };
+    return frame;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // outgoing connections
+
+  #connect(slot: NodeSlot): void {
+    if (!this.#running || !slot.outgoing || slot.conn !== null || slot.resolving) return;
+    if (this.#nodes.get(slot.address) !== slot) return;
+    const now = this.#s.nowMs();
+    const retryMs = this.#s.connectionRetryTimeMs;
+    if (slot.lastAttemptMs !== null && now - slot.lastAttemptMs < retryMs) {
+      this.#scheduleRetry(slot, slot.lastAttemptMs + retryMs - now);
+      return;
+    }
+    slot.lastAttemptMs = now;
+    slot.attempts++;
+    slot.resolving = true;
+    const lookup = this.#resolver.resolve(slot.target.host).then(
+      (ip) => this.#dial(slot, ip, null),
+      (err: unknown) => this.#dial(slot, null, err),
+    );
+    this.#lookups.add(lookup);
+    void lookup.finally(() => this.#lookups.delete(lookup));
+  }
+
+  #scheduleRetry(slot: NodeSlot, delayMs: number): void {
+    if (slot.retryTimer || !this.#running) return;
+    slot.retryTimer = setTimeout(
+      () => {
+        slot.retryTimer = null;
+        this.#connect(slot);
+      },
+      Math.max(1, Math.ceil(delayMs)),
+    );
+  }
+
+  #dial(slot: NodeSlot, ip: string | null, err: unknown): void {
+    slot.resolving = false;
+    if (!this.#running || this.#nodes.get(slot.address) !== slot || slot.conn !== null) return;
+    if (ip === null) {
+      const why = err instanceof Error ? err.message : 'no address';
+      this.#connectFailed(slot, `cannot resolve host ${JSON.stringify(slot.target.host)}: ${why}`);
+      this.#connect(slot);
+      return;
+    }
+    let socket: Socket;
+    try {
+      socket = netConnect({ host: ip, port: slot.target.port });
+    } catch (e) {
+      this.#connectFailed(slot, `connect(${ip}:${slot.target.port}) failed: ${(e as Error).message}`);
+      this.#connect(slot);
+      return;
+    }
+    const conn = new Connection(
+      socket,
+      this.#connectionConfig('connector', slot.address, this.selfAddress ?? 'readonly'),
+      this.#events,
+    );
+    conn.peer = slot.address;
+    slot.conn = conn;
+  }
+
+  #connectFailed(slot: NodeSlot, reason: string): void {
+    slot.consecutiveFailures++;
+    slot.totalFailures++;
+    slot.lastError = reason;
+    const level: LogLevel = slot.consecutiveFailures === 1 ? 'warn' : 'debug';
+    this.#log[level](
+      {
+        peer: slot.address,
+        err: reason,
+        failures: slot.consecutiveFailures,
+        retryInMs: this.#s.connectionRetryTimeMs,
+      },
+      slot.consecutiveFailures === 1
+        ? 'cannot connect to node; retrying (further failures are logged at debug level)'
+        : 'cannot connect to node; retrying',
+    );
+  }
+
+  #onOpen(conn: Connection): void {
+    if (this.#destroyed) return;
+    const slot = conn.peer === null ? undefined : this.#nodes.get(conn.peer);
+    if (!slot || slot.conn !== conn) {
+      conn.close('superseded before the handshake completed', 'debug');
+      return;
+    }
+    conn.reported = true;
+    const failures = slot.consecutiveFailures;
+    slot.consecutiveFailures = 0;
+    this.#log[slot.rejections > 0 ? 'debug' : 'info'](
+      {
+        peer: slot.address,
+        direction: 'out',
+        encrypted: !conn.plain,
+        ...(failures ? { afterFailures: failures } : {}),
+      },
+      'connected to node',
+    );
+    this.#greet(conn);
+    this.#call('onPeerConnected', () => this.#handler.onPeerConnected(slot.address, false));
+  }
+
+  /** The first ping, right after binding: tells a raftdcs peer that we ping. */
+  #greet(conn: Connection): void {
+    if (this.#s.keepalivePingIntervalMs > 0) conn.sendPing();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // incoming connections
+
+  async #bind(selfAddress: string): Promise<void> {
+    const where = listenAddress(selfAddress, this.#s.bindAddress, this.#s.defaultBindHost);
+    const label = `${where.host.includes(':') ? `[${where.host}]` : where.host}:${where.port}`;
+    let attempts = 0;
+    await new Promise<void>((resolve, reject) => {
+      this.#abortStart = reject;
+      const attempt = async (): Promise<void> => {
+        this.#bindTimer = null;
+        if (this.#destroyed) return;
+        attempts++;
+        try {
+          const server = await this.#listenOnce(where);
+          if (this.#destroyed) {
+            server.close();
+            return;
+          }
+          this.#server = server;
+          const a = server.address();
+          this.#listening = a && typeof a === 'object' ? { host: a.address, port: a.port } : where;
+          this.#log.info({ address: label, attempts }, 'listening');
+          this.#abortStart = null;
+          resolve();
+        } catch (e) {
+          if (this.#destroyed) return;
+          const err = e as NodeJS.ErrnoException;
+          const max = this.#s.maxBindRetries;
+          this.#log.error(
+            { address: label, err: err.message, code: err.code, attempt: attempts, maxBindRetries: max },
+            'cannot bind the listening socket',
+          );
+          if (max > 0 && attempts >= max) {
+            this.#abortStart = null;
+            reject(
+              new TransportError(
+                TransportErrorCode.BindFailed,
+                `cannot listen on ${label} after ${attempts} attempt(s): ${err.message}`,
+                label,
+                e,
+              ),
+            );
+            return;
+          }
+          this.#bindTimer = setTimeout(() => void attempt(), this.#s.bindRetryTimeMs);
+        }
+      };
+      void attempt();
+    });
+  }
+
+  async #listenOnce(where: HostPort): Promise<Server> {
+    let host = where.host;
+    if (host !== '0.0.0.0' && !isIpLiteral(host)) {
+      const ip = await this.#resolver.resolve(host);
+      if (ip === null) throw new Error(`cannot resolve bind host ${JSON.stringify(host)}`);
+      host = ip;
+    }
+    const server = createServer((socket) => this.#onAccept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port: where.port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }).catch((e: unknown) => {
+      server.close(() => {});
+      throw e;
+    });
+    server.on('error', (err) => this.#log.error({ err: err.message }, 'listening socket error'));
+    return server;
+  }
+
+  #onAccept(socket: Socket): void {
+    if (!this.#running) {
+      socket.destroy();
+      return;
+    }
+    const from = `${socket.remoteAddress}:${socket.remotePort}`;
+    const conn = new Connection(socket, this.#connectionConfig('acceptor', from), this.#events);
+    this.#unbound.add(conn);
+    this.#log.debug({ peer: from }, 'incoming connection');
+  }
+
+  /** The first application message of an accepted connection: who is it? */
+  #onHello(conn: Connection, message: PyValue): void {
+    if (Array.isArray(message)) {
+      this.#onUtility(conn, message);
+      return;
+    }
+    if (typeof message === 'string') {
+      if (message === 'readonly') {
+        this.#bindReadonly(conn);
+        return;
+      }
+      const slot = this.#nodes.get(message);
+      if (slot) {
+        this.#bindNode(conn, slot);
+        return;
+      }
+      conn.close(`unknown node ${describe(message)} (not a configured node): closing`, 'warn');
+      return;
+    }
+    conn.close(
+      `unexpected first message ${describe(message)}: expected a node address, 'readonly' or a utility command list`,
+      'warn',
+    );
+  }
+
+  #bindNode(conn: Connection, slot: NodeSlot): void {
+    this.#unbound.delete(conn);
+    const old = slot.conn;
+    slot.conn = conn;
+    conn.peer = slot.address;
+    conn.label = slot.address;
+    if (old) {
+      old.close(
+        old.role === 'connector'
+          ? 'superseded by an incoming connection from the same node'
+          : 'replaced by a new connection from the same node',
+        'info',
+      );
+      if (old.reported) {
+        old.reported = false;
+        this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(slot.address));
+        if (this.#destroyed || this.#nodes.get(slot.address) !== slot || conn.phase !== 'open') return;
+      }
+    }
+    if (slot.outgoing) {
+      this.#log.warn(
+        { peer: slot.address, self: this.selfAddress },
+        'node connected to us although our address is greater (do both sides spell the addresses alike?)',
+      );
+    }
+    conn.reported = true;
+    slot.consecutiveFailures = 0;
+    this.#log.info({ peer: slot.address, direction: 'in', encrypted: !conn.plain }, 'node connected');
+    this.#greet(conn);
+    this.#call('onPeerConnected', () => this.#handler.onPeerConnected(slot.address, false));
+  }
+
+  #bindReadonly(conn: Connection): void {
+    this.#unbound.delete(conn);
+    const id = String(this.#readonlyCounter++);
+    conn.peer = id;
+    conn.readonlyPeer = true;
+    const from = conn.label;
+    conn.label = `readonly:${id}`;
+    conn.reported = true;
+    this.#readonlyPeers.set(id, conn);
+    this.#log.info({ peer: conn.label, from, encrypted: !conn.plain }, 'read-only peer connected');
+    this.#greet(conn);
+    this.#call('onPeerConnected', () => this.#handler.onPeerConnected(id, true));
+  }
+
+  #onUtility(conn: Connection, request: PyValue[]): void {
+    const check = checkUtilityRequest(request, this.#s.utilityCommands);
+    if (!check.ok) {
+      this.#log.warn({ peer: conn.label, request: describe(request) }, `bad utility request: ${check.reply}`);
+      conn.sendValue(check.reply);
+      return;
+    }
+    const { command, args } = check;
+    this.#log.debug({ peer: conn.label, command }, 'utility command');
+    conn.utilityPending++;
+    let replied = false;
+    const reply = (value: PyValue): void => {
+      if (replied) {
+        this.#log.warn({ peer: conn.label, command }, 'utility reply sent twice; ignoring the second');
+        return;
+      }
+      replied = true;
+      conn.utilityPending--;
+      if (this.#destroyed || conn.phase !== 'open') {
+        this.#log.debug({ peer: conn.label, command }, 'utility reply dropped: connection closed');
+        return;
+      }
+      conn.sendValue(value);
+    };
+    try {
+      this.#handler.onUtilityCommand(command, args, reply);
+    } catch (e) {
+      // pysyncobj replies str(exception) when a utility handler raises
+      this.#log.warn(
+        { peer: conn.label, command, err: e instanceof Error ? e.message : String(e) },
+        'utility handler threw; replying with its message',
+      );
+      if (!replied) reply(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // connection events
+
+  #onConnMessage(conn: Connection, message: PyValue): void {
+    if (this.#destroyed) return;
+    if (conn.reported && conn.peer !== null) {
+      const peer = conn.peer;
+      this.#call('onMessage', () => this.#handler.onMessage(peer, message));
+      return;
+    }
+    if (conn.role === 'acceptor' && this.#unbound.has(conn)) this.#onHello(conn, message);
+  }
+
+  #onConnClose(conn: Connection): void {
+    this.#unbound.delete(conn);
+    if (this.#destroyed) return;
+    const level = conn.closeLevel;
+    const logCtx = (): Record<string, unknown> => ({
+      peer: conn.label,
+      reason: conn.closeReason,
+      ...(conn.closeError ? { err: conn.closeError.message } : {}),
+    });
+    if (conn.readonlyPeer) {
+      const id = conn.peer as string;
+      if (this.#readonlyPeers.get(id) === conn) this.#readonlyPeers.delete(id);
+      this.#log[level](logCtx(), 'read-only peer disconnected');
+      if (conn.reported) {
+        conn.reported = false;
+        this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(id));
+      }
+      return;
+    }
+    const slot = conn.peer === null ? undefined : this.#nodes.get(conn.peer);
+    if (!slot || slot.conn !== conn) {
+      // an unbound, replaced, superseded or dropped connection
+      this.#log[level === 'info' ? 'debug' : level](logCtx(), 'connection closed');
+      return;
+    }
+    slot.conn = null;
+    if (!conn.reported) {
+      // an outgoing attempt that did not complete its handshake
+      this.#connectFailed(slot, conn.closeError?.message ?? conn.closeReason ?? 'closed');
+    } else {
+      conn.reported = false;
+      const handshakeFrames = conn.plain ? 0 : 1;
+      const silent = conn.role === 'connector' && conn.framesReceived <= handshakeFrames;
+      if (silent && this.#s.nowMs() - conn.createdMs < this.#s.connectionTimeoutMs) {
+        // closed by the peer right after our hello: probably we are not in its configuration
+        slot.rejections++;
+        slot.totalFailures++;
+        slot.lastError = `closed by the peer right after our hello (${conn.closeReason})`;
+        this.#log[slot.rejections === 1 ? 'warn' : 'debug'](
+          { ...logCtx(), rejections: slot.rejections },
+          'node closed the connection before sending anything (are we in its configuration?)',
+        );
+      } else {
+        slot.rejections = 0;
+        this.#log[level](logCtx(), 'node disconnected');
+      }
+      this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(slot.address));
+    }
+    if (this.#nodes.get(slot.address) === slot) this.#connect(slot);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // timers
+
+  /** Keepalive pings, dead-connection detection, handshake and connect timeouts. */
+  #sweep(): void {
+    if (this.#destroyed) return;
+    const now = this.#s.nowMs();
+    const timeout = this.#s.connectionTimeoutMs;
+    const pingEvery = this.#s.keepalivePingIntervalMs;
+    for (const conn of this.#allConnections()) {
+      switch (conn.phase) {
+        case 'closed':
+          continue;
+        case 'connecting':
+          if (now - conn.createdMs > this.#s.connectTimeoutMs) {
+            conn.close(`TCP connect timed out after ${this.#s.connectTimeoutMs} ms`, 'info');
+          }
+          continue;
+      }
+      if (!conn.reported) {
+        // handshake or hello still missing, or an idle utility connection
+        if (conn.utilityPending === 0 && now - Math.max(conn.lastReadMs, conn.lastWriteMs) > timeout) {
+          conn.close(
+            conn.phase === 'keys'
+              ? `key exchange not completed within ${timeout} ms`
+              : `no hello / command within ${timeout} ms`,
+            'info',
+          );
+        }
+        continue;
+      }
+      if (conn.peerPings && now - conn.lastReadMs > timeout) {
+        conn.close(
+          `dead: nothing received for ${Math.round(now - conn.lastReadMs)} ms from a pinging peer`,
+          'warn',
+        );
+        continue;
+      }
+      if (pingEvery > 0 && now - conn.lastWriteMs >= pingEvery) conn.sendPing();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // helpers
+
+  #allConnections(): Connection[] {
+    const out: Connection[] = [...this.#unbound, ...this.#readonlyPeers.values()];
+    for (const slot of this.#nodes.values()) if (slot.conn) out.push(slot.conn);
+    return out;
+  }
+
+  #connectionConfig(role: 'connector' | 'acceptor', label: string, hello?: PyValue): ConnectionConfig {
+    const c: ConnectionConfig = {
+      role,
+      fernet: this.#fernet,
+      maxFrameBytes: this.#s.maxFrameBytes,
+      maxInflatedBytes: this.#s.maxInflatedBytes,
+      maxPendingBytes: this.#s.maxPendingBytesPerPeer,
+      rejectDecreasingTokenTimestamps: this.#s.rejectDecreasingTokenTimestamps,
+      tcpKeepAliveInitialDelayMs: this.#s.tcpKeepAliveInitialDelayMs,
+      nowMs: this.#s.nowMs,
+      label,
+      logger: this.#log,
+    };
+    if (hello !== undefined) c.hello = hello;
+    if (this.#tokenClock) c.tokenClock = this.#tokenClock;
+    if (this.#random) c.random = this.#random;
+    return c;
+  }
+
+  /** Run a handler callback: never after destroy(); a throw is logged and handed to onHandlerError. */
+  #call(what: string, fn: () => void): void {
+    if (this.#destroyed) return;
+    try {
+      fn();
+    } catch (e) {
+      this.#log.error(
+        { callback: what, err: e instanceof Error ? e.message : String(e) },
+        'transport handler threw',
+      );
+      this.#onHandlerError(e);
+    }
+  }
+
+  async #drainLookups(): Promise<void> {
+    if (this.#lookups.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#lookups]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, DNS_DRAIN_ON_DESTROY_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}
+
+function describe(v: PyValue): string {
+  const r = pyRepr(v);
+  return r.length > 80 ? `${r.slice(0, 77)}...` : r;
+}
