@@ -1,0 +1,131 @@
+/**
+ * Full dumps in pysyncobj's format (spec §9.2): gzip of the protocol-2 pickle of the 4-tuple
+ * `(data, lastEntry, prevEntry, cluster)` — `data` the state machine's attributes, the entries as
+ * `(command, idx, term)` tuples, `cluster` a Python set of `pysyncobj.node.TCPNode`.
+ *
+ * Encoding is incremental: large dicts and lists are written in batches of 1,000 items (each
+ * item pickled on its own and spliced in — a loader does not need memo entries to be shared), so
+ * the caller can yield to the event loop between chunks and compress them off the main thread.
+ * Decoding accepts any dump Python writes. Never does file I/O itself.
+ */
+
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { WireError, WireErrorCode } from '../../wire/errors.js';
+import { decodePickle, encodePickle } from '../../wire/pickle/index.js';
+import { nodeId, PyObject, PySet, PyTuple, type PyValue, tcpNode } from '../../wire/value.js';
+import type { LogEntry, NodeId } from '../core/types.js';
+import { entryFromPy, entryToPy } from '../messages.js';
+
+const gunzipAsync = promisify(gunzip);
+
+const PROTO2 = Buffer.from([0x80, 0x02]);
+const MARK = 0x28;
+const TUPLE = 0x74;
+const EMPTY_DICT = 0x7d;
+const SETITEMS = 0x75;
+const EMPTY_LIST = 0x5d;
+const APPENDS = 0x65;
+const STOP = 0x2e;
+const BATCH = 1000;
+
+export interface Dump {
+  /** the state machine's attributes (a dict; with consumers a list `[self, consumer1, …]`) */
+  readonly data: PyValue;
+  readonly lastEntry: LogEntry;
+  readonly prevEntry: LogEntry;
+  /** every voting node including the one that wrote the dump */
+  readonly cluster: readonly NodeId[];
+}
+
+/** The pickle body of one value (without PROTO and STOP). */
+function body(v: PyValue): Buffer {
+  const p = encodePickle(v);
+  return p.subarray(2, p.length - 1);
+}
+
+function* encodeValue(v: PyValue): Generator<Buffer> {
+  if (v instanceof Map && v.size > BATCH) {
+    yield Buffer.of(EMPTY_DICT);
+    let batch: Buffer[] = [];
+    let n = 0;
+    for (const [k, x] of v) {
+      if (n === 0) batch.push(Buffer.of(MARK));
+      batch.push(body(k));
+      for (const part of encodeValue(x)) batch.push(part);
+      n++;
+      if (n === BATCH) {
+        batch.push(Buffer.of(SETITEMS));
+        yield Buffer.concat(batch);
+        batch = [];
+        n = 0;
+      }
+    }
+    if (n > 0) {
+      batch.push(Buffer.of(SETITEMS));
+      yield Buffer.concat(batch);
+    }
+    return;
+  }
+  if (Array.isArray(v) && v.length > BATCH) {
+    yield Buffer.of(EMPTY_LIST);
+    for (let i = 0; i < v.length; i += BATCH) {
+      const parts: Buffer[] = [Buffer.of(MARK)];
+      for (const x of v.slice(i, i + BATCH)) for (const part of encodeValue(x)) parts.push(part);
+      parts.push(Buffer.of(APPENDS));
+      yield Buffer.concat(parts);
+    }
+    return;
+  }
+  yield body(v);
+}
+
+/**
+ * The dump's pickle as a sequence of chunks (concatenated: one valid protocol-2 pickle). Iterate
+ * it lazily to spread the work over several event-loop turns.
+ */
+export function* encodeDumpChunks(dump: Dump): Generator<Buffer> {
+  yield Buffer.concat([PROTO2, Buffer.of(MARK)]);
+  yield* encodeValue(dump.data);
+  yield body(entryToPy(dump.lastEntry));
+  yield body(entryToPy(dump.prevEntry));
+  yield body(new PySet(dump.cluster.map((n) => tcpNode(n))));
+  yield Buffer.of(TUPLE, STOP);
+}
+
+export function encodeDumpPickle(dump: Dump): Buffer {
+  return Buffer.concat([...encodeDumpChunks(dump)]);
+}
+
+function bad(msg: string): never {
+  throw new WireError(WireErrorCode.BadMessage, `not a pysyncobj dump: ${msg}`);
+}
+
+/** Decode a dump's pickle (after gunzip). */
+export function decodeDumpPickle(pickle: Uint8Array): Dump {
+  const v = decodePickle(pickle, { maxExpandedSize: 500_000_000, maxDepth: 1000 });
+  if (!(v instanceof PyTuple) || v.items.length !== 4) bad('expected a 4-tuple');
+  const [data, last, prev, cluster] = v.items as [PyValue, PyValue, PyValue, PyValue];
+  const lastEntry = entryFromPy(last);
+  const prevEntry = entryFromPy(prev);
+  const items =
+    cluster instanceof PySet ? cluster.items : Array.isArray(cluster) ? cluster : bad('cluster is not a set');
+  const nodes: NodeId[] = [];
+  for (const n of items) {
+    const id = n instanceof PyObject ? nodeId(n) : typeof n === 'string' ? n : undefined;
+    if (id === undefined) bad('cluster holds something that is not a node');
+    nodes.push(id);
+  }
+  return { data, lastEntry, prevEntry, cluster: nodes };
+}
+
+/** gunzip + decode (async: the inflate runs off the main thread). */
+export async function decodeDump(gz: Uint8Array): Promise<Dump> {
+  let pickle: Buffer;
+  try {
+    pickle = await gunzipAsync(gz);
+  } catch (e) {
+    throw new WireError(WireErrorCode.BadZlib, `dump is not gzip: ${(e as Error).message}`);
+  }
+  return decodeDumpPickle(pickle);
+}
