@@ -196,7 +196,18 @@ export const intArb: fc.Arbitrary<number | bigint> = fc.oneof(
   fc.maxSafeInteger(),
   fc.bigInt({ min: -(1n << 70n), max: 1n << 70n }).map(int),
   fc.bigInt({ min: -(1n << 2100n), max: 1n << 2100n }).map(int),
-  fc.constantFrom(2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 53), 2n ** 63n, -(2n ** 63n), 2n ** 64n).map(int),
+  fc
+    .constantFrom(
+      2n ** 31n,
+      -(2n ** 31n) - 1n,
+      2n ** 53n,
+      -(2n ** 53n),
+      2n ** 53n - 1n,
+      2n ** 63n,
+      -(2n ** 63n),
+      2n ** 64n,
+    )
+    .map(int),
 );
 
 export const floatArb: fc.Arbitrary<PyFloat> = fc
@@ -572,3 +583,242 @@ function casesOf(v: Vector): PickleCase[] {
 export function readFixture(path: string): Buffer {
   return readFileSync(join(VECTORS_DIR, path));
 }
+
+// ------------------------------------------------------------------------------------------------
+// stack-aware random pickles: mostly valid, exercising every opcode in odd combinations
+
+type SlotKind = 'v' | 'h' | 'L' | 'D' | 'S' | 'O';
+
+const LEAF_TOKENS: readonly string[] = [
+  'N',
+  '\x88',
+  '\x89',
+  'K\x05',
+  'K\x01',
+  'K\x00',
+  'M\x00\x01',
+  'J\xff\xff\xff\xff',
+  '\x8a\x01\xff',
+  '\x8a\x00',
+  '\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x80',
+  '\x8b\x02\x00\x00\x00\x01\x02',
+  'G?\xf8\x00\x00\x00\x00\x00\x00',
+  'G\x7f\xf8\x00\x00\x00\x00\x00\x00',
+  'F1.5\n',
+  'F-0.0\n',
+  'Finf\n',
+  'I12\n',
+  'I01\n',
+  'I00\n',
+  'L-7L\n',
+  'X\x01\x00\x00\x00a',
+  'X\x00\x00\x00\x00',
+  'X\x06\x00\x00\x00latin1',
+  'X\x02\x00\x00\x00\xc3\xa9',
+  'X\x03\x00\x00\x00\xed\xa0\x80',
+  '\x8c\x03abc',
+  'Vlatin1\n',
+  'V\\u00e9\\U0001f418\n',
+  "S'ab\\x00'\n",
+  'S"\\101"\n',
+  'U\x02ab',
+  'U\x01\xff',
+  'T\x01\x00\x00\x00z',
+  'C\x01z',
+  'C\x00',
+  'B\x02\x00\x00\x00zz',
+  '\x8e\x01\x00\x00\x00\x00\x00\x00\x00q',
+  '\x96\x01\x00\x00\x00\x00\x00\x00\x00\x00',
+  '\x8d\x01\x00\x00\x00\x00\x00\x00\x00b',
+];
+
+/** leaf-valued snippets built with allow-listed globals */
+const LEAF_SNIPPETS: readonly string[] = [
+  'c_codecs\nencode\nX\x02\x00\x00\x00\xc3\xbfX\x06\x00\x00\x00latin1\x86R',
+  'c_codecs\nencode\nX\x01\x00\x00\x00aX\x07\x00\x00\x00latin-1\x86R',
+  'c__builtin__\nbytes\n)R',
+  'cbuiltins\nbytes\n](K\x01K\x02e\x85R',
+  '\x8c\x08builtins\x8c\x05bytes\x93)R',
+];
+
+/** container-valued snippets: sets, frozensets, nodes */
+const OBJECT_SNIPPETS: readonly [string, SlotKind][] = [
+  ['c__builtin__\nset\n](K\x01K\x02K\x01e\x85R', 'S'],
+  ['c__builtin__\nfrozenset\n](X\x01\x00\x00\x00aK\x02e\x85R', 'h'],
+  ['cbuiltins\nset\n)R', 'S'],
+  ['\x8f', 'S'],
+  ['cpysyncobj.node\nTCPNode\n)\x81', 'O'],
+  ['cpysyncobj.node\nNode\n)}\x92', 'O'],
+  ['ccopy_reg\n_reconstructor\ncpysyncobj.node\nTCPNode\nc__builtin__\nobject\nN\x87R', 'O'],
+];
+
+const NODE_STATE =
+  '}(X\x03\x00\x00\x00_idX\x03\x00\x00\x00a:1X\x11\x00\x00\x00_TCPNode__addressX\x03\x00\x00\x00a:1X\x0e\x00\x00\x00_TCPNode__hostX\x01\x00\x00\x00aX\x0e\x00\x00\x00_TCPNode__portK\x01u';
+
+/** interpret a list of choices as a pickle built by a simulated stack machine */
+export function grammarPickle(choices: readonly number[]): Buffer {
+  let out = '\x80\x02(';
+  const stack: SlotKind[][] = [[]]; // one frame per open MARK
+  let memo = 0;
+  const memoKinds: SlotKind[] = [];
+  const top = () => stack[stack.length - 1] as SlotKind[];
+  const push = (k: SlotKind) => top().push(k);
+  for (const c of choices) {
+    const frame = top();
+    const n = frame.length;
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(c / 31) % xs.length] as T;
+    switch (c % 31) {
+      case 0:
+      case 1:
+      case 2:
+        out += pick(LEAF_TOKENS);
+        push('h');
+        break;
+      case 3:
+        out += pick(LEAF_SNIPPETS);
+        push('h');
+        break;
+      case 4: {
+        const [s, k] = pick(OBJECT_SNIPPETS);
+        out += s;
+        push(k);
+        break;
+      }
+      case 5:
+        out += ']';
+        push('L');
+        break;
+      case 6:
+        out += '}';
+        push('D');
+        break;
+      case 7:
+        out += ')';
+        push('h');
+        break;
+      case 8:
+        out += '(';
+        stack.push([]);
+        break;
+      case 9:
+        if (n >= 2 && frame[n - 2] === 'L') {
+          out += 'a';
+          frame.pop();
+        }
+        break;
+      case 10:
+        if (n >= 3 && frame[n - 3] === 'D' && frame[n - 2] === 'h') {
+          out += 's';
+          frame.length -= 2;
+        }
+        break;
+      case 11:
+      case 12: {
+        // close a MARK with the op that fits the slot below it
+        if (stack.length < 2) break;
+        const below = stack[stack.length - 2] as SlotKind[];
+        const under = below[below.length - 1];
+        const items = frame;
+        const evenHashableKeys = items.length % 2 === 0 && items.every((k, i) => i % 2 === 1 || k === 'h');
+        let op: string;
+        let result: SlotKind | undefined;
+        if (under === 'L' && c % 2 === 0) op = 'e';
+        else if (under === 'D' && evenHashableKeys) op = 'u';
+        else if (under === 'S' && items.every((k) => k === 'h')) op = '\x90';
+        else {
+          const forms: [string, SlotKind][] = [
+            ['t', items.every((k) => k === 'h') ? 'h' : 'v'],
+            ['l', 'L'],
+          ];
+          if (evenHashableKeys) forms.push(['d', 'D']);
+          if (items.every((k) => k === 'h')) forms.push(['\x91', 'h']);
+          [op, result] = pick(forms);
+        }
+        out += op;
+        stack.pop();
+        if (result !== undefined) top().push(result);
+        break;
+      }
+      case 13:
+      case 14:
+      case 15: {
+        const k = Math.min(n, 1 + (Math.floor(c / 31) % 3));
+        if (k === 0) break;
+        out += String.fromCharCode(0x84 + k);
+        const items = frame.splice(n - k, k);
+        push(items.every((x) => x === 'h') ? 'h' : 'v');
+        break;
+      }
+      case 16:
+      case 17:
+        if (n > 0) {
+          out += memo < 256 ? `q${String.fromCharCode(memo)}` : `r${u32(memo)}`;
+          memoKinds[memo++] = frame[n - 1] as SlotKind;
+        }
+        break;
+      case 18:
+        if (n > 0) {
+          out += `p${memo}\n`;
+          memoKinds[memo++] = frame[n - 1] as SlotKind;
+        }
+        break;
+      case 19:
+      case 20:
+        if (memo > 0) {
+          const i = Math.floor(c / 31) % memo;
+          out += c % 2 === 0 ? `g${i}\n` : i < 256 ? `h${String.fromCharCode(i)}` : `j${u32(i)}`;
+          push(memoKinds[i] as SlotKind);
+        }
+        break;
+      case 21:
+        if (n > 0 && frame[n - 1] === 'O') {
+          out += `${NODE_STATE}b`;
+        }
+        break;
+      case 22:
+        if (n > 0) {
+          out += '2';
+          push(frame[n - 1] as SlotKind);
+        }
+        break;
+      case 23:
+        if (n > 0) {
+          out += '0';
+          frame.pop();
+        }
+        break;
+      case 24:
+        if (stack.length > 1) {
+          out += '1';
+          stack.pop();
+        }
+        break;
+      case 25:
+        out += '\x95\x00\x00\x00\x00\x00\x00\x00\x00';
+        break;
+      case 26:
+        if (n > 0 && frame[n - 1] === 'v') {
+          out += '\x94';
+          memoKinds[memo++] = 'v';
+        }
+        break;
+      default:
+        out += pick(LEAF_TOKENS);
+        push('h');
+    }
+  }
+  while (stack.length > 1) {
+    out += 't';
+    stack.pop();
+    top().push('v');
+  }
+  return Buffer.from(`${out}t.`, 'latin1');
+}
+
+function u32(n: number): string {
+  return String.fromCharCode(n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24);
+}
+
+export const grammarPickleArb: fc.Arbitrary<Buffer> = fc
+  .array(fc.nat({ max: 31 * 64 }), { maxLength: 80, size: 'large' })
+  .map(grammarPickle);

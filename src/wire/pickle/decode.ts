@@ -231,10 +231,14 @@ class Decoder {
           if (p > 5) this.fail(`unsupported protocol ${p}`);
           break;
         }
-        case Op.FRAME:
-          // a read-ahead hint; like CPython, the frame must fit in the input
-          this.u64();
+        case Op.FRAME: {
+          // a read-ahead hint: boundaries are not enforced, but like CPython's C unpickler the frame must
+          // fit in the input (its pure-Python fallback tolerates more, with other frame rules of its own)
+          const len = this.u32() + this.u32() * 0x1_0000_0000;
+          if (len > this.n - this.pos)
+            this.fail(`frame of ${len} bytes is longer than the ${this.n - this.pos} left`);
           break;
+        }
         case Op.STOP:
           return this.stop();
         case Op.MARK:
@@ -380,9 +384,16 @@ class Decoder {
           this.push(this.bytesCopy(this.u32()), undefined);
           break;
         case Op.BINBYTES8:
-        case Op.BYTEARRAY8:
           this.push(this.bytesCopy(this.u64()), undefined);
           break;
+        case Op.BYTEARRAY8: {
+          // decoded as bytes, but remembered as unhashable (a Python bytearray cannot be a set item)
+          const v = this.bytesCopy(this.u64());
+          this.bytearrays ??= new Set();
+          this.bytearrays.add(v);
+          this.push(v, undefined);
+          break;
+        }
         case Op.SHORT_BINSTRING:
           this.push(this.py2String(this.u8()), undefined);
           break;
@@ -617,13 +628,17 @@ class Decoder {
 
   /** a u64 length, checked against the bytes left */
   private u64(): number {
+    const v = this.u64len();
+    if (v > this.n - this.pos) this.fail(`length ${v} exceeds the ${this.n - this.pos} bytes left`);
+    return v;
+  }
+
+  /** a u64 length (≥ 2^53 is refused: no input is that long) */
+  private u64len(): number {
     const lo = this.u32();
     const hi = this.u32();
-    const v = hi * 0x1_0000_0000 + lo;
-    if (hi >= 0x20_0000 || v > this.n - this.pos) {
-      this.fail(`length ${hi >= 0x20_0000 ? '≥ 2^53' : v} exceeds the ${this.n - this.pos} bytes left`);
-    }
-    return v;
+    if (hi >= 0x20_0000) this.fail('length ≥ 2^53');
+    return hi * 0x1_0000_0000 + lo;
   }
 
   /** start of the last line() */
@@ -1086,10 +1101,12 @@ class Decoder {
   }
 
   private hasher: PyHasher | undefined;
+  private bytearrays: Set<object> | undefined;
 
   /** Python equality key of a set item (see hash.ts); interned, so DAG-shared items cost nothing */
   private hashKey(v: PyValue): string | null | undefined {
-    this.hasher ??= new PyHasher(true);
+    this.bytearrays ??= new Set();
+    this.hasher ??= new PyHasher(true, this.bytearrays);
     return this.hasher.key(v);
   }
 

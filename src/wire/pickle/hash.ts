@@ -27,7 +27,11 @@ export class PyHasher {
   private readonly cache = new Map<object, Key>();
   private readonly ids = new Map<string, string>();
 
-  constructor(private readonly compact: boolean) {}
+  constructor(
+    private readonly compact: boolean,
+    /** byte arrays that stand for a Python bytearray (mutable, so unhashable) */
+    private readonly bytearrays?: ReadonlySet<object>,
+  ) {}
 
   /**
    * The equality key of `v`, `NEVER_EQUAL` (null) when `v` is hashable but holds a NaN (NaN != NaN),
@@ -52,8 +56,10 @@ export class PyHasher {
         return `i${Number.isSafeInteger(x) ? String(x === 0 ? 0 : x) : BigInt(x).toString()}`;
       return `f${String(x)}`;
     }
-    if (v instanceof Uint8Array)
+    if (v instanceof Uint8Array) {
+      if (this.bytearrays?.has(v)) return undefined;
       return `b${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1')}`;
+    }
     if (v instanceof PyTuple || v instanceof PyFrozenSet || v instanceof PyObject) {
       if (!this.compact) return this.containerKey(v);
       if (this.cache.has(v)) return this.cache.get(v);
