@@ -166,6 +166,31 @@ export class KVStoreTTL extends SyncObj {
   }
 
   // --------------------------------------------------------------------------------------------
+  // dumps: exactly `_SyncObj__enabledCodeVersion` and `_KVStoreTTL__data` (Python assigns every
+  // attribute it finds, so nothing else may be sent — never `_KVStoreTTL__destroying`)
+
+  protected override serializeAttributes(): Map<PyDictKey, PyValue> {
+    const attrs = super.serializeAttributes();
+    // stored record dicts are never mutated after being stored, so a shallow copy is a snapshot
+    attrs.set('_KVStoreTTL__data', new Map<PyDictKey, PyValue>(this.data));
+    return attrs;
+  }
+
+  protected override restoreAttributes(attrs: PyDict): void {
+    super.restoreAttributes(attrs);
+    const data = attrs.get('_KVStoreTTL__data');
+    this.data = new Map();
+    this.expiring.clear();
+    this.limb.clear();
+    if (!(data instanceof Map)) return;
+    for (const [k, v] of data) {
+      if (typeof k !== 'string' || !(v instanceof Map)) continue;
+      this.data.set(k, v);
+      if (v.has('expire')) this.expiring.add(k);
+    }
+  }
+
+  // --------------------------------------------------------------------------------------------
   // reads (local, point in time, never mutable references)
 
   get(key: string): KvRecord | null {

@@ -24,6 +24,7 @@ import {
 } from './commands.js';
 import { type Logger, SyncObjConf, type SyncObjConfOptions } from './config.js';
 import { type CoreOutput, type ProposalOutcome, RaftCore } from './core/core.js';
+import type { SnapshotData } from './core/options.js';
 import {
   CommandType,
   FAIL_REASON_NAMES,
@@ -36,6 +37,8 @@ import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
 import { messageFromPy, messageToPy } from './messages.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
+import { type Dump, decodeDump, encodeDumpChunks } from './snapshot/dump.js';
+import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
 import { createTcpTransport } from './tcp-factory.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 
@@ -46,7 +49,7 @@ export const RAFTDCS_VERSION = '0.1.0';
 export class SyncObjError extends Error {
   override readonly name = 'SyncObjError';
   constructor(
-    readonly reason: FailReason | 'timeout' | 'destroyed' | 'apply_error',
+    readonly reason: FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome',
     message?: string,
   ) {
     super(
@@ -96,6 +99,8 @@ export interface SyncObjDeps {
   ) => Transport;
   /** default: MemoryJournal (a file journal when `journalFile` is configured) */
   readonly journal?: Journal;
+  /** default: a FileDumpStore on `fullDumpFile`, else in memory */
+  readonly dumpStore?: DumpStore;
   readonly clock?: Clock;
   /** uniform in [0, 1), for election timeouts */
   readonly random?: () => number;
@@ -120,6 +125,12 @@ interface PersistBatch {
 
 const monotonicClock: Clock = { now: () => performance.now() };
 
+/** Internal outcome codes beyond pysyncobj's FAIL_REASON (never sent on the wire). */
+const DESTROYED = -1 as FailReason;
+const APPLY_FAILED = -2 as FailReason;
+/** the entry's index was covered by a snapshot: whether it was applied here is unknown */
+const UNKNOWN_OUTCOME = -3 as FailReason;
+
 export class SyncObj {
   readonly conf: SyncObjConf;
   protected readonly log: Logger;
@@ -129,7 +140,13 @@ export class SyncObj {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly journal: Journal;
+  private readonly dumpStore: DumpStore;
   private transport: Transport | null = null;
+  private compacting = false;
+  private forceCompaction = false;
+  private lastDumpMs: number;
+  private lastDumpPrevIndex: number | null = null;
+  private installing = false;
   private core: RaftCore | null = null;
   private table: FunctionTable | null = null;
   private enabledCodeVersion = 0;
@@ -169,7 +186,14 @@ export class SyncObj {
     this.clock = deps.clock ?? monotonicClock;
     this.random = deps.random ?? Math.random;
     this.journal = deps.journal ?? new MemoryJournal();
+    const dumpFile = this.conf.values.fullDumpFile;
+    this.dumpStore =
+      deps.dumpStore ??
+      (dumpFile && selfAddress !== null
+        ? new FileDumpStore(dumpFile, this.conf.values.fsync === 'always')
+        : new MemoryDumpStore());
     this.startedAtMs = this.clock.now();
+    this.lastDumpMs = this.startedAtMs;
     this.readyPromise = new Promise<void>((resolve) => {
       this.readyResolve = resolve;
     });
@@ -188,8 +212,38 @@ export class SyncObj {
   // lifecycle
 
   private async start(deps: SyncObjDeps): Promise<void> {
+    const dumpGz = await this.dumpStore.read();
+    let dump: Dump | null = null;
+    if (dumpGz !== null) {
+      try {
+        dump = await decodeDump(dumpGz);
+      } catch (e) {
+        throw new Error(`cannot read the dump ${this.dumpStore.description}: ${(e as Error).message}`);
+      }
+    }
     const state = await this.journal.open();
     if (this.destroyed) return;
+    let entries = state.entries;
+    let lastApplied = (entries[0] as LogEntry).index;
+    let peers = this.partners;
+    let snapshot: SnapshotData | undefined;
+    if (dump !== null) {
+      entries = this.alignJournalWithDump(entries, dump);
+      lastApplied = dump.lastEntry.index;
+      if (this.conf.values.dynamicMembershipChange)
+        peers = dump.cluster.filter((n) => n !== this.selfAddress);
+      this.restoreState(dump.data);
+      snapshot = {
+        data: dumpGz as Uint8Array,
+        lastIndex: dump.lastEntry.index,
+        lastTerm: dump.lastEntry.term,
+      };
+      this.lastDumpPrevIndex = dump.prevEntry.index;
+      this.log.info(
+        { dump: this.dumpStore.description, lastIndex: dump.lastEntry.index, entries: entries.length },
+        'state loaded from the dump; replaying the journal after it',
+      );
+    }
     this.table = new FunctionTable(this, this.consumers);
     const c = this.conf.values;
     const ms = (s: number) => s * 1000;
@@ -213,14 +267,15 @@ export class SyncObj {
       },
       {
         hardState: state.hardState,
-        entries: state.entries,
-        commitIndex: state.commitIndex,
-        lastApplied: (state.entries[0] as LogEntry).index,
-        peers: this.partners,
+        entries,
+        commitIndex: Math.max(state.commitIndex, lastApplied),
+        lastApplied,
+        peers,
+        snapshot,
         nowMs: this.clock.now(),
       },
     );
-    this.lastAppliedIndex = (state.entries[0] as LogEntry).index;
+    this.lastAppliedIndex = lastApplied;
     const factory = deps.transport ?? createTcpTransport;
     this.transport = factory(this.transportHandler(), this.conf, this.selfAddress);
     this.syncTransportNodes(this.core.votingMembers);
@@ -251,10 +306,9 @@ export class SyncObj {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = null;
     await this.bound.catch(() => undefined);
-    for (const p of this.pending.values()) p.settle(undefined, -1 as FailReason);
+    for (const p of this.pending.values()) p.settle(undefined, DESTROYED);
     this.pending.clear();
-    for (const list of this.waiters.values())
-      for (const w of list) w.pending.settle(undefined, -1 as FailReason);
+    for (const list of this.waiters.values()) for (const w of list) w.pending.settle(undefined, DESTROYED);
     this.waiters.clear();
     await this.transport?.destroy();
     try {
@@ -297,6 +351,7 @@ export class SyncObj {
     if (this.destroyed || !this.core) return;
     try {
       this.core.tick(this.clock.now());
+      this.maybeCompact();
       for (const cb of [...this.tickCallbacks]) {
         try {
           cb();
@@ -476,11 +531,11 @@ export class SyncObj {
   /** Propose raw command bytes (type byte + payload). */
   protected submit(command: Uint8Array, cb: ResultCallback | null): void {
     if (this.destroyed) {
-      cb?.(undefined, -1 as FailReason);
+      cb?.(undefined, DESTROYED);
       return;
     }
     if (this.fatalError) {
-      cb?.(undefined, -1 as FailReason);
+      cb?.(undefined, DESTROYED);
       return;
     }
     const core = this.core;
@@ -488,7 +543,7 @@ export class SyncObj {
       // not started yet: retry once the journal is open
       this.bound.then(
         () => this.submit(command, cb),
-        () => cb?.(undefined, -1 as FailReason),
+        () => cb?.(undefined, DESTROYED),
       );
       return;
     }
@@ -802,7 +857,7 @@ export class SyncObj {
       for (const w of ws) {
         if (w.term !== e.term) w.pending.settle(undefined, FailReason.Discarded);
         else if (ok) w.pending.settle(result, FailReason.Success);
-        else w.pending.settle(undefined, -2 as FailReason);
+        else w.pending.settle(undefined, APPLY_FAILED);
       }
     }
   }
@@ -900,10 +955,176 @@ export class SyncObj {
     }
   }
 
-  /** Snapshot install (received from a leader); implemented by the durability layer. */
-  protected onSnapshotReceived(_data: Uint8Array): void {
-    this.log.warn({}, 'snapshot received but this node cannot install snapshots yet');
-    this.core?.snapshotInstallFailed(this.clock.now());
+  // --------------------------------------------------------------------------------------------
+  // dumps: state serialisation, log compaction, snapshot install
+
+  /**
+   * The replicated state for a dump: pysyncobj's attribute dict (`_SyncObj__enabledCodeVersion`
+   * plus what subclasses add). Must be a point-in-time value that later applies do not mutate.
+   * Subclasses extend `serializeAttributes()`.
+   */
+  protected serializeAttributes(): Map<PyDictKey, PyValue> {
+    return new Map<PyDictKey, PyValue>([['_SyncObj__enabledCodeVersion', this.enabledCodeVersion]]);
+  }
+
+  /** Restore from a dump's attribute dict (unknown attributes are ignored). Subclasses extend it. */
+  protected restoreAttributes(data: PyDict): void {
+    const v = data.get('_SyncObj__enabledCodeVersion');
+    this.enabledCodeVersion = typeof v === 'number' ? v : 0;
+  }
+
+  private serializeState(): PyValue {
+    const own = this.serializeAttributes();
+    if (this.consumers.length === 0) return own;
+    return [own, ...this.consumers.map((c) => c.serializeState())];
+  }
+
+  private restoreState(data: PyValue): void {
+    if (Array.isArray(data)) {
+      const [own, ...rest] = data;
+      if (own instanceof Map) this.restoreAttributes(own);
+      this.consumers.forEach((c, i) => c.deserializeState(rest[i] ?? null));
+      return;
+    }
+    if (data instanceof Map) this.restoreAttributes(data);
+  }
+
+  /** Keep the journal from the dump's prev entry on when it holds the dump's pair, else reset it. */
+  private alignJournalWithDump(entries: readonly LogEntry[], dump: Dump): readonly LogEntry[] {
+    const first = (entries[0] as LogEntry).index;
+    const at = (i: number) => entries[i - first];
+    const prev = at(dump.prevEntry.index);
+    const last = at(dump.lastEntry.index);
+    if (prev && last && prev.term === dump.prevEntry.term && last.term === dump.lastEntry.term) {
+      if (dump.prevEntry.index > first) this.journal.compact(dump.prevEntry.index);
+      return entries.slice(dump.prevEntry.index - first);
+    }
+    this.journal.reset([dump.prevEntry, dump.lastEntry]);
+    return [dump.prevEntry, dump.lastEntry];
+  }
+
+  /** Make a dump at the next tick (pysyncobj forceLogCompaction). */
+  forceLogCompaction(): void {
+    this.forceCompaction = true;
+  }
+
+  private maybeCompact(): void {
+    const core = this.core;
+    if (!core || this.compacting || this.installing) return;
+    const c = this.conf.values;
+    const now = this.clock.now();
+    const st = core.status();
+    const due =
+      st.logLength > c.logCompactionMinEntries ||
+      now - this.lastDumpMs > c.logCompactionMinTime * 1000 ||
+      this.forceCompaction;
+    if (!due) return;
+    if (c.logCompactionSplit && !this.inOwnCompactionSlot(now, st.members)) return;
+    this.forceCompaction = false;
+    const lastIndex = st.lastApplied;
+    const last = core.entryAt(lastIndex);
+    const prev = core.entryAt(lastIndex - 1);
+    if (!last || !prev || prev.index === this.lastDumpPrevIndex) {
+      this.lastDumpMs = now;
+      return;
+    }
+    const dump: Dump = {
+      data: this.serializeState(),
+      lastEntry: last,
+      prevEntry: prev,
+      cluster: this.selfAddress === null ? [...st.members] : [...st.members, this.selfAddress],
+    };
+    this.compacting = true;
+    const t0 = now;
+    this.dumpStore.write(encodeDumpChunks(dump)).then(
+      (gz) => {
+        this.compacting = false;
+        if (this.destroyed || this.core !== core) return;
+        if (core.status().firstIndex > prev.index) return; // a snapshot install replaced the log meanwhile
+        core.compact({ data: gz, lastIndex: last.index, lastTerm: last.term }, this.clock.now());
+        this.journal.compact(prev.index);
+        this.lastDumpPrevIndex = prev.index;
+        this.lastDumpMs = this.clock.now();
+        this.log.info(
+          { lastIndex: last.index, bytes: gz.length, ms: Math.round(this.clock.now() - t0) },
+          'log compacted after a dump',
+        );
+      },
+      (e: unknown) => {
+        this.compacting = false;
+        this.lastDumpMs = this.clock.now();
+        this.log.warn({ err: e, dump: this.dumpStore.description }, 'failed to store a full dump');
+      },
+    );
+  }
+
+  /** logCompactionSplit: each node dumps only in its own slot of the logCompactionMinTime period. */
+  private inOwnCompactionSlot(nowMs: number, members: readonly string[]): boolean {
+    if (this.selfAddress === null) return true;
+    const ids = [...members, this.selfAddress].sort();
+    const interval = this.conf.values.logCompactionMinTime;
+    const t = (this.startedAtWallMs + nowMs - this.startedAtMs) / 1000;
+    const periodStart = Math.floor(t / interval) * interval;
+    const nodeInterval = interval / ids.length;
+    const start = periodStart + ids.indexOf(this.selfAddress) * nodeInterval;
+    return t >= start && t < start + 0.3 * nodeInterval;
+  }
+
+  private readonly startedAtWallMs = Date.now();
+
+  /** A full dump arrived from the leader: store it durably, load it, then let the core go on. */
+  private onSnapshotReceived(data: Uint8Array): void {
+    const core = this.core;
+    if (!core) return;
+    this.installing = true;
+    const failed = (why: string, err?: unknown) => {
+      this.installing = false;
+      this.log.warn({ err, why }, 'snapshot from the leader not installed');
+      if (!this.destroyed) {
+        core.snapshotInstallFailed(this.clock.now());
+        this.scheduleDrain();
+      }
+    };
+    decodeDump(data).then(
+      async (dump) => {
+        if (dump.lastEntry.index <= core.status().lastApplied) return failed('already applied');
+        try {
+          await this.dumpStore.writeGz(data);
+        } catch (e) {
+          return failed('cannot store the dump', e);
+        }
+        if (this.destroyed) return;
+        if (dump.lastEntry.index <= core.status().lastApplied) return failed('already applied');
+        // from here on synchronous: state, journal and core switch together
+        this.restoreState(dump.data);
+        this.journal.reset([dump.prevEntry, dump.lastEntry]);
+        this.persistQueue.push({ messages: [], persistIndex: 0, persistTerm: 0 }); // acks wait for the reset
+        core.installSnapshot(
+          {
+            lastEntry: dump.lastEntry,
+            prevEntry: dump.prevEntry,
+            cluster: this.conf.values.dynamicMembershipChange
+              ? dump.cluster
+              : [...core.votingMembers, this.selfAddress ?? ''],
+          },
+          this.clock.now(),
+        );
+        this.lastAppliedIndex = dump.lastEntry.index;
+        this.lastDumpPrevIndex = dump.prevEntry.index;
+        this.installing = false;
+        for (const [index, list] of [...this.waiters]) {
+          if (index > dump.lastEntry.index) continue;
+          this.waiters.delete(index);
+          for (const w of list) w.pending.settle(undefined, UNKNOWN_OUTCOME);
+        }
+        this.log.info(
+          { lastIndex: dump.lastEntry.index, bytes: data.length },
+          'snapshot from the leader installed',
+        );
+        this.drain();
+      },
+      (e: unknown) => failed('the dump does not decode', e),
+    );
   }
 
   private fail(e: unknown): void {

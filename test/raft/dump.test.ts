@@ -50,7 +50,7 @@ describe('pysyncobj dumps', () => {
       ...d.lastEntry,
       command: [1],
     });
-    expect(back.cluster.sort()).toEqual(d.cluster);
+    expect([...back.cluster].sort()).toEqual(d.cluster);
     // also exactly what a plain decode of the pickle sees
     expect(decodePickle(encodeDumpPickle(dump(3)))).toBeTruthy();
   });
