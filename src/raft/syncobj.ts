@@ -983,7 +983,7 @@ export class SyncObj {
     if (Array.isArray(data)) {
       const [own, ...rest] = data;
       if (own instanceof Map) this.restoreAttributes(own);
-      this.consumers.forEach((c, i) => c.deserializeState(rest[i] ?? null));
+      for (const [i, c] of this.consumers.entries()) c.deserializeState(rest[i] ?? null);
       return;
     }
     if (data instanceof Map) this.restoreAttributes(data);
