@@ -18,6 +18,7 @@ import { FailReason } from '../raft/core/types.js';
 import { type ReplicatedCall, replicated } from '../raft/replicated.js';
 import { SyncObj, type SyncObjConsumer, type SyncObjDeps } from '../raft/syncobj.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue, pyEquals, truthy } from '../wire/value.js';
+import { discoverMembers, joinCluster } from './dyn-member.js';
 import { RaftError } from './errors.js';
 import {
   type CasConditions,
@@ -46,6 +47,11 @@ export interface KVStoreTTLOptions {
   readonly retryPauseMs?: number;
   readonly consumers?: readonly SyncObjConsumer[];
   readonly deps?: SyncObjDeps;
+}
+
+export interface OpenKVStoreTTLOptions extends KVStoreTTLOptions {
+  /** join options for the background `add` (tests shorten the backoff) */
+  readonly joinBackoffMs?: number;
 }
 
 export interface SetOptions extends CasConditions {
@@ -80,6 +86,34 @@ export class KVStoreTTL extends SyncObj {
   private readonly retryPauseMs: number;
   private readonly onSetCb: ((key: string, record: KvRecord) => void) | undefined;
   private readonly onDeleteCb: ((key: string) => void) | undefined;
+  private appliedLocal = false;
+  private joiner: { stop(): void } | null = null;
+
+  /**
+   * Patroni's DynMemberSyncObj start-up: ask the partners for `members`, start with that
+   * membership (else the configured partners), and when the cluster does not list this node yet,
+   * ask to be added — retried with backoff until it is.
+   */
+  static async open(options: OpenKVStoreTTLOptions): Promise<KVStoreTTL> {
+    const retryTimeout = options.retryTimeout || 10;
+    const password = options.conf?.password ?? null;
+    const answer = await discoverMembers(options.partnerAddrs, options.selfAddr, {
+      password,
+      retryTimeout,
+      logger: options.conf?.logger,
+    });
+    const partners = (answer?.members ?? options.partnerAddrs).filter((p) => p !== options.selfAddr);
+    const kv = new KVStoreTTL({ ...options, partnerAddrs: partners });
+    if (answer && options.selfAddr !== null && !answer.members.includes(options.selfAddr)) {
+      kv.joiner = joinCluster(options.selfAddr, answer.from, partners, {
+        password,
+        retryTimeout,
+        logger: options.conf?.logger,
+        initialBackoffMs: options.joinBackoffMs,
+      });
+    }
+    return kv;
+  }
 
   constructor(options: KVStoreTTLOptions) {
     super(
@@ -94,6 +128,49 @@ export class KVStoreTTL extends SyncObj {
     this.onSetCb = options.onSet;
     this.onDeleteCb = options.onDelete;
     this.addOnTickCallback(() => this.expireKeys());
+    this.addOnTickCallback(() => {
+      if (options.selfAddr !== null && !this.appliedLocal && this.raftLastApplied === this.raftCommitIndex) {
+        this.appliedLocal = true;
+      }
+    });
+    this.registerUtility('members', (_args, reply) => reply(this.membersReply()));
+  }
+
+  /**
+   * Patroni's `applied_local_log`: true once the log known to be committed locally (the persisted
+   * commit index) has been applied — lets a restarted node serve its last state without a leader.
+   */
+  get appliedLocalLog(): boolean {
+    return this.appliedLocal;
+  }
+
+  /** Patroni's `members` utility reply: other voting nodes, then this node. */
+  membersReply(): PyValue[] {
+    const leader = this.getLeader();
+    const out: PyValue[] = this.otherNodes.map(
+      (addr) =>
+        new Map<PyDictKey, PyValue>([
+          ['addr', addr],
+          ['leader', addr === leader],
+          ['status', this.isNodeConnected(addr) ? 2 : 0],
+        ]),
+    );
+    if (this.selfNode !== null) {
+      out.push(
+        new Map<PyDictKey, PyValue>([
+          ['addr', this.selfNode],
+          ['leader', this.isLeader()],
+          ['status', 2],
+        ]),
+      );
+    }
+    return out;
+  }
+
+  override async destroy(): Promise<void> {
+    this.joiner?.stop();
+    this.joiner = null;
+    await super.destroy();
   }
 
   setRetryTimeout(seconds: number): void {

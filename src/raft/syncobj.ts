@@ -41,6 +41,7 @@ import { type Dump, decodeDump, encodeDumpChunks } from './snapshot/dump.js';
 import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
 import { createTcpTransport } from './tcp-factory.js';
 import type { Transport, TransportHandler } from './transport/types.js';
+import { formatUtilityResult } from './transport/utility.js';
 
 export const PYSYNCOBJ_COMPAT_VERSION = '0.3.11';
 export const RAFTDCS_VERSION = '0.1.0';
@@ -1143,19 +1144,4 @@ export class SyncObj {
 
 class FatalApplyError extends Error {
   override readonly name = 'FatalApplyError';
-}
-
-/**
- * pysyncobj's utility reply for add/remove/set_version: `SUCCESS CMD args…` or `FAIL CMD args…`
- * (arguments through Python `str()`), or the result itself when it is truthy and there is no error.
- */
-export function formatUtilityResult(
-  command: string,
-  args: readonly PyValue[],
-  result: PyValue,
-  error: FailReason | null,
-): PyValue {
-  if (error === null && result !== null && result !== false && result !== undefined) return result;
-  const word = error === FailReason.Success ? 'SUCCESS' : 'FAIL';
-  return [word, command.toUpperCase(), ...args.map((a) => pyStr(a))].join(' ');
 }
