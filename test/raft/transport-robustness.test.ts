@@ -189,6 +189,20 @@ describe('dead connections', () => {
     expect(a.rec.messagesFrom(lo).length).toBe(1); // pings never surface
   });
 
+  it('a stall of our own event loop longer than connectionTimeoutMs does not drop live peers', async () => {
+    const { a, b, hi, lo } = await pair({ connectionTimeoutMs: 200 });
+    await delay(100); // pings flowed: both sides know the other pings
+    expect(a.transport.peerInfo(lo)?.peerPings && b.transport.peerInfo(hi)?.peerPings).toBe(true);
+    const until = performance.now() + 600;
+    while (performance.now() < until) {
+      // busy: no timers, no I/O (a long GC or synchronous job)
+    }
+    await delay(400);
+    expect(a.rec.count('disconnected') + b.rec.count('disconnected')).toBe(0);
+    expect(a.log.lines.some((l) => l.msg.startsWith('event loop stalled'))).toBe(true);
+    await stillWorks(a, b, hi, lo, 60);
+  });
+
   it('a pinging peer that falls silent is closed after connectionTimeoutMs', async () => {
     const addr = await freeAddress();
     const peer = '127.0.0.1:65533';

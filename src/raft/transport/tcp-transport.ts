@@ -115,6 +115,8 @@ export class TcpTransport implements Transport {
   #bindTimer: NodeJS.Timeout | null = null;
   #abortStart: ((e: Error) => void) | null = null;
   #sweepTimer: NodeJS.Timeout | null = null;
+  #sweepIntervalMs = 0;
+  #lastSweepMs = 0;
 
   readonly #nodes = new Map<string, NodeSlot>();
   readonly #readonlyPeers = new Map<string, Connection>();
@@ -189,6 +191,8 @@ export class TcpTransport implements Transport {
       5,
       Math.min(this.#s.keepalivePingIntervalMs || Number.POSITIVE_INFINITY, this.#s.connectionTimeoutMs) / 2,
     );
+    this.#sweepIntervalMs = sweepMs;
+    this.#lastSweepMs = this.#s.nowMs();
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
     for (const slot of this.#nodes.values()) this.#connect(slot);
     if (this.selfAddress !== null) await this.#bind(this.selfAddress);
@@ -722,6 +726,13 @@ export class TcpTransport implements Transport {
   #sweep(): void {
     if (this.#destroyed) return;
     const now = this.#s.nowMs();
+    // After a stall of our own event loop (GC, a long synchronous job) the bytes that arrived meanwhile
+    // are still unread: timers run before I/O. Judge no connection on stale read times; next round.
+    const gapMs = now - this.#lastSweepMs;
+    const stalled = gapMs > 2 * this.#sweepIntervalMs + 50;
+    this.#lastSweepMs = now;
+    if (stalled)
+      this.#log.debug({ gapMs: Math.round(gapMs) }, 'event loop stalled; timeouts checked next round');
     const timeout = this.#s.connectionTimeoutMs;
     const pingEvery = this.#s.keepalivePingIntervalMs;
     for (const conn of this.#allConnections()) {
@@ -729,14 +740,18 @@ export class TcpTransport implements Transport {
         case 'closed':
           continue;
         case 'connecting':
-          if (now - conn.createdMs > this.#s.connectTimeoutMs) {
+          if (!stalled && now - conn.createdMs > this.#s.connectTimeoutMs) {
             conn.close(`TCP connect timed out after ${this.#s.connectTimeoutMs} ms`, 'info');
           }
           continue;
       }
       if (!conn.reported) {
         // handshake or hello still missing, or an idle utility connection
-        if (conn.utilityPending === 0 && now - Math.max(conn.lastReadMs, conn.lastWriteMs) > timeout) {
+        if (
+          !stalled &&
+          conn.utilityPending === 0 &&
+          now - Math.max(conn.lastReadMs, conn.lastWriteMs) > timeout
+        ) {
           conn.close(
             conn.phase === 'keys'
               ? `key exchange not completed within ${timeout} ms`
@@ -746,7 +761,7 @@ export class TcpTransport implements Transport {
         }
         continue;
       }
-      if (conn.peerPings && now - conn.lastReadMs > timeout) {
+      if (!stalled && conn.peerPings && now - conn.lastReadMs > timeout) {
         conn.close(
           `dead: nothing received for ${Math.round(now - conn.lastReadMs)} ms from a pinging peer`,
           'warn',
