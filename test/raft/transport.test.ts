@@ -4,10 +4,12 @@
  * Ports are allocated per test; every wait is event-driven and bounded.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpTransport, TransportError, TransportErrorCode } from '../../src/raft/transport/tcp-transport.js';
 import { TcpUtility, UtilityError, UtilityErrorCode } from '../../src/raft/transport/utility-client.js';
 import { Fernet } from '../../src/wire/fernet.js';
+import { prefixFrame } from '../../src/wire/frame.js';
 import { encodePickle } from '../../src/wire/pickle/index.js';
 import { dict, type PyValue, pyEquals, pyRepr, tcpNode, tuple } from '../../src/wire/value.js';
 import { freeAddress, freePort, Nodes, ProtoClient, Recorder, within } from './transport-helpers.js';
@@ -245,6 +247,21 @@ describe('utility commands', () => {
     await expect(new TcpUtility({ timeoutMs: 3000 }).execute(addr2, ['status'])).rejects.toMatchObject({
       code: UtilityErrorCode.Closed,
     });
+    // a server that answers garbage
+    const garbage = createServer((s) => {
+      s.on('error', () => {});
+      s.resume(); // read, so that the client's close is seen
+      s.end(prefixFrame(Buffer.from('not a zlib stream')));
+    });
+    await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const port = (garbage.address() as { port: number }).port;
+      await expect(util.execute(`127.0.0.1:${port}`, ['status'])).rejects.toMatchObject({
+        code: UtilityErrorCode.BadReply,
+      });
+    } finally {
+      await new Promise((resolve) => garbage.close(resolve));
+    }
   });
 });
 
