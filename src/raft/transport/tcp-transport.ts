@@ -731,6 +731,7 @@ export class TcpTransport implements Transport {
     const gapMs = now - this.#lastSweepMs;
     const stalled = gapMs > 2 * this.#sweepIntervalMs + 50;
     this.#lastSweepMs = now;
+    this.#plainFrameCache = null; // a broadcast happens within one tick; do not pin a big frame
     if (stalled)
       this.#log.debug({ gapMs: Math.round(gapMs) }, 'event loop stalled; timeouts checked next round');
     const timeout = this.#s.connectionTimeoutMs;
