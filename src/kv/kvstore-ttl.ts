@@ -17,7 +17,7 @@ import type { SyncObjConfOptions } from '../raft/config.js';
 import { FailReason } from '../raft/core/types.js';
 import { type ReplicatedCall, replicated } from '../raft/replicated.js';
 import { SyncObj, type SyncObjConsumer, type SyncObjDeps } from '../raft/syncobj.js';
-import { type PyDict, type PyDictKey, PyFloat, type PyValue, pyEquals, truthy } from '../wire/value.js';
+import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../wire/value.js';
 import { discoverMembers, joinCluster } from './dyn-member.js';
 import { RaftError } from './errors.js';
 import {
@@ -26,9 +26,9 @@ import {
   conditionKwargs,
   type KvRecord,
   newRecordDict,
-  recordView,
   valuesMatch,
 } from './record.js';
+import { KvStateMachine } from './state-machine.js';
 
 export interface KVStoreTTLOptions {
   /** own `host:port`, or null for a read-only node (patronictl) */
@@ -77,15 +77,11 @@ export const PATRONI_SYNCOBJ_DEFAULTS: SyncObjConfOptions = {
 };
 
 export class KVStoreTTL extends SyncObj {
-  private data = new Map<string, PyDict>();
-  /** keys carrying an `expire` field (the only ones the leader has to look at) */
-  private readonly expiring = new Set<string>();
+  private readonly sm: KvStateMachine;
   private readonly limb = new Map<string, PyDict>();
   private retryTimeoutSeconds: number;
   private readonly wallClock: () => number;
   private readonly retryPauseMs: number;
-  private readonly onSetCb: ((key: string, record: KvRecord) => void) | undefined;
-  private readonly onDeleteCb: ((key: string) => void) | undefined;
   private appliedLocal = false;
   private joiner: { stop(): void } | null = null;
 
@@ -125,8 +121,7 @@ export class KVStoreTTL extends SyncObj {
     this.retryTimeoutSeconds = options.retryTimeout || 10;
     this.wallClock = options.wallClock ?? (() => Date.now() / 1000);
     this.retryPauseMs = options.retryPauseMs ?? 1000;
-    this.onSetCb = options.onSet;
-    this.onDeleteCb = options.onDelete;
+    this.sm = new KvStateMachine({ onSet: options.onSet, onDelete: options.onDelete });
     this.addOnTickCallback(() => this.expireKeys());
     this.addOnTickCallback(() => {
       if (options.selfAddr !== null && !this.appliedLocal && this.raftLastApplied === this.raftCommitIndex) {
@@ -186,60 +181,18 @@ export class KVStoreTTL extends SyncObj {
 
   @replicated({ name: '_set' })
   _set(call: ReplicatedCall): KvRecord | false {
-    const [key, value] = call.args;
-    if (typeof key !== 'string' || !(value instanceof Map)) {
-      this.log.warn({ index: call.index }, '_set with malformed arguments ignored');
-      return false;
-    }
-    const old = this.data.get(key);
-    if (!checkConditions(old, call.kwargs)) return false;
-    const record = new Map<PyDictKey, PyValue>(value);
-    if (old !== undefined && old.size > 0 && !pyEquals(old.get('created'), record.get('created'))) {
-      record.set('created', record.get('updated') ?? null);
-    }
-    record.set('index', call.index);
-    this.data.set(key, record); // Map.set keeps the position of an existing key, like a Python dict
-    if (record.has('expire')) this.expiring.add(key);
-    else this.expiring.delete(key);
-    const view = recordView(record);
-    this.onSetCb?.(key, view);
-    return view;
+    return this.sm.applySet(call.args, call.kwargs, call.index);
   }
 
   @replicated({ name: '_delete' })
   _delete(call: ReplicatedCall): boolean {
-    const [key, positionalRecursive] = call.args;
-    if (typeof key !== 'string') return false;
-    const kwargs = new Map(call.kwargs);
-    const recursive = truthy(
-      kwargs.has('recursive') ? (kwargs.get('recursive') as PyValue) : (positionalRecursive ?? false),
-    );
-    kwargs.delete('recursive');
-    if (recursive) {
-      for (const k of [...this.data.keys()]) if (k.startsWith(key)) this.pop(k);
-      return true;
-    }
-    const old = this.data.get(key);
-    if (!checkConditions(old, kwargs)) return false;
-    // Python raises KeyError here (and its tick thread dies); a missing key is a no-op for us
-    if (old === undefined) return false;
-    this.pop(key);
-    return true;
+    return this.sm.applyDelete(call.args, call.kwargs);
   }
 
   @replicated({ name: '_expire' })
   _expire(call: ReplicatedCall): null {
-    const [key, value] = call.args;
-    if (typeof key !== 'string' || !(value instanceof Map)) return null;
-    const current = this.data.get(key);
-    if (current !== undefined && current.size > 0 && valuesMatch(current, value)) this.pop(key);
+    this.sm.applyExpire(call.args);
     return null;
-  }
-
-  private pop(key: string): void {
-    this.data.delete(key);
-    this.expiring.delete(key);
-    this.onDeleteCb?.(key);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -249,42 +202,31 @@ export class KVStoreTTL extends SyncObj {
   protected override serializeAttributes(): Map<PyDictKey, PyValue> {
     const attrs = super.serializeAttributes();
     // stored record dicts are never mutated after being stored, so a shallow copy is a snapshot
-    attrs.set('_KVStoreTTL__data', new Map<PyDictKey, PyValue>(this.data));
+    attrs.set('_KVStoreTTL__data', this.sm.snapshot());
     return attrs;
   }
 
   protected override restoreAttributes(attrs: PyDict): void {
     super.restoreAttributes(attrs);
-    const data = attrs.get('_KVStoreTTL__data');
-    this.data = new Map();
-    this.expiring.clear();
+    this.sm.restore(attrs.get('_KVStoreTTL__data'));
     this.limb.clear();
-    if (!(data instanceof Map)) return;
-    for (const [k, v] of data) {
-      if (typeof k !== 'string' || !(v instanceof Map)) continue;
-      this.data.set(k, v);
-      if (v.has('expire')) this.expiring.add(k);
-    }
   }
 
   // --------------------------------------------------------------------------------------------
   // reads (local, point in time, never mutable references)
 
   get(key: string): KvRecord | null {
-    const r = this.data.get(key);
-    return r === undefined ? null : recordView(r);
+    return this.sm.get(key);
   }
 
   /** Every key starting with `prefix` (plain string prefix), in insertion order. */
   getPrefix(prefix: string): Map<string, KvRecord> {
-    const out = new Map<string, KvRecord>();
-    for (const [k, r] of this.data) if (k.startsWith(prefix)) out.set(k, recordView(r));
-    return out;
+    return this.sm.getPrefix(prefix);
   }
 
   /** Number of keys held. */
   get size(): number {
-    return this.data.size;
+    return this.sm.size;
   }
 
   // --------------------------------------------------------------------------------------------
@@ -296,7 +238,7 @@ export class KVStoreTTL extends SyncObj {
    * `raiseOnRaftError` — when the retry budget ran out.
    */
   async set(key: string, value: string, options: SetOptions = {}): Promise<KvRecord | false> {
-    const old = this.data.get(key);
+    const old = this.sm.raw(key);
     const kwargs = conditionKwargs(options);
     if (!checkConditions(old, kwargs)) return false;
     const record = newRecordDict(value, this.wallClock(), old?.get('created'), options.ttl ?? undefined);
@@ -323,7 +265,7 @@ export class KVStoreTTL extends SyncObj {
     const conditions = conditionKwargs(options);
     if (!recursive) {
       if (conditions.size === 0) conditions.set('prevExist', true);
-      if (!checkConditions(this.data.get(key), conditions)) return false;
+      if (!checkConditions(this.sm.raw(key), conditions)) return false;
     }
     const kwargs = new Map<PyDictKey, PyValue>([['recursive', recursive], ...conditions]);
     try {
@@ -412,8 +354,8 @@ export class KVStoreTTL extends SyncObj {
       return;
     }
     const now = this.wallClock();
-    for (const key of this.expiring) {
-      const value = this.data.get(key);
+    for (const key of this.sm.expiring) {
+      const value = this.sm.raw(key);
       if (value === undefined) continue;
       const expire = value.get('expire');
       const t = expire instanceof PyFloat ? expire.value : typeof expire === 'number' ? expire : Number.NaN;
