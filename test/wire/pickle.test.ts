@@ -283,6 +283,39 @@ describe('decoder semantics', () => {
     wireError(() => decodePickle(p2('c__builtin__\nobject\n)R')), WireErrorCode.BadPickle);
   });
 
+  it('the Latin-1 text after _codecs.encode is a str wherever it is not a REDUCE argument', () => {
+    const C = 'c_codecs\nencode\n';
+    const T = 'X\x02\x00\x00\x00\xc3\xa9'; // 'é' right after the reference: held as bytes
+    const L = 'X\x06\x00\x00\x00latin1';
+    const cases: [string, PyValue][] = [
+      [`${C}${T}q\x0000h\x00`, 'é'],
+      [`]${C}${T}q\x0000h\x00a`, ['é']],
+      [`}${C}${T}q\x0000h\x00K\x01s`, new Map([['é', 1]])],
+      [`\x8f(${C}${T}q\x0000h\x00\x90`, new PySet(['é'])],
+      [`(${C}${T}q\x0000h\x00\x91`, new PyFrozenSet(['é'])],
+      [`]${C}${T}\x85q\x0000h\x00a`, [tuple('é')]],
+      [`}X\x01\x00\x00\x00k${C}${T}${L}\x86q\x0100h\x01s`, new Map([['k', tuple('é', 'latin1')]])],
+      [`${C}${T}${L}\x86q\x0000h\x00\x85`, tuple(tuple('é', 'latin1'))],
+      [
+        `${C}X\x07\x00\x00\x00_codecsq\x0000h\x00\x8c\x06encode\x93X\x01\x00\x00\x00a${L}\x86R`,
+        Buffer.from('a'),
+      ],
+      [`${C}${T}2\x86\x85q\x0000h\x00`, tuple(tuple('é', 'é'))],
+    ];
+    for (const [body, want] of cases) {
+      const got = decodePickle(p2(body));
+      expectSame(got, want);
+      expect(modelProblem(got, 100, 10)).toBeNull();
+    }
+    // one argument tuple reduced twice: equal values, distinct buffers
+    const twice = decodePickle(p2(`${C}q\x00${T}${L}\x86q\x01Rh\x00h\x01R\x86`)) as PyTuple;
+    expectSame(twice, tuple(Buffer.from([0xe9]), Buffer.from([0xe9])));
+    expect(twice.items[0]).not.toBe(twice.items[1]);
+    // a text that is not Latin-1 stays an ordinary str (and REDUCE refuses it)
+    wireError(() => decodePickle(p2(`${C}X\x02\x00\x00\x00\xc4\x80${L}\x86R`)), WireErrorCode.BadPickle);
+    wireError(() => decodePickle(p2(`${C}${T}\x85R`)), WireErrorCode.BadPickle);
+  });
+
   it('accepts any Uint8Array view and copies bytes out of the input', () => {
     const enc = encodePickle([Buffer.from('payload'), 'x']);
     const big = new Uint8Array(enc.length + 10);

@@ -98,6 +98,8 @@ allow(G_RECONSTRUCTOR, 'copyreg._reconstructor', ['copy_reg\n_reconstructor', 'c
 // only meaningful as the second argument of _reconstructor(cls, object, None)
 allow(G_OBJECT, 'builtins.object', ['__builtin__\nobject', 'builtins\nobject']);
 
+const CODECS_ENCODE = ALLOWED.get('_codecs\nencode') as GlobalRef;
+
 /** The allow-listed globals, `module.name`, both spellings (for documentation and tests). */
 export const ALLOWED_GLOBALS: readonly string[] = Object.freeze(
   [...ALLOWED.keys()].map((k) => k.replace('\n', '.')),
@@ -116,6 +118,8 @@ class Info {
   sealed = false;
   /** dedup keys of a set under construction (EMPTY_SET + ADDITEMS) */
   keys: Set<string> | undefined = undefined;
+  /** a Latin1Text, or a tuple holding one: resolve before storing it anywhere but a tuple */
+  lazy = false;
   constructor(
     /** values in the expanded tree rooted here (this one included) */
     public size: number,
@@ -126,9 +130,32 @@ class Info {
   ) {}
 }
 
-type Slot = PyValue | GlobalRef;
+/**
+ * The Latin-1 text argument of `_codecs.encode` (how protocol 2 carries bytes), kept as the bytes it
+ * stands for: REDUCE uses them without building the str and converting it back. Wherever else it goes
+ * (a list, a dict, STOP, ...) it becomes the str it is (`resolveText`); it never reaches a result.
+ */
+class Latin1Text {
+  private str: string | undefined;
+  private taken = false;
+  constructor(private readonly bytes: Buffer) {}
+  text(): string {
+    this.str ??= latin1Slice(this.bytes, 0, this.bytes.length);
+    return this.str;
+  }
+  /** the bytes, for REDUCE: the first taker gets the buffer, later ones (memo reuse) a copy */
+  take(): Buffer {
+    if (this.taken) return Buffer.from(this.bytes);
+    this.taken = true;
+    return this.bytes;
+  }
+}
+
+type Slot = PyValue | GlobalRef | Latin1Text;
 
 const REF_INFO = new Info(1, 0, true);
+const LAZY_INFO = new Info(1, 0, false);
+LAZY_INFO.lazy = true;
 
 /** Node's undocumented but long-stable Buffer slice methods (skip toString's argument handling). */
 interface FastBuffer extends Buffer {
@@ -136,20 +163,204 @@ interface FastBuffer extends Buffer {
   latin1Slice(start: number, end: number): string;
 }
 
-function toFastBuffer(bytes: Uint8Array): FastBuffer {
-  const buf = (
-    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  ) as FastBuffer;
-  if (HAS_FAST_SLICES) return buf;
-  // other runtimes: same behaviour through the documented API
-  buf.utf8Slice = (a, e) => buf.toString('utf8', a, e);
-  buf.latin1Slice = (a, e) => buf.toString('latin1', a, e);
-  return buf;
-}
-
 const HAS_FAST_SLICES =
   typeof (Buffer.prototype as Partial<FastBuffer>).utf8Slice === 'function' &&
   typeof (Buffer.prototype as Partial<FastBuffer>).latin1Slice === 'function';
+
+/** text of buf[a, e) as UTF-8 (invalid sequences become U+FFFD) */
+const utf8Slice: (buf: Buffer, a: number, e: number) => string = HAS_FAST_SLICES
+  ? (buf, a, e) => (buf as FastBuffer).utf8Slice(a, e)
+  : (buf, a, e) => buf.toString('utf8', a, e);
+
+/** text of buf[a, e) as Latin-1 */
+const latin1Slice: (buf: Buffer, a: number, e: number) => string = HAS_FAST_SLICES
+  ? (buf, a, e) => (buf as FastBuffer).latin1Slice(a, e)
+  : (buf, a, e) => buf.toString('latin1', a, e);
+
+/**
+ * Text of buf[a, e) as Latin-1. Short strings (dict keys, addresses) are built with
+ * String.fromCharCode, several times faster than a native slice call for a handful of bytes.
+ */
+function latin1(b: Buffer, a: number, e: number): string {
+  switch (e - a) {
+    case 0:
+      return '';
+    case 1:
+      return fromCharCode(b[a] as number);
+    case 2:
+      return fromCharCode(b[a] as number, b[a + 1] as number);
+    case 3:
+      return fromCharCode(b[a] as number, b[a + 1] as number, b[a + 2] as number);
+    case 4:
+      return fromCharCode(b[a] as number, b[a + 1] as number, b[a + 2] as number, b[a + 3] as number);
+    case 5:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+      );
+    case 6:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+      );
+    case 7:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+      );
+    case 8:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+      );
+    case 9:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+      );
+    case 10:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+      );
+    case 11:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+        b[a + 10] as number,
+      );
+    case 12:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+        b[a + 10] as number,
+        b[a + 11] as number,
+      );
+    case 13:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+        b[a + 10] as number,
+        b[a + 11] as number,
+        b[a + 12] as number,
+      );
+    case 14:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+        b[a + 10] as number,
+        b[a + 11] as number,
+        b[a + 12] as number,
+        b[a + 13] as number,
+      );
+    case 15:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+        b[a + 10] as number,
+        b[a + 11] as number,
+        b[a + 12] as number,
+        b[a + 13] as number,
+        b[a + 14] as number,
+      );
+    case 16:
+      return fromCharCode(
+        b[a] as number,
+        b[a + 1] as number,
+        b[a + 2] as number,
+        b[a + 3] as number,
+        b[a + 4] as number,
+        b[a + 5] as number,
+        b[a + 6] as number,
+        b[a + 7] as number,
+        b[a + 8] as number,
+        b[a + 9] as number,
+        b[a + 10] as number,
+        b[a + 11] as number,
+        b[a + 12] as number,
+        b[a + 13] as number,
+        b[a + 14] as number,
+        b[a + 15] as number,
+      );
+    default:
+      return latin1Slice(b, a, e);
+  }
+}
+
+const fromCharCode = String.fromCharCode;
 
 const NON_LATIN1 = /[\u0100-\uffff]/;
 const MAX_INT_TEXT_DIGITS = 4300; // CPython's int(str) limit (sys.int_info.default_max_str_digits)
@@ -166,7 +377,7 @@ export function decodePickle(bytes: Uint8Array, opts?: DecodeLimits): PyValue {
     throw new WireError(WireErrorCode.BadPickle, 'input is not a byte array');
   }
   const d = new Decoder(
-    toFastBuffer(bytes),
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
     opts?.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth,
     opts?.maxExpandedSize ?? DEFAULT_DECODE_LIMITS.maxExpandedSize,
   );
@@ -197,7 +408,7 @@ class Decoder {
   private memoCount = 0;
 
   constructor(
-    private readonly b: FastBuffer,
+    private readonly b: Buffer,
     private readonly maxDepth: number,
     private readonly maxSize: number,
   ) {
@@ -358,19 +569,19 @@ class Decoder {
         }
         case Op.FLOAT: {
           const e = this.line();
-          this.push(new PyFloat(this.floatText(b.latin1Slice(this.lineStart, e))), undefined);
+          this.push(new PyFloat(this.floatText(latin1Slice(b, this.lineStart, e))), undefined);
           break;
         }
 
         // ---------------------------------------------------------------- text and bytes
         case Op.BINUNICODE:
-          this.push(this.utf8(this.u32()), undefined);
+          this.text(this.u32());
           break;
         case Op.SHORT_BINUNICODE:
-          this.push(this.utf8(this.u8()), undefined);
+          this.text(this.u8());
           break;
         case Op.BINUNICODE8:
-          this.push(this.utf8(this.u64()), undefined);
+          this.text(this.u64());
           break;
         case Op.UNICODE: {
           const e = this.line();
@@ -522,6 +733,8 @@ class Decoder {
           break;
         case Op.STACK_GLOBAL: {
           this.underflow(2);
+          if (this.infos[this.sp - 2]?.lazy) this.resolveAt(this.sp - 2);
+          if (this.infos[this.sp - 1]?.lazy) this.resolveAt(this.sp - 1);
           const module = this.stack[this.sp - 2];
           const name = this.stack[this.sp - 1];
           if (typeof module !== 'string' || typeof name !== 'string') {
@@ -700,6 +913,7 @@ class Decoder {
     }
     if (this.pos !== this.n) this.fail(`${this.n - this.pos} bytes after STOP`);
     if (this.infos[0]?.ref) this.fail('a class or function reference is not a value');
+    if (this.infos[0]?.lazy) this.resolveAt(0);
     return this.stack[0] as PyValue;
   }
 
@@ -725,7 +939,7 @@ class Decoder {
   }
 
   private intText(a: number, e: number): number | bigint {
-    const text = this.b.latin1Slice(a, e);
+    const text = latin1Slice(this.b, a, e);
     const m = /^\s*([+-]?)(\d+(?:_\d+)*)\s*$/.exec(text);
     if (m === null) this.fail(`invalid int literal ${JSON.stringify(clip(text))}`);
     const digits = (m[2] as string).replaceAll('_', '');
@@ -760,49 +974,69 @@ class Decoder {
   // ---------------------------------------------------------------------------------------------
   // text and bytes
 
-  /** `len` bytes of UTF-8 (Python decodes with surrogatepass) */
-  private utf8(len: number): string {
+  /**
+   * Push `len` bytes of UTF-8 text. Right after a `_codecs.encode` reference it is (in every pickle a
+   * Python pickler writes) the Latin-1 text of a bytes value: then push a Latin1Text holding the bytes,
+   * which REDUCE takes as they are and anything else turns into the str (see Latin1Text).
+   */
+  private text(len: number): void {
     this.need(len);
     const a = this.pos;
     const e = a + len;
     this.pos = e;
+    if (this.sp > 0 && this.stack[this.sp - 1] === CODECS_ENCODE) {
+      const p = this.latin1Bytes(a, e);
+      if (p >= 0) {
+        const bytes = Buffer.allocUnsafe(p);
+        (this.scratch as Buffer).copy(bytes, 0, 0, p);
+        this.push(new Latin1Text(bytes), LAZY_INFO);
+        return;
+      }
+    }
+    this.push(this.utf8(a, e), undefined);
+  }
+
+  /** UTF-8 [a, e) as a str (Python decodes with surrogatepass) */
+  private utf8(a: number, e: number): string {
     const b = this.b;
     let i = a;
     while (i < e && (b[i] as number) < 0x80) i++;
-    if (i === e) return b.latin1Slice(a, e); // ASCII
-    // Latin-1 text (how bytes travel: _codecs.encode) decodes faster in JS than V8's general path
-    const s = this.latin1Text(a, i, e);
-    if (s !== undefined) return s;
-    const t = b.utf8Slice(a, e);
+    if (i === e) return latin1(b, a, e); // ASCII
+    // Latin-1 text is decoded in JS: faster than V8's general path for non-ASCII
+    const p = this.latin1Bytes(a, e);
+    if (p >= 0) return latin1(this.scratch as Buffer, 0, p);
+    const t = utf8Slice(this.b, a, e);
     // U+FFFD in the output: either a real U+FFFD or a replacement for invalid input / a surrogate
     if (t.indexOf('\ufffd') !== -1) return this.utf8Strict(a, e);
     return t;
   }
 
-  private scratch: FastBuffer | undefined;
+  private scratch: Buffer | undefined;
 
-  /** UTF-8 [a, e) whose first non-ASCII byte is at i, if every code point is < U+0100 */
-  private latin1Text(a: number, i: number, e: number): string | undefined {
+  /**
+   * Decode UTF-8 [a, e) into the scratch buffer as Latin-1 bytes; returns their count, or -1 when a
+   * code point is ≥ U+0100 or the UTF-8 is invalid.
+   */
+  private latin1Bytes(a: number, e: number): number {
     const b = this.b;
     let out = this.scratch;
     if (out === undefined || out.length < e - a) {
-      out = Buffer.allocUnsafe(Math.max(e - a, 1024)) as FastBuffer;
+      out = Buffer.allocUnsafe(Math.max(e - a, 1024));
       this.scratch = out;
     }
-    let p = i - a;
-    if (p > 0) b.copy(out, 0, a, i);
-    for (; i < e; i++) {
+    let p = 0;
+    for (let i = a; i < e; i++) {
       const c = b[i] as number;
       if (c < 0x80) {
         out[p++] = c;
         continue;
       }
-      if ((c & 0xfe) !== 0xc2 || i + 1 >= e) return undefined;
+      if ((c & 0xfe) !== 0xc2 || i + 1 >= e) return -1;
       const d = b[++i] as number;
-      if ((d & 0xc0) !== 0x80) return undefined;
+      if ((d & 0xc0) !== 0x80) return -1;
       out[p++] = 0x80 | ((c & 1) << 6) | (d & 0x3f);
     }
-    return out.latin1Slice(0, p);
+    return p;
   }
 
   private utf8Strict(a: number, e: number): string {
@@ -874,7 +1108,7 @@ class Decoder {
       if ((b[i] as number) >= 0x80) return this.bytesCopy(len);
     }
     this.pos = e;
-    return b.latin1Slice(a, e);
+    return latin1Slice(b, a, e);
   }
 
   /** protocol 0 STRING: a quoted Python 2 str literal with backslash escapes */
@@ -957,8 +1191,8 @@ class Decoder {
   private rawUnicodeEscape(a: number, e: number): string {
     const b = this.b;
     const first = b.indexOf(0x5c, a);
-    if (first < 0 || first >= e) return b.latin1Slice(a, e);
-    let out = b.latin1Slice(a, first);
+    if (first < 0 || first >= e) return latin1Slice(b, a, e);
+    let out = latin1Slice(b, a, first);
     let i = first;
     while (i < e) {
       const c = b[i++] as number;
@@ -988,6 +1222,27 @@ class Decoder {
   // ---------------------------------------------------------------------------------------------
   // containers
 
+  /**
+   * Make stack[i] fit to be stored: a Latin1Text becomes its str, a tuple holding one gets the strs in
+   * place (every alias shares the tuple and its record). Returns the slot's record afterwards.
+   */
+  private resolveAt(i: number): Info | undefined {
+    const v = this.stack[i] as Slot;
+    if (v instanceof Latin1Text) {
+      this.stack[i] = v.text();
+      this.infos[i] = undefined;
+      return undefined;
+    }
+    const info = this.infos[i] as Info;
+    const items = (v as PyTuple).items as Slot[];
+    for (let k = 0; k < items.length; k++) {
+      const x = items[k];
+      if (x instanceof Latin1Text) items[k] = x.text();
+    }
+    info.lazy = false;
+    return info;
+  }
+
   /** the mutable container at stack index `at`, checked for sealing */
   private target(at: number, what: string): Slot {
     const info = this.infos[at];
@@ -1012,13 +1267,19 @@ class Decoder {
     let size = 1;
     let depth = 0;
     let ref = false;
+    let lazy = false;
     for (let i = k; i < sp; i++) {
-      const ci = infos[i];
+      let ci = infos[i];
+      if (ci?.lazy) {
+        // a Latin1Text may wait in a tuple (REDUCE's arguments); a tuple holding one is resolved
+        if (ci === LAZY_INFO) lazy = true;
+        else ci = this.resolveAt(i);
+      }
       if (ci !== undefined) {
         if (ci.ref) {
           if (ci !== REF_INFO) this.fail('nested tuple of class references');
           ref = true;
-        } else {
+        } else if (ci !== LAZY_INFO) {
           ci.sealed = true;
         }
         size += ci.size;
@@ -1039,6 +1300,7 @@ class Decoder {
             : (stack.slice(k, sp) as PyValue[]);
     this.sp = k;
     const info = new Info(size, depth + 1, ref);
+    info.lazy = lazy;
     this.checkLimits(info);
     this.push(new PyTuple(items), info);
   }
@@ -1051,7 +1313,8 @@ class Decoder {
     let size = info.size;
     let depth = info.depth - 1;
     for (let i = k; i < sp; i++) {
-      const ci = infos[i];
+      let ci = infos[i];
+      if (ci?.lazy) ci = this.resolveAt(i);
       if (ci !== undefined) {
         if (ci.ref) this.fail('a class or function reference cannot be stored in a list');
         ci.sealed = true;
@@ -1078,11 +1341,13 @@ class Decoder {
     let size = info.size;
     let depth = info.depth - 1;
     for (let i = k; i < sp; i += 2) {
+      if (infos[i]?.lazy) this.resolveAt(i);
       const key = stack[i] as Slot;
       if (infos[i] !== undefined || !isDictKey(key)) {
         this.fail(`unsupported dict key type (${describe(key)})`);
       }
-      const ci = infos[i + 1];
+      let ci = infos[i + 1];
+      if (ci?.lazy) ci = this.resolveAt(i + 1);
       if (ci !== undefined) {
         if (ci.ref) this.fail('a class or function reference cannot be stored in a dict');
         ci.sealed = true;
@@ -1127,8 +1392,9 @@ class Decoder {
     let size = info.size;
     let depth = info.depth - 1;
     for (let i = k; i < sp; i++) {
+      let ci = infos[i];
+      if (ci?.lazy) ci = this.resolveAt(i);
       const v = stack[i] as Slot;
-      const ci = infos[i];
       if (ci?.ref) this.fail('a class or function reference cannot be stored in a set');
       const key = this.hashKey(v as PyValue);
       if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
@@ -1160,7 +1426,7 @@ class Decoder {
     const e1 = this.line();
     const a = this.lineStart;
     const e2 = this.line();
-    const ref = ALLOWED.get(this.b.latin1Slice(a, e2));
+    const ref = ALLOWED.get(latin1Slice(this.b, a, e2));
     if (ref !== undefined) return ref;
     return this.resolve(this.b.toString('utf8', a, e1), this.b.toString('utf8', e1 + 1, e2));
   }
@@ -1183,18 +1449,25 @@ class Decoder {
     const fn = this.stack[sp - 2] as Slot;
     if (!(fn instanceof GlobalRef)) this.fail(`REDUCE callable is not a global (${describe(fn)})`);
     if (!(args instanceof PyTuple)) this.fail(`REDUCE arguments are not a tuple (${describe(args)})`);
+    if (fn.id !== G_CODECS_ENCODE && this.infos[sp - 1]?.lazy) this.resolveAt(sp - 1);
     const a = args.items;
     let result: PyValue;
     let info: Info | undefined;
     switch (fn.id) {
       case G_CODECS_ENCODE: {
-        const text = a[0];
-        const enc = a[1];
-        if (a.length !== 2 || typeof text !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) {
+        const text = a[0] as Slot;
+        const e = a[1] as Slot;
+        const enc = e instanceof Latin1Text ? e.text() : e;
+        if (a.length !== 2 || (enc !== 'latin1' && enc !== 'latin-1')) {
           this.fail("_codecs.encode needs (str, 'latin1')");
         }
-        if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
-        result = Buffer.from(text, 'latin1');
+        if (text instanceof Latin1Text) {
+          result = text.take();
+        } else {
+          if (typeof text !== 'string') this.fail("_codecs.encode needs (str, 'latin1')");
+          if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
+          result = Buffer.from(text, 'latin1');
+        }
         break;
       }
       case G_BYTES:
@@ -1370,6 +1643,7 @@ function describe(v: Slot | undefined): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'None';
   if (v instanceof GlobalRef) return `global ${v.qualname}`;
+  if (v instanceof Latin1Text) return 'str';
   switch (typeof v) {
     case 'string':
       return 'str';

@@ -16,8 +16,8 @@
  * str/bytes distinctions and CPython-identical memo output; the format facts come from CPython's
  * pickle documentation and `pickletools`, the code is our own.
  *
- * The only module state is a reusable output scratch buffer (an allocation cache; each call copies its
- * result out, so callers never share memory).
+ * The only module state is a reusable output scratch buffer (an allocation cache: a result up to
+ * 256 KiB is copied out of it; a larger one takes the buffer with it, so callers never share memory).
  */
 import { WireError, WireErrorCode } from '../errors.js';
 import {
@@ -74,21 +74,29 @@ const NODE_KEYS: ReadonlyMap<string, number> = new Map([
   ['_TCPNode__port', 3],
 ]);
 
-const SCRATCH_KEEP_MAX = 1 << 20;
-let scratch: Buffer | undefined = Buffer.allocUnsafe(64 * 1024);
+const SCRATCH_SIZE = 64 * 1024;
+/** outputs up to this size are copied out of the scratch buffer; larger ones take the buffer itself */
+const COPY_MAX = 256 * 1024;
+let scratch: Buffer | undefined;
 
 /**
  * Pickle `value` (protocol 2). Canonical by default (see the module comment); throws
  * WireError(Unencodable) for values outside the model.
  */
 export function encodePickle(value: PyValue, opts?: EncodeOptions): Buffer {
-  const buf = scratch ?? Buffer.allocUnsafe(4096);
-  scratch = undefined; // re-entrant calls (from exotic Map subclasses) get their own buffer
+  const buf = scratch ?? Buffer.allocUnsafe(SCRATCH_SIZE);
+  scratch = undefined; // a re-entrant call (from an exotic Map subclass) gets its own buffer
   const e = new Encoder(buf, opts?.bytes === 'binbytes', opts?.maxDepth ?? DEFAULT_ENCODE_MAX_DEPTH);
+  let keep: Buffer | undefined = buf;
   try {
     e.byte2(Op.PROTO, 2);
     e.value(value, 0);
     e.byte(Op.STOP);
+    if (e.pos > COPY_MAX) {
+      // big output: hand the grown buffer over instead of copying it
+      if (e.buf === buf) keep = undefined;
+      return e.buf.subarray(0, e.pos);
+    }
     const out = Buffer.allocUnsafe(e.pos);
     e.buf.copy(out, 0, 0, e.pos);
     return out;
@@ -97,9 +105,20 @@ export function encodePickle(value: PyValue, opts?: EncodeOptions): Buffer {
     const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     throw new WireError(WireErrorCode.Unencodable, `cannot encode value: ${why}`);
   } finally {
-    scratch = e.buf.length <= SCRATCH_KEEP_MAX ? e.buf : buf;
+    scratch = keep;
   }
 }
+
+/** Node's undocumented but long-stable Buffer writer (skips write()'s argument handling). */
+interface FastBuffer extends Buffer {
+  utf8Write(s: string, offset: number): number;
+}
+
+/** UTF-8 of a well-formed string into buf at offset; returns the bytes written */
+const writeUtf8: (buf: Buffer, s: string, offset: number) => number =
+  typeof (Buffer.prototype as Partial<FastBuffer>).utf8Write === 'function'
+    ? (buf, s, offset) => (buf as FastBuffer).utf8Write(s, offset)
+    : (buf, s, offset) => buf.write(s, offset, 'utf8');
 
 class Encoder {
   pos = 0;
@@ -326,18 +345,20 @@ class Encoder {
     const buf = this.buf;
     const start = this.pos + 5;
     let p = start;
-    let i = 0;
-    // ASCII fast path (dict keys, addresses, JSON text)
-    for (; i < len; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      buf[p++] = c;
-    }
-    if (i < len) {
-      if (isWellFormed(s)) {
-        p += buf.write(i === 0 ? s : s.slice(i), p, 'utf8');
-      } else {
-        p = writeSurrogatePass(buf, p, s, i);
+    if (len > 24 && isWellFormed(s)) {
+      // long text: V8 writes UTF-8 natively (well-formed, so no lone surrogate gets replaced)
+      p += writeUtf8(buf, s, p);
+    } else {
+      let i = 0;
+      // short text (dict keys, addresses): ASCII in JS beats the native call
+      for (; i < len; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p++] = c;
+      }
+      if (i < len) {
+        if (isWellFormed(s)) p += writeUtf8(buf, i === 0 ? s : s.slice(i), p);
+        else p = writeSurrogatePass(buf, p, s, i);
       }
     }
     buf[this.pos] = Op.BINUNICODE;
