@@ -944,8 +944,9 @@ export class SyncObj {
     const want = new Set(members.filter((m) => m !== this.selfAddress));
     for (const n of this.transportNodes) {
       if (!want.has(n)) {
-        t.dropNode(n);
+        t.dropNode(n); // the transport reports no disconnect for a dropped node
         this.transportNodes.delete(n);
+        this.core?.peerDisconnected(n, this.clock.now());
       }
     }
     for (const n of want) {
