@@ -590,6 +590,10 @@ describe('rejections', () => {
     const list = (n: number) => encodePickle(Array.from({ length: n }, () => 1));
     expect(() => decodePickle(list(999), { maxExpandedSize: 1000 })).not.toThrow();
     wireError(() => decodePickle(list(1000), { maxExpandedSize: 1000 }), WireErrorCode.PickleLimit);
+    // Infinity turns a limit off; a nonsense limit is the caller's bug
+    expect(() => decodePickle(list(1000), { maxExpandedSize: Number.POSITIVE_INFINITY })).not.toThrow();
+    expect(() => decodePickle(list(1), { maxDepth: -1 })).toThrow(RangeError);
+    expect(() => decodePickle(list(1), { maxExpandedSize: Number.NaN })).toThrow(RangeError);
     // a dict counts its keys too
     const d = encodePickle(new Map(Array.from({ length: 10 }, (_, i) => [i, i] as [number, number])));
     expect(() => decodePickle(d, { maxExpandedSize: 21 })).not.toThrow();
@@ -711,6 +715,9 @@ describe('encoder', () => {
       cyclic,
       deep,
       new PySet([() => 1] as unknown as PyValue[]),
+      new PySet([[1]]),
+      new PyFrozenSet([new Map()]),
+      new PySet([new PyTuple([[]])]),
     ];
     for (const v of bad) wireError(() => encodePickle(v as PyValue), WireErrorCode.Unencodable);
     expect(() => encodePickle(deep, { maxDepth: 2000 })).not.toThrow();

@@ -20,10 +20,18 @@
  * SHORT_BINSTRING fallback. The format facts come from CPython's pickle documentation and
  * `pickletools`; the code is our own.
  *
- * Departures from CPython (all stricter, none hit by a real pickler): STOP must leave exactly one
- * value and no open MARK, and nothing may follow STOP; a list/dict/set/object may not be modified
- * after it has been stored inside another container (that is how cycles would form); set items and
- * dict keys must be of the model's hashable types.
+ * Departures from CPython's loaders (all stricter; none is hit by what a Python pickler writes for
+ * the model; test/wire/pickle-python.test.ts checks them against CPython):
+ *   - STOP must leave exactly one value and no open MARK, and nothing may follow STOP;
+ *   - a list/dict/set/object may not be modified after it was stored in another container (that is
+ *     how cycles form; a cyclic value is refused);
+ *   - dict keys must be str/int/bool/None, set items hashable model values;
+ *   - FRAME must fit in the input (the C unpickler's rule); INT/LONG text is decimal only;
+ *   - the allow-listed callables only take the arguments pickles use: `_codecs.encode(str, 'latin1'
+ *     | 'latin-1')`, `bytes()` / `bytes(list of ints)`, `set`/`frozenset` of a list/tuple/set, the
+ *     node classes through NEWOBJ/NEWOBJ_EX with no arguments or `_reconstructor(cls, object, None)`,
+ *     BUILD with a dict (or `(dict, None)`).
+ * BYTEARRAY8 decodes to bytes (the model has no bytearray) but stays unhashable, as in Python.
  */
 import { WireError, WireErrorCode } from '../errors.js';
 import {
@@ -133,7 +141,7 @@ class Info {
 /**
  * The Latin-1 text argument of `_codecs.encode` (how protocol 2 carries bytes), kept as the bytes it
  * stands for: REDUCE uses them without building the str and converting it back. Wherever else it goes
- * (a list, a dict, STOP, ...) it becomes the str it is (`resolveText`); it never reaches a result.
+ * (a list, a dict, STOP, ...) it becomes the str it is (`resolveAt`); it never reaches a result.
  */
 class Latin1Text {
   private str: string | undefined;
@@ -370,7 +378,8 @@ const MAX_LABEL = 80;
 
 /**
  * Decode one pickle. Throws WireError (BadPickle, ForbiddenGlobal, PickleLimit) naming the opcode and
- * byte offset on any problem; never any other exception.
+ * byte offset on any problem with the input; never any other exception for any input. (Invalid
+ * `opts` — a negative or non-numeric limit — are a caller's bug: RangeError.)
  */
 export function decodePickle(bytes: Uint8Array, opts?: DecodeLimits): PyValue {
   if (!(bytes instanceof Uint8Array)) {
@@ -378,8 +387,8 @@ export function decodePickle(bytes: Uint8Array, opts?: DecodeLimits): PyValue {
   }
   const d = new Decoder(
     Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-    opts?.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth,
-    opts?.maxExpandedSize ?? DEFAULT_DECODE_LIMITS.maxExpandedSize,
+    limit(opts?.maxDepth, DEFAULT_DECODE_LIMITS.maxDepth, 'maxDepth'),
+    limit(opts?.maxExpandedSize, DEFAULT_DECODE_LIMITS.maxExpandedSize, 'maxExpandedSize'),
   );
   try {
     return d.run();
@@ -389,6 +398,14 @@ export function decodePickle(bytes: Uint8Array, opts?: DecodeLimits): PyValue {
     const why = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new WireError(WireErrorCode.BadPickle, `${opcodeLabel(d.op)}: ${why}`, d.opPos);
   }
+}
+
+/** a limit from the options: a number ≥ 0 (Infinity turns it off); anything else is a caller's bug */
+function limit(v: number | undefined, fallback: number, name: string): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0)
+    throw new RangeError(`DecodeLimits.${name} must be a number ≥ 0`);
+  return v;
 }
 
 class Decoder {

@@ -32,6 +32,7 @@ import {
   type PyValue,
   TCP_NODE_CLASS,
 } from '../value.js';
+import { PyHasher } from './hash.js';
 import { Op } from './opcodes.js';
 
 export interface EncodeOptions {
@@ -513,7 +514,14 @@ class Encoder {
     }
   }
 
+  private hasher: PyHasher | undefined;
+
   private set(which: number, items: readonly PyValue[], level: number): void {
+    // Python could not load a set holding a list, dict or set
+    this.hasher ??= new PyHasher(true);
+    for (const item of items) {
+      if (this.hasher.key(item) === undefined) throw unencodable('a set item that Python cannot hash');
+    }
     // set(list) via REDUCE, as protocol 2 pickles it
     this.global(which);
     this.byte(Op.EMPTY_LIST);
