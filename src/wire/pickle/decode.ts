@@ -1002,10 +1002,13 @@ class Decoder {
     const e = a + len;
     this.pos = e;
     if (this.sp > 0 && this.stack[this.sp - 1] === CODECS_ENCODE) {
-      const p = this.latin1Bytes(a, e);
+      // convert in the buffer that becomes the value (no copy unless much of it would be wasted)
+      const out = Buffer.allocUnsafe(len);
+      this.b.copy(out, 0, a, e);
+      const p = compactLatin1(out, len);
       if (p >= 0) {
-        const bytes = Buffer.allocUnsafe(p);
-        (this.scratch as Buffer).copy(bytes, 0, 0, p);
+        const bytes =
+          p === len ? out : len - p <= len >> 3 ? out.subarray(0, p) : Buffer.from(out.subarray(0, p));
         this.push(new Latin1Text(bytes), LAZY_INFO);
         return;
       }
@@ -1035,25 +1038,14 @@ class Decoder {
    * code point is ≥ U+0100 or the UTF-8 is invalid.
    */
   private latin1Bytes(a: number, e: number): number {
-    const b = this.b;
+    const n = e - a;
     let out = this.scratch;
-    if (out === undefined || out.length < e - a) {
-      out = Buffer.allocUnsafe(Math.max(e - a, 1024));
+    if (out === undefined || out.length < n) {
+      out = Buffer.allocUnsafe(Math.max(n, 1024));
       this.scratch = out;
     }
-    let p = 0;
-    for (let i = a; i < e; i++) {
-      const c = b[i] as number;
-      if (c < 0x80) {
-        out[p++] = c;
-        continue;
-      }
-      if ((c & 0xfe) !== 0xc2 || i + 1 >= e) return -1;
-      const d = b[++i] as number;
-      if ((d & 0xc0) !== 0x80) return -1;
-      out[p++] = 0x80 | ((c & 1) << 6) | (d & 0x3f);
-    }
-    return p;
+    this.b.copy(out, 0, a, e);
+    return compactLatin1(out, n);
   }
 
   private utf8Strict(a: number, e: number): string {
@@ -1616,6 +1608,47 @@ class Decoder {
 
 // ------------------------------------------------------------------------------------------------
 // helpers
+
+/**
+ * UTF-8 of Latin-1 text → the Latin-1 bytes, in place: out[0, n) holds the UTF-8, afterwards
+ * out[0, result) the bytes. Returns -1 (out garbled) when a code point is ≥ U+0100 or the UTF-8 is
+ * invalid. One array in the loop and four ASCII bytes per step: the fastest form we measured in V8.
+ */
+function compactLatin1(out: Buffer, n: number): number {
+  let p = 0;
+  let i = 0;
+  const last4 = n - 4;
+  while (i < n) {
+    if (i <= last4) {
+      // four ASCII bytes at a time while they last
+      const c0 = out[i] as number;
+      const c1 = out[i + 1] as number;
+      const c2 = out[i + 2] as number;
+      const c3 = out[i + 3] as number;
+      if (((c0 | c1 | c2 | c3) & 0x80) === 0) {
+        out[p] = c0;
+        out[p + 1] = c1;
+        out[p + 2] = c2;
+        out[p + 3] = c3;
+        p += 4;
+        i += 4;
+        continue;
+      }
+    }
+    const c = out[i] as number;
+    if (c < 0x80) {
+      out[p++] = c;
+      i++;
+      continue;
+    }
+    if ((c & 0xfe) !== 0xc2 || i + 1 >= n) return -1;
+    const d = out[i + 1] as number;
+    if ((d & 0xc0) !== 0x80) return -1;
+    out[p++] = 0x80 | ((c & 1) << 6) | (d & 0x3f);
+    i += 2;
+  }
+  return p;
+}
 
 function isDictKey(k: Slot): k is PyDictKey {
   const t = typeof k;
