@@ -33,6 +33,7 @@ import {
   type OutgoingMessage,
   RaftState,
 } from './core/types.js';
+import { FileJournal } from './journal/file-journal.js';
 import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
 import { messageFromPy, messageToPy } from './messages.js';
@@ -186,7 +187,12 @@ export class SyncObj {
     const deps = options.deps ?? {};
     this.clock = deps.clock ?? monotonicClock;
     this.random = deps.random ?? Math.random;
-    this.journal = deps.journal ?? new MemoryJournal();
+    const journalFile = this.conf.values.journalFile;
+    this.journal =
+      deps.journal ??
+      (journalFile && selfAddress !== null
+        ? new FileJournal(journalFile, { fsync: this.conf.values.fsync, logger: this.log })
+        : new MemoryJournal());
     const dumpFile = this.conf.values.fullDumpFile;
     this.dumpStore =
       deps.dumpStore ??
