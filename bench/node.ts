@@ -210,20 +210,19 @@ const rl = createInterface({ input: process.stdin });
 for await (const line of rl) {
   if (!line.trim()) continue;
   try {
-    // biome-ignore lint/suspicious/noExplicitAny: the driver's JSON commands are checked by each operation
-    const c = JSON.parse(line) as { op: string } & Record<string, any>;
+    const c = JSON.parse(line) as { op: string } & Record<string, unknown>;
     switch (c.op) {
       case 'status':
         reply(status());
         break;
       case 'load':
-        reply(await load(c));
+        reply(await load(c as Parameters<typeof load>[0]));
         break;
       case 'sync':
-        reply(await syncLat(c));
+        reply(await syncLat(c as Parameters<typeof syncLat>[0]));
         break;
       case 'probe':
-        reply(await probe(c));
+        reply(await probe(c as Parameters<typeof probe>[0]));
         break;
       case 'wait_leader_change': {
         const r = await waitUntil((c.secs as number) ?? 30, () => {
