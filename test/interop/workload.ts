@@ -1,0 +1,136 @@
+/**
+ * Concurrent command workloads for the interop tests and the checks of their results: every
+ * operation succeeded, and each result a proposer got is the one the agreed applied sequence implies.
+ */
+import { expect } from 'vitest';
+import { type InteropNode, type OpResult, replay } from './harness.js';
+import type { AppliedRecord, Scalar } from './ts-object.js';
+
+export interface Proposed {
+  readonly node: InteropNode;
+  readonly op: 'incr' | 'put' | 'rm';
+  readonly args: Scalar[];
+  readonly outcome: OpResult;
+}
+
+const KEYS = ['k0', 'k1', 'k2', 'k3'];
+
+/**
+ * `perNode` rounds on every node, all in flight at once: each round is an `incr` by a value unique
+ * in the test (so its record identifies it), a `put` of a unique value on one of four shared keys,
+ * and every third round an `rm` of another shared key (present or not).
+ */
+export async function runWorkload(
+  nodes: readonly InteropNode[],
+  perNode: number,
+  tag: string,
+): Promise<Proposed[]> {
+  const jobs: Promise<Proposed>[] = [];
+  nodes.forEach((node, ni) => {
+    for (let i = 0; i < perNode; i++) {
+      const n = uniqueIncrement(tag, ni, i);
+      jobs.push(node.incr(n).then((outcome) => ({ node, op: 'incr', args: [n], outcome })));
+      const k = KEYS[(ni + i) % KEYS.length] as string;
+      const v = `${tag}:${node.name}:${i}`;
+      jobs.push(node.put(k, v).then((outcome) => ({ node, op: 'put', args: [k, v], outcome })));
+      if (i % 3 === 2) {
+        const rk = KEYS[(ni + i + 1) % KEYS.length] as string;
+        jobs.push(node.rm(rk).then((outcome) => ({ node, op: 'rm', args: [rk], outcome })));
+      }
+    }
+  });
+  return Promise.all(jobs);
+}
+
+let tagCounter = 0;
+const tagBase = new Map<string, number>();
+
+/** Increments unique per (tag, node, round): 1 + a per-tag base + 1000 × node + round. */
+function uniqueIncrement(tag: string, node: number, round: number): number {
+  let base = tagBase.get(tag);
+  if (base === undefined) {
+    base = ++tagCounter * 100_000;
+    tagBase.set(tag, base);
+  }
+  return base + node * 1000 + round + 1;
+}
+
+export function opsCount(proposed: readonly Proposed[]): number {
+  return proposed.length;
+}
+
+/** Every proposal succeeded (err 0 = SUCCESS); lists all failures otherwise. */
+export function expectAllSucceeded(proposed: readonly Proposed[]): void {
+  const failed = proposed.filter((p) => !p.outcome.ok || p.outcome.err !== 0);
+  expect(
+    failed.map(
+      (p) => `${p.node.kind} ${p.node.name} ${p.op}(${p.args.join(', ')}) -> ${JSON.stringify(p.outcome)}`,
+    ),
+    'failed proposals',
+  ).toEqual([]);
+}
+
+/**
+ * The results the proposers got are the ones the applied sequence implies:
+ * - incr(n): n is unique, so its record is found and the result must be the counter after it;
+ * - put(k, v): v is unique, the result must be k's previous value at that point;
+ * - rm(k): per key, the multiset of results must equal the multiset the sequence implies.
+ * Each proposal must appear exactly once in the sequence.
+ */
+export function expectResultsMatch(records: readonly AppliedRecord[], proposed: readonly Proposed[]): void {
+  const { results } = replay(records);
+  const where = new Map<string, number[]>();
+  records.forEach(([, , op, ...args], i) => {
+    const key = op === 'rm' ? 'rm' : JSON.stringify([op, ...args]);
+    const list = where.get(key) ?? [];
+    list.push(i);
+    where.set(key, list);
+  });
+  const rmExpected = new Map<string, Scalar[]>();
+  const rmGot = new Map<string, Scalar[]>();
+  for (const i of where.get('rm') ?? []) {
+    const k = (records[i] as AppliedRecord)[3] as string;
+    rmExpected.set(k, [...(rmExpected.get(k) ?? []), results[i] as Scalar]);
+  }
+  for (const p of proposed) {
+    if (!p.outcome.ok) continue;
+    const who = `${p.node.kind} ${p.node.name} ${p.op}(${p.args.map((a) => JSON.stringify(a)).join(', ')})`;
+    if (p.op === 'rm') {
+      const k = p.args[0] as string;
+      rmGot.set(k, [...(rmGot.get(k) ?? []), p.outcome.result]);
+      continue;
+    }
+    const at = where.get(JSON.stringify([p.op, ...p.args])) ?? [];
+    expect(
+      at.length,
+      `${who} must be applied exactly once (applied at positions ${JSON.stringify(at)})`,
+    ).toBe(1);
+    const i = at[0] as number;
+    expect(
+      p.outcome.result,
+      `${who} returned ${JSON.stringify(p.outcome.result)} to its proposer, but applied as ${JSON.stringify(records[i])} it yields ${JSON.stringify(results[i])}`,
+    ).toEqual(results[i]);
+  }
+  const norm = (m: Map<string, Scalar[]>) =>
+    Object.fromEntries(
+      [...m.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, v.map((x) => JSON.stringify(x)).sort()]),
+    );
+  expect(norm(rmGot), 'rm results per key (what proposers got vs what the applied sequence implies)').toEqual(
+    norm(rmExpected),
+  );
+}
+
+/** Indexes strictly increase and terms never decrease along an applied sequence. */
+export function expectWellOrdered(records: readonly AppliedRecord[], who: string): void {
+  for (let i = 1; i < records.length; i++) {
+    const [pi, pt] = records[i - 1] as AppliedRecord;
+    const [ci, ct] = records[i] as AppliedRecord;
+    if (!(ci > pi && ct >= pt)) {
+      throw new Error(
+        `${who}: applied out of order at position ${i}: ${JSON.stringify(records[i - 1])} then ${JSON.stringify(records[i])}`,
+      );
+    }
+  }
+}
