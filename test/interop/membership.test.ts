@@ -1,0 +1,126 @@
+/**
+ * Interop: dynamic membership across implementations.
+ * - a pysyncobj node joins a cluster of our nodes (`addNodeToCluster` on our leader), catches up
+ *   from the log, proposes; then our leader removes it;
+ * - our node (dynamicMembershipChange) joins a pysyncobj cluster (`addNodeToCluster` on the Python
+ *   leader), catches up, proposes; then the Python leader removes it.
+ */
+import { expect, it } from 'vitest';
+import { freeLoopbackAddresses } from '../helpers/ports.js';
+import { describePython } from '../helpers/python.js';
+import {
+  agreedLeader,
+  allApplied,
+  eventually,
+  expectSameState,
+  type InteropNode,
+  type NodeOptions,
+  type NodeStatus,
+  showStatuses,
+  useInteropEnv,
+} from './harness.js';
+import { VARIANTS } from './variants.js';
+import { expectAllSucceeded, expectResultsMatch, type Proposed, runWorkload } from './workload.js';
+
+async function membersAre(nodes: readonly InteropNode[], expected: (self: string) => string[], what: string) {
+  let last: NodeStatus[] = [];
+  await eventually(
+    async () => {
+      last = await Promise.all(nodes.map((n) => n.status()));
+      return last.every(
+        (s) => JSON.stringify(s.otherNodes) === JSON.stringify(expected(s.self as string).sort()),
+      )
+        ? true
+        : undefined;
+    },
+    5000,
+    what,
+    () => showStatuses(nodes, last),
+  );
+}
+
+for (const variant of VARIANTS) {
+  describePython(`interop: membership changes across implementations (${variant.label})`, () => {
+    const env = useInteropEnv();
+    const base: NodeOptions = { password: variant.password, useBatch: variant.useBatch, dynamic: true };
+
+    it('a pysyncobj node joins our cluster via addNodeToCluster on our leader, and is removed again', async () => {
+      const [a1, a2, a3] = (await freeLoopbackAddresses(3)) as [string, string, string];
+      const ts1 = await env().startTs('ts1', a1, [a1, a2], base);
+      const ts2 = await env().startTs('ts2', a2, [a1, a2], base);
+      const pair: InteropNode[] = [ts1, ts2];
+      const leaderAddress = await agreedLeader(pair, 10_000);
+      const leader = leaderAddress === a1 ? ts1 : ts2;
+      const first = await runWorkload(pair, 8, 'join-ts-before');
+      expectAllSucceeded(first);
+
+      const added = await leader.addNode(a3);
+      expect(added, `our leader adds ${a3}`).toMatchObject({ ok: true, errName: 'SUCCESS' });
+      const py = await env().startPy('py', a3, [a1, a2], base);
+      const trio: InteropNode[] = [ts1, ts2, py];
+      await py.waitUntil({ leader: leaderAddress }, 10_000);
+      await allApplied(trio, first.length);
+      await expectSameState(trio);
+      await membersAre(trio, (self) => [a1, a2, a3].filter((a) => a !== self), 'everyone to know all three');
+
+      const second = await runWorkload(trio, 6, 'join-ts-after');
+      expectAllSucceeded(second);
+      const all: Proposed[] = [...first, ...second];
+      await allApplied(trio, all.length);
+      expectResultsMatch(await expectSameState(trio), all);
+
+      const removed = await leader.removeNode(a3);
+      expect(removed, `our leader removes ${a3}`).toMatchObject({ ok: true, errName: 'SUCCESS' });
+      await membersAre(pair, (self) => [a1, a2].filter((a) => a !== self), `our nodes to forget ${a3}`);
+      await py.kill();
+      const third = await runWorkload(pair, 4, 'join-ts-removed');
+      expectAllSucceeded(third);
+      await allApplied(pair, all.length + third.length);
+      expectResultsMatch(await expectSameState(pair), [...all, ...third]);
+    });
+
+    it('our node joins a pysyncobj cluster via addNodeToCluster on the Python leader, and is removed again', async () => {
+      const [a1, a2, a3] = (await freeLoopbackAddresses(3)) as [string, string, string];
+      const py1 = await env().startPy('py1', a1, [a1, a2], base);
+      const py2 = await env().startPy('py2', a2, [a1, a2], base);
+      const pair: InteropNode[] = [py1, py2];
+      const leaderAddress = await agreedLeader(pair, 10_000);
+      const leader = leaderAddress === a1 ? py1 : py2;
+      const first = await runWorkload(pair, 8, 'join-py-before');
+      expectAllSucceeded(first);
+
+      const added = await leader.addNode(a3);
+      expect(added, `the Python leader adds ${a3}`).toMatchObject({ ok: true, errName: 'SUCCESS' });
+      const ts = await env().startTs('ts', a3, [a1, a2], base);
+      const trio: InteropNode[] = [py1, py2, ts];
+      await eventually(
+        async () => (ts.statusNow().leader === leaderAddress ? true : undefined),
+        10_000,
+        `our new node to follow ${leaderAddress}`,
+        () => JSON.stringify(ts.statusNow()),
+      );
+      await allApplied(trio, first.length);
+      await expectSameState(trio);
+      await membersAre(trio, (self) => [a1, a2, a3].filter((a) => a !== self), 'everyone to know all three');
+
+      const second = await runWorkload(trio, 6, 'join-py-after');
+      expectAllSucceeded(second);
+      const all: Proposed[] = [...first, ...second];
+      await allApplied(trio, all.length);
+      expectResultsMatch(await expectSameState(trio), all);
+
+      const removed = await leader.removeNode(a3);
+      expect(removed, `the Python leader removes ${a3}`).toMatchObject({ ok: true, errName: 'SUCCESS' });
+      await membersAre(
+        pair,
+        (self) => [a1, a2].filter((a) => a !== self),
+        `the Python nodes to forget ${a3}`,
+      );
+      await ts.obj.destroy();
+      const third = await runWorkload(pair, 4, 'join-py-removed');
+      expectAllSucceeded(third);
+      await allApplied(pair, all.length + third.length);
+      expectResultsMatch(await expectSameState(pair), [...all, ...third]);
+    });
+  });
+}
