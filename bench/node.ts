@@ -3,11 +3,13 @@
  * with the same operations as the Python baseline's node (status, load, sync, probe,
  * wait_leader_change, wait_caught_up, quit), answering JSON lines on stdout.
  */
+import { mkdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { KVStoreTTL } from '../src/kv/kvstore-ttl.js';
 import { newRecordDict } from '../src/kv/record.js';
 import { FailReason } from '../src/raft/core/types.js';
+import { journalPaths } from '../src/raft/journal/paths.js';
 
 const { values } = parseArgs({
   options: {
@@ -16,16 +18,35 @@ const { values } = parseArgs({
     'data-dir': { type: 'string', default: '' },
     journal: { type: 'string', default: 'memory' },
     fsync: { type: 'string', default: 'never' },
+    fast: { type: 'boolean', default: false },
   },
 });
 const selfAddr = values['self-addr'] as string;
 const partners = (values.partners as string).split(',').filter(Boolean);
 
+const files = values.journal === 'file' ? journalPaths(values['data-dir'] as string, selfAddr) : null;
+if (files) mkdirSync(values['data-dir'] as string, { recursive: true });
+/** shorter Raft timeouts for tests that kill nodes often */
+const fast = values.fast
+  ? {
+      appendEntriesPeriod: 0.05,
+      raftMinTimeout: 0.2,
+      raftMaxTimeout: 0.4,
+      connectionTimeout: 1,
+      connectionRetryTime: 0.2,
+    }
+  : {};
 const kv = new KVStoreTTL({
   selfAddr,
   partnerAddrs: partners,
   retryTimeout: 10,
-  conf: { bindAddress: selfAddr },
+  conf: {
+    ...fast,
+    bindAddress: selfAddr,
+    journalFile: files?.journal ?? null,
+    fullDumpFile: files?.dump ?? null,
+    fsync: values.fsync === 'always' ? 'always' : 'never',
+  },
 });
 const tStart = performance.now();
 
@@ -239,6 +260,17 @@ for await (const line of rl) {
             : null,
         );
         reply(r ?? { ok: false, nkeys: kv.size, applied: kv.raftLastApplied });
+        break;
+      }
+      case 'dump': {
+        const out: Record<string, [string, number]> = {};
+        for (const [k, r] of kv.getPrefix((c.prefix as string) ?? '')) out[k] = [r.value, r.index];
+        reply({
+          keys: out,
+          applied: kv.raftLastApplied,
+          commit: kv.raftCommitIndex,
+          term: kv.raftCurrentTerm,
+        });
         break;
       }
       case 'quit':
