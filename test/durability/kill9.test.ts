@@ -120,16 +120,16 @@ describe('durability under kill -9', () => {
     console.log(
       `kill -9 durability (seed ${SEED}): ${EVENTS} events (victims per event: ${kinds.join(' ')}), ` +
         `${attempted} writes attempted, ${acked.size} acknowledged, ${failed} not acknowledged; ` +
-        `states: ${dumps.map((d) => `${d.addr}=${Object.keys(d.keys as object).length} keys`).join(', ')}`,
+        `states: ${dumps.map((d) => `${d.addr}=${Object.keys(d.keys).length} keys`).join(', ')}`,
     );
     expect(acked.size).toBeGreaterThan(100);
     const lost: string[] = [];
     for (const d of dumps) {
-      const keys = d.keys as Record<string, [string, number]>;
+      const keys = d.keys;
       for (const [k, v] of acked) if (keys[k]?.[0] !== v) lost.push(`${d.addr} ${k}`);
     }
     expect(lost, `acknowledged writes missing (seed ${SEED})`).toEqual([]);
-    const ref = JSON.stringify(Object.entries(dumps[0]!.keys as object).sort());
-    for (const d of dumps) expect(JSON.stringify(Object.entries(d.keys as object).sort()), d.addr).toBe(ref);
+    const ref = JSON.stringify(Object.entries(dumps[0]!.keys).sort());
+    for (const d of dumps) expect(JSON.stringify(Object.entries(d.keys).sort()), d.addr).toBe(ref);
   });
 });
