@@ -114,9 +114,11 @@ describe('durability under kill -9', () => {
     acked.set('/d/final', 'done');
     await c.waitLeader(30_000);
     await c.waitAllApplied(60_000);
-    const dumps = [];
-    for (const n of c.alive())
-      dumps.push({ addr: n.addr, ...(await n.cmd({ op: 'dump', prefix: '/d/' }, 30_000)) });
+    const dumps: { addr: string; keys: Record<string, [string, number]> }[] = [];
+    for (const n of c.alive()) {
+      const d = await n.cmd({ op: 'dump', prefix: '/d/' }, 30_000);
+      dumps.push({ addr: n.addr, keys: d.keys as Record<string, [string, number]> });
+    }
     console.log(
       `kill -9 durability (seed ${SEED}): ${EVENTS} events (victims per event: ${kinds.join(' ')}), ` +
         `${attempted} writes attempted, ${acked.size} acknowledged, ${failed} not acknowledged; ` +
