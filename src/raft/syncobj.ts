@@ -388,8 +388,9 @@ export class SyncObj {
     return this.core ? [...this.core.status().readonlyPeers] : [];
   }
 
+  /** the index of the last entry applied to the state machine here */
   get raftLastApplied(): number {
-    return this.core?.status().lastApplied ?? 0;
+    return this.lastAppliedIndex;
   }
 
   get raftCommitIndex(): number {
@@ -453,7 +454,7 @@ export class SyncObj {
     m.set('readonly_nodes_count', ro.length);
     for (const p of ro) m.set(`readonly_node_status_server_${p}`, 2);
     m.set('log_len', st?.logLength ?? 0);
-    m.set('last_applied', st?.lastApplied ?? 0);
+    m.set('last_applied', this.lastAppliedIndex);
     m.set('commit_idx', st?.commitIndex ?? 0);
     m.set('raft_term', st?.term ?? 0);
     m.set('next_node_idx_count', st?.nextIndex.size ?? 0);
