@@ -30,16 +30,16 @@ it('sets, gets, deletes and expires across three nodes', async () => {
         deps: { transport: net.factory },
       }),
   );
-  await waitFor(() => nodes.some((n) => n.isLeader()), 5000);
+  await waitFor(() => nodes.some((n) => n.isLeader()), 20_000);
   const r = await nodes[1]!.set('/a', '1');
   expect(r).toMatchObject({ value: '1', updated: 1000, created: 1000 });
   expect(r !== false && r.index).toBeGreaterThanOrEqual(3);
-  await waitFor(() => nodes.every((n) => n.get('/a')?.value === '1'), 2000);
+  await waitFor(() => nodes.every((n) => n.get('/a')?.value === '1'), 20_000);
   expect(await nodes[2]!.set('/a', '2', { prevValue: 'x' })).toBe(false);
   expect(await nodes[0]!.set('/t', 'x', { ttl: 5 })).toMatchObject({ expire: 1005 });
   t = 1006;
-  await waitFor(() => nodes.every((n) => n.get('/t') === null), 3000);
+  await waitFor(() => nodes.every((n) => n.get('/t') === null), 20_000);
   expect(await nodes[0]!.delete('/a')).toBe(true);
-  await waitFor(() => nodes.every((n) => n.get('/a') === null), 2000);
+  await waitFor(() => nodes.every((n) => n.get('/a') === null), 20_000);
   expect(await nodes[0]!.delete('/a')).toBe(false);
 });

@@ -47,18 +47,18 @@ describe('log compaction and snapshots', () => {
     const net = new MemoryNetwork();
     const addrs = ['127.0.0.1:3001', '127.0.0.1:3002', '127.0.0.1:3003'];
     const cs = addrs.map((a) => kv(net, a, addrs));
-    await waitFor(() => cs.some((c) => c.isLeader()), 5000);
+    await waitFor(() => cs.some((c) => c.isLeader()), 20_000);
     const leader = cs.find((c) => c.isLeader())!;
     for (let i = 0; i < 100; i++) expect(await leader.set(`/k${i}`, `v${i}`)).not.toBe(false);
-    await waitFor(() => Number(leader.getStatus().log_len) < 60, 5000, 'leader compaction');
+    await waitFor(() => Number(leader.getStatus().log_len) < 60, 20_000, 'leader compaction');
     const seen: string[] = [];
     const d = kv(net, '127.0.0.1:3004', addrs, { onSet: (k) => seen.push(k) });
     await leader.addNodeToCluster('127.0.0.1:3004');
-    await waitFor(() => d.size === 100, 5000, 'new member catching up');
+    await waitFor(() => d.size === 100, 20_000, 'new member catching up');
     expect(d.get('/k42')).toEqual(leader.get('/k42'));
     expect(seen.filter((k) => k.startsWith('/k') && Number(k.slice(2)) < 60)).toEqual([]);
     await leader.set('/after', 'x');
-    await waitFor(() => d.get('/after')?.value === 'x', 3000);
+    await waitFor(() => d.get('/after')?.value === 'x', 20_000);
   });
 
   it('restarts from its dump and journal with the same records', async () => {
@@ -66,9 +66,9 @@ describe('log compaction and snapshots', () => {
     const journal = new MemoryJournal();
     const dumpStore = new MemoryDumpStore();
     const a = kv(net, '127.0.0.1:3011', [], { deps: { transport: net.factory, journal, dumpStore } });
-    await waitFor(() => a.isLeader(), 3000);
+    await waitFor(() => a.isLeader(), 20_000);
     for (let i = 0; i < 50; i++) await a.set(`/k${i}`, `v${i}`, { ttl: i % 2 ? 30 : undefined });
-    await waitFor(() => Number(a.getStatus().log_len) < 40, 5000);
+    await waitFor(() => Number(a.getStatus().log_len) < 40, 20_000);
     const before = a.getPrefix('/');
     await a.destroy();
     const seen: string[] = [];
@@ -76,7 +76,7 @@ describe('log compaction and snapshots', () => {
       onSet: (k) => seen.push(k),
       deps: { transport: net.factory, journal, dumpStore },
     });
-    await waitFor(() => b.size === before.size, 3000);
+    await waitFor(() => b.size === before.size, 20_000);
     expect(b.getPrefix('/')).toEqual(before);
     // entries after the dump point are replayed through _set (on_set), those in the dump are not
     expect(seen.length).toBeLessThan(before.size);

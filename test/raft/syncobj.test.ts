@@ -78,7 +78,7 @@ describe('SyncObj runtime', () => {
     );
     expect(results).toHaveLength(9);
     const total = 1 + 2 + 3 + 11 + 12 + 13 + 21 + 22 + 23;
-    await waitFor(() => cs.every((c) => c.value === total), 5000);
+    await waitFor(() => cs.every((c) => c.value === total), 20_000);
     const seq = cs[0]!.applied;
     for (const c of cs) expect(c.applied).toEqual(seq);
   });
@@ -106,7 +106,7 @@ describe('SyncObj runtime', () => {
     expect(next).not.toBe(leader);
     expect(next.raftCurrentTerm).toBeGreaterThan(leader.raftCurrentTerm);
     await next.call((next as Counter).incr, [1]);
-    await waitFor(() => rest.every((c) => c.value === 2), 3000);
+    await waitFor(() => rest.every((c) => c.value === 2), 20_000);
   });
 
   it('fails fast with MISSING_LEADER when no leader is known (commandsWaitLeader off)', async () => {
@@ -160,10 +160,10 @@ describe('SyncObj runtime', () => {
     const d = new Counter('127.0.0.1:1064', addrs, FAST, { deps: { transport: net.factory } });
     nodes.push(d);
     await cs[0]!.addNodeToCluster('127.0.0.1:1064');
-    await waitFor(() => d.value === 20, 5000);
+    await waitFor(() => d.value === 20, 20_000);
     expect(leader.otherNodes.sort()).toContain('127.0.0.1:1064');
     await leader.call((leader as Counter).incr, [1]);
-    await waitFor(() => d.value === 21, 3000);
+    await waitFor(() => d.value === 21, 20_000);
     const victim = cs.find((c) => c !== leader)!;
     await leader.removeNodeFromCluster(victim.selfNode!);
     expect(leader.otherNodes).not.toContain(victim.selfNode);
@@ -192,7 +192,7 @@ describe('SyncObj runtime', () => {
     const ro = new Counter(null, addrs, FAST, { deps: { transport: net.factory } });
     nodes.push(ro);
     await leader.call((leader as Counter).incr, [2]);
-    await waitFor(() => ro.value === 2, 3000);
+    await waitFor(() => ro.value === 2, 20_000);
     expect(await ro.call(ro.incr, [3])).toBe(5);
     await ro.waitReady();
     expect(ro.isReady()).toBe(true);
@@ -307,7 +307,7 @@ describe('code versions, consumers and manual ticking', () => {
       /wrong version, current version is 1, requested version is 2/,
     );
     await leader.setCodeVersion(1);
-    await waitFor(() => vs.every((v) => v.getCodeVersion() === 1), 3000);
+    await waitFor(() => vs.every((v) => v.getCodeVersion() === 1), 20_000);
     expect(await leader.call((leader as Versioned).op1, [])).toBe('v1');
     await expect(leader.setCodeVersion(0)).rejects.toThrow(/enabled version is 1/);
   });
@@ -330,7 +330,7 @@ describe('code versions, consumers and manual ticking', () => {
     const leader = await leaderOf(objs);
     const t = tallies[objs.indexOf(leader)]!;
     expect(await leader.call(t.bump, [4])).toBe(4);
-    await waitFor(() => tallies.every((x) => x.n === 4), 3000);
+    await waitFor(() => tallies.every((x) => x.n === 4), 20_000);
   });
 
   it('ticks only when asked with autoTick off (doTick), as Patroni embeds it', async () => {
