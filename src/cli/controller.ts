@@ -1,0 +1,287 @@
+/**
+ * `raftdcs controller` — a drop-in for `patroni_raft_controller` (patroni-dcs.md §9): reads the
+ * configuration by Patroni's rules, uses only its `raft:` section (plus `log.level` and our own
+ * `raftdcs:` section), and runs a full voting KVStoreTTL node — journal and dump files named as
+ * Patroni names them, no callbacks, expiring TTL keys while it is the Raft leader — until SIGTERM or
+ * SIGINT, then stops cleanly (sockets closed, journal flushed) and exits 0. SIGHUP re-reads the
+ * configuration and applies only the log level, as Patroni's daemon does.
+ *
+ * Exit codes: ./exit-codes.ts. Configuration errors go to stderr as plain text (nothing has been
+ * started yet); everything after that goes through the logger.
+ *
+ * This module must never leave the process running after it resolved, never retry binding in a
+ * tight loop (the transport retries every `bind_retry_time`), and never swallow a fatal node
+ * error: it becomes exit code 4.
+ */
+import type { LevelWithSilent } from 'pino';
+import { type ControllerSettings, controllerSettings } from '../config/controller-config.js';
+import { ConfigError } from '../config/errors.js';
+import {
+  type EnvSource,
+  type LoadedConfig,
+  loadPatroniConfig,
+  reloadPatroniConfig,
+} from '../config/patroni-config.js';
+import { syncObjTimeouts, validateDataDir } from '../config/raft-section.js';
+import { type ConfigMap, isConfigMap } from '../config/yaml.js';
+import { KVStoreTTL } from '../kv/kvstore-ttl.js';
+import { ExitCode } from './exit-codes.js';
+import { type HttpEndpoint, startHttpEndpoint } from './http.js';
+import { createLogging, DEFAULT_LOG_LEVEL, type LogFormat, parseLogLevel } from './logging.js';
+import { createMetrics } from './metrics.js';
+import { VERSION } from './version.js';
+
+/** How long a clean stop may take before we give up and exit with code 4. */
+const SHUTDOWN_DEADLINE_MS = 15_000;
+/** How often the node's fatal-error flag is checked. */
+const FAILURE_POLL_MS = 250;
+
+export interface ControllerOptions {
+  /** a YAML file or a directory of them (null: PATRONI_CONFIGURATION, else the environment) */
+  readonly configPath: string | null;
+  /** `--http host:port` (overrides `raftdcs.http`) */
+  readonly http?: string | null;
+  /** `--max-bind-retries n` (overrides `raftdcs.max_bind_retries`) */
+  readonly maxBindRetries?: number | null;
+  /** `--log-level` (overrides `log.level` / PATRONI_LOG_LEVEL, also across SIGHUP) */
+  readonly logLevel?: string | null;
+  readonly logFormat?: LogFormat;
+  /** default process.env; PATRONI_* variables read are removed from it, as Patroni does */
+  readonly env?: EnvSource;
+  /** where configuration errors are written (default process.stderr) */
+  readonly stderr?: { write(s: string): unknown };
+}
+
+/** Run the controller until it is told to stop; resolves to the exit code. */
+export async function runController(options: ControllerOptions): Promise<ExitCode> {
+  const stderr = options.stderr ?? process.stderr;
+  const reportConfigError = (e: unknown): ExitCode => {
+    if (!(e instanceof ConfigError)) throw e;
+    stderr.write(`${e.message}\n`);
+    stderr.write('(see raftdcs controller --help and docs/controller.md)\n');
+    return ExitCode.Config;
+  };
+
+  let pinnedLevel: LevelWithSilent | null = null;
+  let loaded: LoadedConfig;
+  let settings: ControllerSettings;
+  let level: LevelWithSilent;
+  try {
+    if (options.logLevel) {
+      pinnedLevel = parseLogLevel(options.logLevel);
+      if (pinnedLevel === null) throw new ConfigError('--log-level', unknownLevel(options.logLevel));
+    }
+    loaded = loadPatroniConfig({ path: options.configPath, env: options.env, consumeEnv: true });
+    settings = controllerSettings(loaded.config, {
+      http: options.http,
+      maxBindRetries: options.maxBindRetries,
+    });
+    level = pinnedLevel ?? levelOf(loaded.config);
+    if (settings.raft.dataDir !== '') validateDataDir(settings.raft.dataDir);
+  } catch (e) {
+    return reportConfigError(e);
+  }
+
+  const logging = createLogging({ level, format: options.logFormat ?? 'auto' });
+  const log = logging.logger;
+  for (const w of loaded.warnings) log.warn(w);
+  const raft = settings.raft;
+  if (settings.unknownRaftKeys.length > 0) {
+    log.warn({ keys: settings.unknownRaftKeys.map((k) => `raft.${k}`) }, 'ignoring unknown raft keys');
+  }
+  log.info(
+    {
+      version: VERSION,
+      config: loaded.source,
+      selfAddr: raft.selfAddr,
+      // null: pysyncobj's default, every interface on self_addr's port
+      bindAddr: raft.bindAddr,
+      partnerAddrs: raft.partnerAddrs,
+      journal: settings.files.journal,
+      dump: settings.files.dump,
+      encrypted: raft.password !== null,
+    },
+    'starting the raft controller',
+  );
+  if (raft.customTimeoutsMessage !== null) log.info(raft.customTimeoutsMessage);
+
+  // ---- signals: installed before anything is started, removed when we return
+  let resolveStop!: (why: string) => void;
+  const stopRequested = new Promise<string>((resolve) => {
+    resolveStop = resolve;
+  });
+  let stopping: string | null = null;
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stopping !== null) {
+      log.warn({ signal }, 'already stopping');
+      return;
+    }
+    stopping = signal;
+    log.info({ signal }, 'stopping the raft controller');
+    resolveStop(signal);
+  };
+  const onHangup = () => {
+    if (pinnedLevel !== null) {
+      log.info({ level: pinnedLevel }, 'SIGHUP: the log level is fixed by --log-level');
+      return;
+    }
+    let next: LevelWithSilent;
+    try {
+      next = levelOf(reloadPatroniConfig(loaded));
+    } catch (e) {
+      log.error(
+        { err: (e as Error).message },
+        'SIGHUP: the configuration could not be re-read; nothing changed',
+      );
+      return;
+    }
+    if (next === logging.level) {
+      log.info({ level: next }, 'SIGHUP: configuration re-read; the log level is unchanged');
+      return;
+    }
+    // logged at info: after the switch when it makes the log more verbose, else before it
+    const from = logging.level;
+    const moreVerbose = log.levels.values[next] < log.levels.values[from];
+    if (moreVerbose) logging.setLevel(next);
+    log.info({ from, to: next }, 'SIGHUP: log level changed');
+    if (!moreVerbose) logging.setLevel(next);
+  };
+  const onUncaught = (e: unknown) => {
+    log.fatal({ err: e }, 'uncaught error; exiting');
+    process.exit(ExitCode.Fatal);
+  };
+  process.on('SIGTERM', onStopSignal);
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGHUP', onHangup);
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
+
+  let kv: KVStoreTTL | null = null;
+  let http: HttpEndpoint | null = null;
+  let failureTimer: NodeJS.Timeout | null = null;
+  try {
+    const raftLog = logging.child({ component: 'raft' });
+    kv = await KVStoreTTL.open({
+      selfAddr: raft.selfAddr,
+      partnerAddrs: raft.partnerAddrs,
+      retryTimeout: raft.retryTimeout,
+      conf: {
+        ...syncObjTimeouts(raft),
+        password: raft.password,
+        bindAddress: raft.bindAddr,
+        journalFile: settings.files.journal,
+        fullDumpFile: settings.files.dump,
+        dnsCacheTime: raft.dnsCacheTime,
+        dnsFailCacheTime: raft.dnsFailCacheTime,
+        maxBindRetries: settings.maxBindRetries,
+        bindRetryTime: settings.bindRetryTime,
+        fsync: 'always',
+        logger: raftLog,
+      },
+    });
+    const node = kv;
+    const started = node.waitBinded().then(
+      () => null,
+      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+    );
+    const first = await Promise.race([started, stopRequested.then(() => 'stop' as const)]);
+    if (first instanceof Error) {
+      log.error(
+        {
+          err: first.message,
+          selfAddr: raft.selfAddr,
+          bindAddr: raft.bindAddr,
+          maxBindRetries: settings.maxBindRetries,
+        },
+        'the raft node could not start',
+      );
+      return await shutdown(ExitCode.StartFailed);
+    }
+    if (first === 'stop') return await shutdown(ExitCode.Ok);
+    log.info({ selfAddr: raft.selfAddr }, 'raft node listening');
+
+    if (settings.http !== null) {
+      try {
+        http = await startHttpEndpoint({
+          listen: settings.http,
+          kv: node,
+          metrics: createMetrics(node, VERSION),
+          version: VERSION,
+          logger: logging.child({ component: 'http' }),
+        });
+        log.info({ address: http.address }, 'HTTP endpoint listening (GET /status, /metrics)');
+      } catch (e) {
+        log.error({ err: (e as Error).message, http: settings.http }, 'the HTTP endpoint could not start');
+        return await shutdown(ExitCode.StartFailed);
+      }
+    }
+
+    const failed = new Promise<Error>((resolve) => {
+      failureTimer = setInterval(() => {
+        if (node.failure) resolve(node.failure);
+      }, FAILURE_POLL_MS);
+    });
+    const outcome = await Promise.race([stopRequested, failed]);
+    if (outcome instanceof Error) {
+      log.fatal({ err: outcome.message }, 'the raft node stopped on a fatal error');
+      return await shutdown(ExitCode.Fatal);
+    }
+    return await shutdown(ExitCode.Ok);
+  } catch (e) {
+    log.fatal({ err: e }, 'the raft controller failed');
+    return await shutdown(ExitCode.Fatal);
+  } finally {
+    process.off('SIGTERM', onStopSignal);
+    process.off('SIGINT', onStopSignal);
+    process.off('SIGHUP', onHangup);
+    process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onUncaught);
+  }
+
+  /** Close the HTTP endpoint and the node (sockets, journal) within a deadline. */
+  async function shutdown(code: ExitCode): Promise<ExitCode> {
+    if (failureTimer) clearInterval(failureTimer);
+    failureTimer = null;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), SHUTDOWN_DEADLINE_MS);
+    });
+    const work = (async () => {
+      await http?.close();
+      await kv?.destroy();
+      return 'done' as const;
+    })();
+    try {
+      const r = await Promise.race([work, deadline]);
+      if (r === 'timeout') {
+        log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'the node did not stop in time');
+        return ExitCode.Fatal;
+      }
+    } catch (e) {
+      log.error(
+        { err: (e as Error).message },
+        'the node did not stop cleanly (journal flush or close failed)',
+      );
+      return ExitCode.Fatal;
+    } finally {
+      clearTimeout(timer);
+    }
+    log.info({ exitCode: code }, 'raft controller stopped');
+    return code;
+  }
+}
+
+/** `log.level` (after PATRONI_LOG_LEVEL) as a pino level; INFO when unset. */
+function levelOf(config: ConfigMap): LevelWithSilent {
+  const logSection = config.log;
+  const raw = isConfigMap(logSection) ? logSection.level : undefined;
+  if (raw === undefined || raw === null) return DEFAULT_LOG_LEVEL;
+  const text = typeof raw === 'bigint' ? raw.toString() : typeof raw === 'string' ? raw : null;
+  const parsed = text === null ? null : parseLogLevel(text);
+  if (parsed === null) throw new ConfigError('log.level', unknownLevel(String(raw)));
+  return parsed;
+}
+
+function unknownLevel(text: string): string {
+  return `unknown log level ${JSON.stringify(text)} (expected DEBUG, INFO, WARNING, ERROR, CRITICAL, or a pino level)`;
+}

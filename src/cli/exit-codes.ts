@@ -1,0 +1,19 @@
+/**
+ * Exit codes of the raftdcs commands (documented in docs/controller.md and docs/admin.md).
+ *
+ * `patroni_raft_controller` exits 1 on a configuration error, like ours; `syncobj_admin` exits 0
+ * whatever the outcome and 2 on bad arguments, like `raftdcs admin` without `--json`.
+ */
+export const ExitCode = {
+  /** stopped cleanly (SIGTERM/SIGINT), or the command succeeded */
+  Ok: 0,
+  /** configuration or command-line error; nothing was started */
+  Config: 1,
+  /** bad arguments to `raftdcs admin` (argparse's code) */
+  Usage: 2,
+  /** could not start: the Raft port or the HTTP endpoint could not be bound, data files unreadable */
+  StartFailed: 3,
+  /** the node stopped on a fatal error while running, or did not shut down cleanly */
+  Fatal: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

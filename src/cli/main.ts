@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+/**
+ * `raftdcs <command>` — the command-line entry point (the package's `bin`; `npm run build` turns
+ * this file into dist/cli/main.js, which keeps the shebang and runs with plain `node`).
+ *
+ *   raftdcs controller [-c] <config>   drop-in for patroni_raft_controller (./controller.ts)
+ *   raftdcs admin -conn host:port …    syncobj_admin with the same flags and output (./admin.ts)
+ *   raftdcs ctl / raftdcs demo         not yet
+ *
+ * This module only wires arguments to the commands and turns their results into exit codes; it
+ * must never hold logic a test would want to call in-process.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runAdmin } from './admin.js';
+import { runController } from './controller.js';
+import { ExitCode } from './exit-codes.js';
+import { LOG_FORMATS, type LogFormat } from './logging.js';
+import { VERSION } from './version.js';
+
+function nonNegativeInt(value: string): number {
+  if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number >= 0');
+  return Number(value.trim());
+}
+
+function notYet(name: string, what: string): Command {
+  return new Command(name)
+    .description(`${what} (not yet)`)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action(() => {
+      process.stderr.write(`raftdcs ${name}: not yet implemented\n`);
+      process.exitCode = ExitCode.Config;
+    });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('raftdcs')
+    .description("Patroni's Raft DCS and a pysyncobj-compatible Raft engine")
+    .version(VERSION, '-V, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError();
+
+  program
+    .command('controller')
+    .description(
+      'run a voting Raft node that keeps the DCS without PostgreSQL (drop-in for patroni_raft_controller)',
+    )
+    .version(`raftdcs controller ${VERSION}`, '--version', 'print the version and exit')
+    .argument(
+      '[configfile]',
+      'YAML file or directory of *.yml/*.yaml (else PATRONI_CONFIGURATION, else the environment)',
+    )
+    .option('-c, --config <path>', 'the configuration file or directory (same as configfile)')
+    .option('--http <host:port>', 'serve GET /status and GET /metrics there (overrides raftdcs.http)')
+    .option(
+      '--max-bind-retries <n>',
+      'attempts to bind the Raft port before giving up, 0 = forever (default 5; raftdcs.max_bind_retries)',
+      nonNegativeInt,
+    )
+    .option(
+      '--log-level <level>',
+      'DEBUG, INFO, WARNING, ERROR, CRITICAL (overrides log.level and PATRONI_LOG_LEVEL)',
+    )
+    .addOption(
+      new Option('--log-format <format>', 'auto: pretty on a terminal, JSON lines otherwise')
+        .choices(LOG_FORMATS)
+        .default('auto'),
+    )
+    .action(
+      async (
+        configfile: string | undefined,
+        opts: {
+          config?: string;
+          http?: string;
+          maxBindRetries?: number;
+          logLevel?: string;
+          logFormat: LogFormat;
+        },
+      ) => {
+        if (configfile !== undefined && opts.config !== undefined && configfile !== opts.config) {
+          process.stderr.write(
+            'raftdcs controller: give the configuration once (-c PATH or PATH), not both\n',
+          );
+          process.exit(ExitCode.Config);
+        }
+        const code = await runController({
+          configPath: opts.config ?? configfile ?? null,
+          http: opts.http ?? null,
+          maxBindRetries: opts.maxBindRetries ?? null,
+          logLevel: opts.logLevel ?? null,
+          logFormat: opts.logFormat,
+        });
+        process.exit(code);
+      },
+    );
+
+  program
+    .command('admin')
+    .description(
+      'syncobj_admin: -conn host:port [-pass P] -status|-add A|-remove A|-set_version N|-members [--json]',
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .passThroughOptions()
+    .argument('[args...]', 'syncobj_admin arguments (raftdcs admin -h lists them)')
+    .action(async (args: string[]) => {
+      process.exitCode = await runAdmin(args, { stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program.addCommand(notYet('ctl', 'patronictl-like cluster tool'));
+  program.addCommand(notYet('demo', 'a local demo cluster'));
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

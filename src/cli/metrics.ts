@@ -1,0 +1,106 @@
+/**
+ * Prometheus metrics of a running node (prom-client, a registry of its own — never the global
+ * one), read from the node when scraped:
+ *
+ *   raftdcs_raft_term, raftdcs_raft_role{role}, raftdcs_raft_has_quorum,
+ *   raftdcs_raft_commit_index, raftdcs_raft_applied_index, raftdcs_raft_log_entries,
+ *   raftdcs_raft_voting_members, raftdcs_raft_connected_peers, raftdcs_raft_readonly_peers,
+ *   raftdcs_raft_applied_entries_total (counter: rate() of it = proposals applied per second),
+ *   raftdcs_kv_keys, raftdcs_build_info, plus prom-client's process_* / nodejs_* defaults.
+ *
+ * TODO(journal timings): an fsync latency histogram (`raftdcs_journal_fsync_seconds`) belongs here
+ * once the journal exposes per-fsync timings through SyncObj; it is left out rather than faked.
+ *
+ * Scraping must never change the node; it only reads.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { KVStoreTTL } from '../kv/kvstore-ttl.js';
+import { RAFT_STATE_NAMES, RaftState } from '../raft/core/types.js';
+import { PYSYNCOBJ_COMPAT_VERSION } from '../raft/syncobj.js';
+
+/** What the metrics read from a node (KVStoreTTL has all of it). */
+export type MetricsSource = Pick<
+  KVStoreTTL,
+  | 'raftCurrentTerm'
+  | 'raftState'
+  | 'hasQuorum'
+  | 'raftCommitIndex'
+  | 'raftLastApplied'
+  | 'otherNodes'
+  | 'readonlyNodes'
+  | 'isNodeConnected'
+  | 'getStatus'
+  | 'size'
+>;
+
+export function createMetrics(node: MetricsSource, version: string): Registry {
+  const register = new Registry();
+  const registers = [register];
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+
+  gauge('raftdcs_raft_term', 'Current Raft term', () => node.raftCurrentTerm);
+  new Gauge({
+    name: 'raftdcs_raft_role',
+    help: 'Raft role of this node (1 for the current role)',
+    labelNames: ['role'],
+    registers,
+    collect() {
+      for (const state of Object.values(RaftState)) {
+        this.set({ role: RAFT_STATE_NAMES[state] }, state === node.raftState ? 1 : 0);
+      }
+    },
+  });
+  gauge('raftdcs_raft_has_quorum', 'Whether this node sees a quorum of voting members (1/0)', () =>
+    node.hasQuorum ? 1 : 0,
+  );
+  gauge('raftdcs_raft_commit_index', 'Highest log index known to be committed', () => node.raftCommitIndex);
+  gauge(
+    'raftdcs_raft_applied_index',
+    'Highest log index applied to the state machine',
+    () => node.raftLastApplied,
+  );
+  gauge('raftdcs_raft_log_entries', 'Entries held in the Raft log (pysyncobj log_len)', () => {
+    const n = node.getStatus().log_len;
+    return typeof n === 'number' ? n : 0;
+  });
+  gauge(
+    'raftdcs_raft_voting_members',
+    'Voting members including this node',
+    () => node.otherNodes.length + 1,
+  );
+  gauge(
+    'raftdcs_raft_connected_peers',
+    'Other voting members this node is connected to',
+    () => node.otherNodes.filter((n) => node.isNodeConnected(n)).length,
+  );
+  gauge('raftdcs_raft_readonly_peers', 'Connected read-only nodes', () => node.readonlyNodes.length);
+  gauge('raftdcs_kv_keys', 'Keys held in the KV store', () => node.size);
+
+  let lastApplied = node.raftLastApplied;
+  new Counter({
+    name: 'raftdcs_raft_applied_entries_total',
+    help: 'Log entries applied since start (a snapshot install counts the entries it covers)',
+    registers,
+    collect() {
+      const now = node.raftLastApplied;
+      if (now > lastApplied) this.inc(now - lastApplied);
+      lastApplied = Math.max(lastApplied, now);
+    },
+  });
+  new Gauge({
+    name: 'raftdcs_build_info',
+    help: 'raftdcs version and the pysyncobj version it speaks',
+    labelNames: ['version', 'pysyncobj'],
+    registers,
+  }).set({ version, pysyncobj: PYSYNCOBJ_COMPAT_VERSION }, 1);
+  collectDefaultMetrics({ register });
+  return register;
+}
