@@ -7,7 +7,9 @@
  *   expires TTL keys as leader (M04), SIGTERM → exit 0 with the journal on disk under Patroni's file
  *   name, a restart keeps the data; GET /status and /metrics; SIGHUP reloads the log level only;
  *   configuration from the environment alone; a port that cannot be bound → exit 3 after the
- *   retries.
+ *   retries;
+ * - the drop-in: Debian's patroni_raft_controller runs on a YAML file and stores keys, then ours
+ *   starts on the same file and data_dir and serves the same keys.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -16,7 +18,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import { TcpUtility } from '../../src/raft/transport/utility-client.js';
 import { freeLoopbackAddresses, freePorts } from '../helpers/ports.js';
-import { eventually, type Proc, useProcesses } from './cli-process.js';
+import { describePython } from '../helpers/python.js';
+import { eventually, PATRONI_RAFT_CONTROLLER, type Proc, useProcesses } from './cli-process.js';
 
 const procs = useProcesses();
 
@@ -394,5 +397,38 @@ describe('raftdcs controller: running', () => {
     const fatal = ctl.logs().find((l) => l.msg === 'the raft node could not start');
     expect(fatal).toMatchObject({ selfAddr: `127.0.0.1:${port}`, bindAddr: null, maxBindRetries: 3 });
     expect(String(fatal?.err)).toContain(`cannot listen on 0.0.0.0:${port} after 3 attempt(s)`);
+  });
+});
+
+describePython('raftdcs controller replacing patroni_raft_controller (same YAML, same data_dir)', () => {
+  it('the keys the Python controller stored are served by ours after the switch', async () => {
+    const [self] = await freeLoopbackAddresses(1);
+    const dir = procs.dir();
+    const dataDir = join(dir, 'raft');
+    const config = writeConfig(dir, 'raft.yml', `raft:\n  self_addr: '${self}'\n  data_dir: ${dataDir}\n`);
+    const py = procs.run(PATRONI_RAFT_CONTROLLER, [config], { cwd: dir });
+    const writer = await readOnlyClient(self as string);
+    expect(await writer.set('/service/batman/config', '{"ttl":30}')).not.toBe(false);
+    expect(await writer.set('/service/batman/members/pg1', '{"role":"primary"}')).not.toBe(false);
+    await writer.destroy();
+    py.signal('SIGTERM');
+    await py.waitExit(20_000);
+    expect(existsSync(join(dataDir, `${self}.journal`))).toBe(true);
+
+    const ctl = procs.raftdcs(['controller', config]);
+    await ctl.waitForLog((l) => l.msg === 'raft node listening', 20_000, 'our controller listening');
+    const reader = await readOnlyClient(self as string);
+    // the imported entries commit once our node commits an entry of its own term: poll
+    await eventually(
+      () => (reader.get('/service/batman/members/pg1') ? true : undefined),
+      10_000,
+      'the imported keys on the reader',
+    );
+    expect(reader.get('/service/batman/config')?.value).toBe('{"ttl":30}');
+    expect(reader.get('/service/batman/members/pg1')?.value).toBe('{"role":"primary"}');
+    ctl.signal('SIGTERM');
+    expect((await ctl.waitExit(20_000)).code).toBe(0);
+    // the Python journal was imported and kept aside
+    expect(existsSync(join(dataDir, `${self}.journal.pysyncobj-backup`))).toBe(true);
   });
 });
