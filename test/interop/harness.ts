@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
 import type { Logger, SyncObjConfOptions } from '../../src/raft/config.js';
-import { FAIL_REASON_NAMES, type FailReason, RaftState } from '../../src/raft/core/types.js';
+import { FAIL_REASON_NAMES, type FailReason } from '../../src/raft/core/types.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { PYTHON } from '../helpers/python.js';
 import { type AppliedRecord, InteropObject, type Scalar } from './ts-object.js';
@@ -332,9 +332,17 @@ export class PyNode implements InteropNode {
     return r.status as NodeStatus;
   }
 
+  /** Freeze (SIGSTOP) or resume (SIGCONT) the process: a leader that stops answering for a while. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.proc.kill(signal);
+  }
+
   /** SIGKILL, then wait for the exit (bounded). */
   async kill(): Promise<void> {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGKILL');
+      this.proc.kill('SIGCONT'); // a stopped process dies only once it runs again
+    }
     await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
   }
 }
@@ -574,7 +582,8 @@ export class InteropEnv {
 
 /**
  * One InteropEnv per test: processes are killed and nodes stopped after every test (also a failed
- * one); on failure every log is printed, on success the log directory is removed.
+ * one); on failure every log is printed, on success the log directory is removed (kept with
+ * RAFTDCS_INTEROP_KEEP_LOGS=1; RAFTDCS_INTEROP_DEBUG=1 adds our nodes' debug lines).
  */
 export function useInteropEnv(): () => InteropEnv {
   let env: InteropEnv | null = null;
@@ -585,7 +594,8 @@ export function useInteropEnv(): () => InteropEnv {
       console.error(`interop test failed: ${ctx.task.name}\n${current.report()}`);
     });
     ctx.onTestFinished(() => {
-      if (ctx.task.result?.state === 'pass') current.removeLogs();
+      if (ctx.task.result?.state === 'pass' && process.env.RAFTDCS_INTEROP_KEEP_LOGS !== '1')
+        current.removeLogs();
     });
   });
   afterEach(async () => {
@@ -758,11 +768,6 @@ export function replay(records: readonly AppliedRecord[]): {
     }
   }
   return { results, value, dict: sortedDict(dict.entries()) };
-}
-
-/** Is the node a leader according to the status numbers? */
-export function leads(s: NodeStatus): boolean {
-  return s.state === RaftState.Leader;
 }
 
 // ------------------------------------------------------------------------------------------------

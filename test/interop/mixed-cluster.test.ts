@@ -27,6 +27,7 @@ import {
   expectResultsMatch,
   expectWellOrdered,
   type Proposed,
+  propose,
   runWorkload,
 } from './workload.js';
 
@@ -162,6 +163,87 @@ for (const variant of VARIANTS) {
       expectAllSucceeded(last);
       await allApplied(trio, all.length + last.length);
       expectResultsMatch(await expectSameState(trio), [...all, ...last]);
+    });
+
+    it('(b) a frozen (SIGSTOP) Python leader is replaced by our node; resumed, it steps down and follows', async () => {
+      const { ts, pyLeader, pyFollower, proposed, before } = await pythonLedCluster(
+        QUICK_ELECTIONS,
+        SLOW_ELECTIONS,
+      );
+      const tsAddress = ts.address as string;
+      pyLeader.signal('SIGSTOP');
+      // requests to the frozen leader wait in its stdin; it handles them once resumed, whatever it
+      // then believes about leadership
+      const stale = [propose(pyLeader, 'incr', [777_001]), propose(pyLeader, 'put', ['k0', 'stale-put'])];
+      const survivors: InteropNode[] = [pyFollower, ts];
+      expect(await agreedLeader(survivors, 15_000), 'our node leads while the Python leader is frozen').toBe(
+        tsAddress,
+      );
+      const during = await runWorkload(survivors, 6, 'frozen');
+      expectAllSucceeded(during);
+      pyLeader.signal('SIGCONT');
+      const resumed = await pyLeader.waitUntil({ leader: tsAddress, isLeader: false }, 10_000);
+      expect(resumed.term, 'the resumed node adopted the new term').toBeGreaterThan(before[0]?.term ?? 0);
+      const nodes: InteropNode[] = [pyLeader, pyFollower, ts];
+      const after = await runWorkload(nodes, 4, 'resumed');
+      expectAllSucceeded(after);
+      const staleOutcomes: Proposed[] = await Promise.all(stale);
+      for (const p of staleOutcomes) {
+        expect(p.outcome.ok, `${p.op}(${p.args.join(', ')}) sent to the frozen leader was answered`).toBe(
+          true,
+        );
+      }
+      const certain: Proposed[] = [...proposed, ...during, ...after];
+      // the stale requests either succeeded (and are applied once) or failed (DISCARDED: not applied)
+      const all: Proposed[] = [...certain, ...staleOutcomes];
+      const appliedStale = staleOutcomes.filter((p) => p.outcome.ok && p.outcome.err === 0).length;
+      await allApplied(nodes, certain.length + appliedStale);
+      const records = await expectSameState(nodes);
+      expectWellOrdered(records, 'the applied sequence across the freeze');
+      expectResultsMatch(records, all);
+    });
+
+    it('(b) our leader stalls (event loop blocked 3 s): pysyncobj elects a leader, ours steps down and follows', async () => {
+      const addrs = await freeLoopbackAddresses(3);
+      const [a1, a2, a3] = addrs as [string, string, string];
+      const ts = await env().startTs('ts', a3, addrs, { ...base, timeouts: QUICK_ELECTIONS });
+      const py1 = await env().startPy('py1', a1, addrs, { ...base, timeouts: SLOW_ELECTIONS });
+      const py2 = await env().startPy('py2', a2, addrs, { ...base, timeouts: SLOW_ELECTIONS });
+      const nodes: InteropNode[] = [py1, py2, ts];
+      expect(await agreedLeader(nodes, 15_000), 'our node leads first').toBe(a3);
+      const proposed = await runWorkload(nodes, 5, 'before-stall');
+      expectAllSucceeded(proposed);
+      await allApplied(nodes, proposed.length);
+      const termBefore = ts.statusNow().term;
+
+      // proposed on our leader right before it stalls: appended, not yet replicated
+      const stale = [propose(ts, 'incr', [888_001]), propose(ts, 'put', ['k1', 'stale-ts'])];
+      const until = Date.now() + 3000;
+      let spins = 0;
+      while (Date.now() < until) spins++; // a stalled process: no timers, no sockets
+      expect(spins).toBeGreaterThan(0);
+
+      const leader = await agreedLeader(nodes, 15_000);
+      expect([a1, a2], 'a Python node leads after our stall').toContain(leader);
+      const st = ts.statusNow();
+      expect(st.isLeader, 'our node stepped down').toBe(false);
+      expect(st.term, 'our node adopted the new term').toBeGreaterThan(termBefore);
+      // a superseded proposal is answered (DISCARDED) only once its index is applied, as in
+      // pysyncobj: new entries must reach that index first
+      const after = await runWorkload(nodes, 4, 'after-stall');
+      expectAllSucceeded(after);
+      const staleOutcomes: Proposed[] = await Promise.all(stale);
+      for (const p of staleOutcomes) {
+        expect(p.outcome.ok, `${p.op}(${p.args.join(', ')}) proposed before the stall was answered`).toBe(
+          true,
+        );
+      }
+      const certain: Proposed[] = [...proposed, ...after];
+      const appliedStale = staleOutcomes.filter((p) => p.outcome.ok && p.outcome.err === 0).length;
+      await allApplied(nodes, certain.length + appliedStale);
+      const records = await expectSameState(nodes);
+      expectWellOrdered(records, 'the applied sequence across our stall');
+      expectResultsMatch(records, [...certain, ...staleOutcomes]);
     });
   });
 }

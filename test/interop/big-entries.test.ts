@@ -1,0 +1,120 @@
+/**
+ * Interop: entries at and above `appendEntriesBatchSizeBytes` (64 KiB), where pysyncobj switches to
+ * its chunked 'transmission' form (spec §7.4).
+ * - our leader sends big entries as plain `append_entries` (no transmission): Python followers
+ *   apply them, whatever the size;
+ * - a Python leader sends them as transmissions, which our follower reassembles;
+ * - pysyncobj's mislabelled 'finish' (spec §14 #13: a command whose length is just below a multiple
+ *   of the batch size while its pickled entry crosses it): the Python follower's tick thread dies,
+ *   our follower drops the undecodable buffer and stays up, following the leader.
+ */
+import { expect, it } from 'vitest';
+import { freeLoopbackAddresses } from '../helpers/ports.js';
+import { describePython } from '../helpers/python.js';
+import {
+  agreedLeader,
+  allApplied,
+  eventually,
+  expectSameState,
+  type InteropNode,
+  type NodeOptions,
+  type PyNode,
+  QUICK_ELECTIONS,
+  SLOW_ELECTIONS,
+  useInteropEnv,
+} from './harness.js';
+import { VARIANTS } from './variants.js';
+
+/**
+ * Value sizes (the command is ~30 bytes longer) around one and two batches — all outside the window
+ * that triggers pysyncobj's mislabelled 'finish' (command length ≤ 64 KiB·k < pickled entry length).
+ */
+const SIZES = [1000, 65_400, 65_536, 65_600, 100_000, 131_200, 200_000];
+
+/** `put('big', 'x' * 131014)`: command 131043 bytes, pickled entry ~131102 bytes: crosses 2 × 64 KiB. */
+const MISLABELLED_FINISH_VALUE_BYTES = 131_014;
+
+for (const variant of VARIANTS) {
+  describePython(`interop: big entries (${variant.label})`, () => {
+    const env = useInteropEnv();
+    const base: NodeOptions = { password: variant.password, useBatch: variant.useBatch };
+
+    for (const tsLeads of [true, false]) {
+      it(`${tsLeads ? 'our leader → Python followers' : 'Python leader → our follower'}: entries up to 200 KB apply everywhere`, async () => {
+        const addrs = await freeLoopbackAddresses(3);
+        const [a1, a2, a3] = addrs as [string, string, string];
+        const pyTimeouts = tsLeads ? SLOW_ELECTIONS : undefined;
+        const py1 = await env().startPy('py1', a1, addrs, { ...base, timeouts: pyTimeouts });
+        const py2 = await env().startPy('py2', a2, addrs, { ...base, timeouts: pyTimeouts });
+        if (!tsLeads) await agreedLeader([py1, py2], 15_000);
+        const ts = await env().startTs('ts', a3, addrs, {
+          ...base,
+          timeouts: tsLeads ? QUICK_ELECTIONS : undefined,
+        });
+        const nodes: InteropNode[] = [py1, py2, ts];
+        const leader = await agreedLeader(nodes, 15_000);
+        expect(leader === a3, `our node leads: ${leader === a3}`).toBe(tsLeads);
+        for (const [i, n] of SIZES.entries()) {
+          const proposer = nodes[i % nodes.length] as InteropNode;
+          const r = await proposer.put(`big${i}`, 'x'.repeat(n));
+          expect(r, `${proposer.kind} ${proposer.name}: put of a ${n}-byte value`).toMatchObject({
+            ok: true,
+            err: 0,
+          });
+        }
+        await allApplied(nodes, SIZES.length, 15_000);
+        await expectSameState(nodes);
+      });
+    }
+  });
+}
+
+describePython('interop: pysyncobj mislabelled transmission (spec §14 #13)', () => {
+  const env = useInteropEnv();
+
+  it('kills the Python follower; our follower drops the bad buffer and keeps following', async () => {
+    const addrs = await freeLoopbackAddresses(3);
+    const [a1, a2, a3] = addrs as [string, string, string];
+    const py1 = await env().startPy('py1', a1, addrs);
+    const py2 = await env().startPy('py2', a2, addrs);
+    const pyLeaderAddress = await agreedLeader([py1, py2], 15_000);
+    const ts = await env().startTs('ts', a3, addrs);
+    const nodes: InteropNode[] = [py1, py2, ts];
+    expect(await agreedLeader(nodes, 15_000)).toBe(pyLeaderAddress);
+    const pyLeader = (pyLeaderAddress === a1 ? py1 : py2) as PyNode;
+    const pyFollower = (pyLeader === py1 ? py2 : py1) as PyNode;
+    expect(await pyLeader.put('small', 'ok'), 'a small put first').toMatchObject({ ok: true, err: 0 });
+    await allApplied(nodes, 1);
+    const before = ts.statusNow();
+
+    // never commits (neither follower can take it): fire and forget, with a short timeout
+    void pyLeader.put('big', 'x'.repeat(MISLABELLED_FINISH_VALUE_BYTES), 3000).catch(() => undefined);
+    await eventually(
+      async () => (pyFollower.alive ? undefined : true),
+      10_000,
+      `the Python follower ${pyFollower.name} to die of the truncated pickle`,
+    );
+    // our node went on: not failed, same leader and term, nothing garbled applied; the leader
+    // keeps re-sending the bad transmission and we keep dropping it
+    const markerOps = ts.statusNow().appliedOps;
+    await eventually(
+      async () => {
+        const st = ts.statusNow();
+        return st.leader === pyLeaderAddress &&
+          st.term === before.term &&
+          st.connected.includes(pyLeaderAddress)
+          ? true
+          : undefined;
+      },
+      5000,
+      'our follower to keep following the Python leader',
+      () => JSON.stringify(ts.statusNow()),
+    );
+    expect(ts.obj.failure, 'our node has not stopped').toBeNull();
+    expect(ts.statusNow().appliedOps).toBe(markerOps);
+    expect(ts.obj.dict.has('big')).toBe(false);
+    expect(ts.obj.dict.get('small')).toBe('ok');
+    const leaderView = await pyLeader.status();
+    expect(leaderView.isLeader, 'the Python leader is still up').toBe(true);
+  });
+});
