@@ -514,9 +514,10 @@ export class InteropEnv {
     return node;
   }
 
+  /** Start one of our nodes; `self` null: a read-only node (connects to every partner, never listens). */
   async startTs(
     name: string,
-    self: string,
+    self: string | null,
     partners: readonly string[],
     options: NodeOptions = {},
   ): Promise<TsNode> {
@@ -536,7 +537,7 @@ export class InteropEnv {
       bindAddress: self,
       maxBindRetries: 20,
       bindRetryTime: 0.25,
-      logger: fileLogger(stream, `${name} ${self}`, process.env.RAFTDCS_INTEROP_DEBUG === '1'),
+      logger: fileLogger(stream, `${name} ${self ?? 'read-only'}`, process.env.RAFTDCS_INTEROP_DEBUG === '1'),
     };
     const obj = new InteropObject(
       self,

@@ -3,7 +3,9 @@
  * - a pysyncobj node joins a cluster of our nodes (`addNodeToCluster` on our leader), catches up
  *   from the log, proposes; then our leader removes it;
  * - our node (dynamicMembershipChange) joins a pysyncobj cluster (`addNodeToCluster` on the Python
- *   leader), catches up, proposes; then the Python leader removes it.
+ *   leader), catches up, proposes; then the Python leader removes it;
+ * - our node started before it is a member (Patroni's join order) is added through a Python
+ *   follower with syncobj_admin, and catches up.
  */
 import { expect, it } from 'vitest';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
@@ -17,9 +19,10 @@ import {
   type NodeOptions,
   type NodeStatus,
   showStatuses,
+  syncobjAdmin,
   useInteropEnv,
 } from './harness.js';
-import { VARIANTS } from './variants.js';
+import { adminPass, VARIANTS } from './variants.js';
 import { expectAllSucceeded, expectResultsMatch, type Proposed, runWorkload } from './workload.js';
 
 async function membersAre(nodes: readonly InteropNode[], expected: (self: string) => string[], what: string) {
@@ -121,6 +124,31 @@ for (const variant of VARIANTS) {
       expectAllSucceeded(third);
       await allApplied(pair, all.length + third.length);
       expectResultsMatch(await expectSameState(pair), [...all, ...third]);
+    });
+
+    it('our node started before it is a member (as Patroni joins) is added with syncobj_admin on a Python node', async () => {
+      const [a1, a2, a3] = (await freeLoopbackAddresses(3)) as [string, string, string];
+      const py1 = await env().startPy('py1', a1, [a1, a2], base);
+      const py2 = await env().startPy('py2', a2, [a1, a2], base);
+      const pair: InteropNode[] = [py1, py2];
+      const leaderAddress = await agreedLeader(pair, 10_000);
+      const first = await runWorkload(pair, 4, 'join-early-before');
+      expectAllSucceeded(first);
+      // it knows the members; they refuse its connections until the add is appended
+      const ts = await env().startTs('ts', a3, [a1, a2], base);
+      const follower = leaderAddress === a1 ? a2 : a1;
+      const add = await syncobjAdmin(['-conn', follower, ...adminPass(variant), '-add', a3]);
+      expect(add.stdout.trim(), `syncobj_admin -add through the Python follower ${follower}`).toBe(
+        `SUCCESS ADD ${a3}`,
+      );
+      const trio: InteropNode[] = [py1, py2, ts];
+      await allApplied(trio, first.length, 15_000);
+      const second = await runWorkload(trio, 4, 'join-early-after');
+      expectAllSucceeded(second);
+      const all: Proposed[] = [...first, ...second];
+      await allApplied(trio, all.length);
+      expectResultsMatch(await expectSameState(trio), all);
+      await membersAre(trio, (self) => [a1, a2, a3].filter((a) => a !== self), 'everyone to know all three');
     });
   });
 }
