@@ -14,7 +14,11 @@
  * error: it becomes exit code 4.
  */
 import type { LevelWithSilent } from 'pino';
-import { type ControllerSettings, controllerSettings } from '../config/controller-config.js';
+import {
+  type ControllerSettings,
+  controllerSettings,
+  prepareControllerDataDir,
+} from '../config/controller-config.js';
 import { ConfigError } from '../config/errors.js';
 import {
   type EnvSource,
@@ -22,7 +26,6 @@ import {
   loadPatroniConfig,
   reloadPatroniConfig,
 } from '../config/patroni-config.js';
-import { syncObjTimeouts, validateDataDir } from '../config/raft-section.js';
 import { type ConfigMap, isConfigMap } from '../config/yaml.js';
 import { KVStoreTTL } from '../kv/kvstore-ttl.js';
 import { ExitCode } from './exit-codes.js';
@@ -77,7 +80,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
       maxBindRetries: options.maxBindRetries,
     });
     level = pinnedLevel ?? levelOf(loaded.config);
-    if (settings.raft.dataDir !== '') validateDataDir(settings.raft.dataDir);
+    prepareControllerDataDir(settings.node.dataDir);
   } catch (e) {
     return reportConfigError(e);
   }
@@ -85,7 +88,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
   const logging = createLogging({ level, format: options.logFormat ?? 'auto' });
   const log = logging.logger;
   for (const w of loaded.warnings) log.warn(w);
-  const raft = settings.raft;
+  const node = settings.node;
   if (settings.unknownRaftKeys.length > 0) {
     log.warn({ keys: settings.unknownRaftKeys.map((k) => `raft.${k}`) }, 'ignoring unknown raft keys');
   }
@@ -93,17 +96,17 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
     {
       version: VERSION,
       config: loaded.source,
-      selfAddr: raft.selfAddr,
+      selfAddr: node.selfAddr,
       // null: pysyncobj's default, every interface on self_addr's port
-      bindAddr: raft.bindAddr,
-      partnerAddrs: raft.partnerAddrs,
-      journal: settings.files.journal,
-      dump: settings.files.dump,
-      encrypted: raft.password !== null,
+      bindAddr: settings.bindAddr,
+      partnerAddrs: node.partnerAddrs,
+      journal: node.files.journal,
+      dump: node.files.dump,
+      encrypted: settings.password !== null,
     },
     'starting the raft controller',
   );
-  if (raft.customTimeoutsMessage !== null) log.info(raft.customTimeoutsMessage);
+  if (node.timeouts.logLine !== null) log.info(node.timeouts.logLine);
 
   // ---- signals: installed before anything is started, removed when we return
   let resolveStop!: (why: string) => void;
@@ -162,25 +165,21 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
   try {
     const raftLog = logging.child({ component: 'raft' });
     kv = await KVStoreTTL.open({
-      selfAddr: raft.selfAddr,
-      partnerAddrs: raft.partnerAddrs,
-      retryTimeout: raft.retryTimeout,
+      selfAddr: node.selfAddr,
+      partnerAddrs: node.partnerAddrs,
+      retryTimeout: node.retryTimeout,
       conf: {
-        ...syncObjTimeouts(raft),
-        password: raft.password,
-        bindAddress: raft.bindAddr,
-        journalFile: settings.files.journal,
-        fullDumpFile: settings.files.dump,
-        dnsCacheTime: raft.dnsCacheTime,
-        dnsFailCacheTime: raft.dnsFailCacheTime,
+        // Patroni's SyncObjConf: password, bind address, journal and dump files, DNS cache times,
+        // the custom timeout knobs; no onReady (the controller has no callbacks)
+        ...node.conf,
         maxBindRetries: settings.maxBindRetries,
         bindRetryTime: settings.bindRetryTime,
         fsync: 'always',
         logger: raftLog,
       },
     });
-    const node = kv;
-    const started = node.waitBinded().then(
+    const store = kv;
+    const started = store.waitBinded().then(
       () => null,
       (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
     );
@@ -189,8 +188,8 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
       log.error(
         {
           err: first.message,
-          selfAddr: raft.selfAddr,
-          bindAddr: raft.bindAddr,
+          selfAddr: node.selfAddr,
+          bindAddr: settings.bindAddr,
           maxBindRetries: settings.maxBindRetries,
         },
         'the raft node could not start',
@@ -198,14 +197,14 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
       return await shutdown(ExitCode.StartFailed);
     }
     if (first === 'stop') return await shutdown(ExitCode.Ok);
-    log.info({ selfAddr: raft.selfAddr }, 'raft node listening');
+    log.info({ selfAddr: node.selfAddr }, 'raft node listening');
 
     if (settings.http !== null) {
       try {
         http = await startHttpEndpoint({
           listen: settings.http,
-          kv: node,
-          metrics: createMetrics(node, VERSION),
+          kv: store,
+          metrics: createMetrics(store, VERSION),
           version: VERSION,
           logger: logging.child({ component: 'http' }),
         });
@@ -218,7 +217,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
 
     const failed = new Promise<Error>((resolve) => {
       failureTimer = setInterval(() => {
-        if (node.failure) resolve(node.failure);
+        if (store.failure) resolve(store.failure);
       }, FAILURE_POLL_MS);
     });
     const outcome = await Promise.race([stopRequested, failed]);

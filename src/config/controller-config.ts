@@ -1,26 +1,50 @@
 /**
  * What `raftdcs controller` runs with, from a loaded Patroni configuration plus command-line
  * overrides: the `raft:` section (the only Patroni section the controller reads, as
- * `patroni_raft_controller`) and raftdcs's own optional `raftdcs:` section, which Patroni
- * ignores (`log.level` is read by the CLI's logging):
+ * `patroni_raft_controller`; parsed by the Raft DCS's own rules in src/dcs/raft-config.ts, with
+ * `raft.self_addr` required) and raftdcs's own optional `raftdcs:` section, which Patroni ignores
+ * (`log.level` is read by the CLI's logging):
  *
  * ```yaml
  * raftdcs:
  *   http: 127.0.0.1:8009     # GET /status and /metrics (off when absent)
- *   max_bind_retries: 5      # attempts to bind raft.bind_addr / self_addr before giving up (0 = forever)
+ *   max_bind_retries: 5      # attempts to bind the Raft port before giving up (0 = forever)
  *   bind_retry_time: 1.0     # seconds between those attempts
  * ```
  *
- * Pure (no I/O): data_dir is checked by the controller at start-up (validateDataDir).
+ * Every problem is a ConfigError naming the key under `raft.` / `raftdcs.`. Pure except
+ * prepareControllerDataDir (Patroni's data_dir check: it may create the directory).
  */
-import { type JournalPaths, journalPaths } from '../raft/journal/paths.js';
+import {
+  prepareDataDir,
+  RaftConfigError,
+  type RaftNodeSettings,
+  raftNodeSettings,
+} from '../dcs/raft-config.js';
 import { ConfigError } from './errors.js';
 import { describe } from './patroni-config.js';
-import { parseRaftSection, type RaftSection } from './raft-section.js';
 import { type ConfigMap, type ConfigValue, isConfigMap } from './yaml.js';
 
 export const DEFAULT_MAX_BIND_RETRIES = 5;
 export const DEFAULT_BIND_RETRY_TIME = 1.0;
+
+/** The keys Patroni's Raft DCS reads from `raft:` (others are ignored; the controller warns). */
+const KNOWN_RAFT_KEYS: ReadonlySet<string> = new Set([
+  'self_addr',
+  'bind_addr',
+  'partner_addrs',
+  'data_dir',
+  'password',
+  'retry_timeout',
+  'ttl',
+  'loop_wait',
+  'append_entries_period',
+  'min_timeout',
+  'max_timeout',
+  'connection_timeout',
+  'connection_retry_time',
+  'leader_fallback_timeout',
+]);
 
 export interface HttpListen {
   readonly host: string;
@@ -29,10 +53,15 @@ export interface HttpListen {
 }
 
 export interface ControllerSettings {
-  readonly raft: RaftSection & { readonly selfAddr: string };
+  /** the Raft node's settings (addresses, files, retry budget, timeouts, SyncObjConf options) */
+  readonly node: RaftNodeSettings & {
+    readonly selfAddr: string;
+    readonly files: { readonly journal: string; readonly dump: string };
+  };
+  /** `raft.bind_addr` (null: pysyncobj's default, every interface on self_addr's port) */
+  readonly bindAddr: string | null;
+  readonly password: string | null;
   readonly unknownRaftKeys: readonly string[];
-  /** journal and dump file names, exactly as Patroni names them */
-  readonly files: JournalPaths;
   readonly http: HttpListen | null;
   readonly maxBindRetries: number;
   readonly bindRetryTime: number;
@@ -50,17 +79,18 @@ export function controllerSettings(
   overrides: ControllerOverrides = {},
 ): ControllerSettings {
   const rawRaft = config.raft;
-  if (!isConfigMap(rawRaft) || rawRaft.self_addr === undefined || rawRaft.self_addr === null) {
+  if (!isConfigMap(rawRaft)) {
     throw new ConfigError(
       'raft.self_addr',
       rawRaft === undefined
         ? 'is required: the configuration has no raft: section (set raft.self_addr or PATRONI_RAFT_SELF_ADDR)'
-        : 'is required (set raft.self_addr or PATRONI_RAFT_SELF_ADDR)',
+        : `is required: raft must be a mapping, got ${describe(rawRaft)}`,
     );
   }
-  const parsed = parseRaftSection(rawRaft, 'raft');
-  if (parsed.selfAddr === null) throw new ConfigError('raft.self_addr', 'is required (it is empty)');
-  const { unknownKeys, ...raft } = parsed;
+  const node = asConfigError(() => raftNodeSettings(rawRaft, { requireSelfAddr: true }));
+  if (node.selfAddr === null || node.files === null) {
+    throw new ConfigError('raft.patronictl', 'the controller is a voting member: it cannot run read-only');
+  }
 
   const ours = config.raftdcs;
   if (ours !== undefined && ours !== null && !isConfigMap(ours)) {
@@ -80,13 +110,23 @@ export function controllerSettings(
   );
 
   return {
-    raft: { ...raft, selfAddr: parsed.selfAddr },
-    unknownRaftKeys: unknownKeys,
-    files: journalPaths(raft.dataDir, parsed.selfAddr),
+    node: { ...node, selfAddr: node.selfAddr, files: node.files },
+    bindAddr: node.conf.bindAddress ?? null,
+    password: node.conf.password ?? null,
+    unknownRaftKeys: Object.keys(rawRaft).filter((k) => !KNOWN_RAFT_KEYS.has(k)),
     http,
     maxBindRetries,
     bindRetryTime,
   };
+}
+
+/**
+ * Patroni's `validate_directory(data_dir)` for the controller: created when missing, else it must
+ * be a writable directory (`<dir> is not a directory`, `<dir> the directory is not writable`,
+ * `<dir> couldn't create the directory`), reported as a ConfigError on `raft.data_dir`.
+ */
+export function prepareControllerDataDir(dir: string): void {
+  if (dir !== '') asConfigError(() => prepareDataDir(dir));
 }
 
 /** `host:port` (IPv6 as `[::1]:8009`), port 0–65535 (0 = any free port). */
@@ -102,6 +142,18 @@ export function parseHttpListen(v: ConfigValue, keyPath: string): HttpListen {
   }
   const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1');
   return { host, port };
+}
+
+/** The Raft DCS's RaftConfigError as our ConfigError: key under `raft.`, no repeated key in the text. */
+function asConfigError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof RaftConfigError)) throw e;
+    const key = e.key.startsWith('raft.') ? e.key : `raft.${e.key}`;
+    const reason = e.message.startsWith(`${key} `) ? e.message.slice(key.length + 1) : e.message;
+    throw new ConfigError(key, reason);
+  }
 }
 
 function nonNegativeInt(v: ConfigValue | undefined, fallback: number, keyPath: string): number {

@@ -16,11 +16,12 @@
  * are reported as ConfigErrors instead of Python tracebacks; unusable environment values (a
  * timeout with a unit, an unparsable partner list) come back as warnings.
  *
- * This module must never print, exit, or validate a section's meaning (./raft-section.ts does
- * that); it builds the merged tree and says where it came from.
+ * This module must never print, exit, or validate a section's meaning (src/dcs/raft-config.ts and
+ * ./controller-config.ts do that); it builds the merged tree and says where it came from.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { RAFT_TIMEOUT_KNOBS } from '../dcs/raft-config.js';
 import { compareAddresses } from '../raft/transport/address.js';
 import { pyFloatRepr } from '../wire/value.js';
 import { ConfigError } from './errors.js';
@@ -58,16 +59,8 @@ export interface LoadOptions {
   readonly consumeEnv?: boolean;
 }
 
-/** The timeout knobs (master-only in Patroni), in Patroni's order; their variables are `PATRONI_RAFT_<NAME>`. */
-export const RAFT_TIMEOUT_KEYS = [
-  'append_entries_period',
-  'min_timeout',
-  'max_timeout',
-  'connection_timeout',
-  'connection_retry_time',
-  'leader_fallback_timeout',
-] as const;
-export type RaftTimeoutKey = (typeof RAFT_TIMEOUT_KEYS)[number];
+/** The timeout knobs (master-only in Patroni); their variables are `PATRONI_RAFT_<NAME>`. */
+const RAFT_TIMEOUT_KEYS: readonly string[] = RAFT_TIMEOUT_KNOBS.map((k) => k.key);
 
 const RAFT_STRING_KEYS = ['data_dir', 'self_addr', 'partner_addrs', 'password', 'bind_addr'] as const;
 

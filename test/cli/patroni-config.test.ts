@@ -18,7 +18,6 @@ import {
   reloadPatroniConfig,
 } from '../../src/config/patroni-config.js';
 import { parsePyInt, parsePyReal, pyNumberRepr, rint } from '../../src/config/py-numbers.js';
-import { parseRaftSection } from '../../src/config/raft-section.js';
 import { type ConfigMap, parseYaml } from '../../src/config/yaml.js';
 import { ConfigError as RaftConfigError } from '../../src/raft/config.js';
 
@@ -125,11 +124,11 @@ scope: batman
         PATRONI_RAFT_MIN_TIMEOUT: '0.5',
       },
     });
-    const s = parseRaftSection(config.raft);
+    const s = controllerSettings(config).node;
     expect(s.selfAddr).toBe('127.0.0.1:7101');
     expect(s.partnerAddrs).toEqual(['127.0.0.1:7102', '127.0.0.1:7103']);
-    expect(s.timeouts.min_timeout).toEqual({ value: 0.5, isDefault: false });
-    expect(s.customTimeoutsMessage).toBe('Applying custom pysyncobj timeouts: min_timeout=0.5');
+    expect(s.timeouts.custom).toEqual({ raftMinTimeout: 0.5 });
+    expect(s.timeouts.logLine).toBe('Applying custom pysyncobj timeouts: min_timeout=0.5');
   });
 
   it('M03 every timeout variable is read as a real; a unit or garbage is ignored with a warning', () => {
@@ -330,30 +329,36 @@ describe('the raft: section and the controller settings', () => {
     );
   });
 
-  it('addresses: partner entries must be strings (an unquoted 10:20 is explained), ports in range', () => {
+  it('raft keys are checked by the Raft DCS rules; errors come back under raft.', () => {
+    const raft = (body: string) => section(`raft:\n  self_addr: a:1\n${body}`);
     expectConfigError(
-      () => parseRaftSection(section('partner_addrs: [127.0.0.1:2222, 10:20]\n')),
-      'raft.partner_addrs[1]',
-      'base-60 integer 620',
+      () => controllerSettings(raft('  partner_addrs: [127.0.0.1:2222, 10:20]\n')),
+      'raft.partner_addrs',
+      /^raft\.partner_addrs: .*quote them.*620/,
     );
     expectConfigError(
-      () => parseRaftSection(section('self_addr: 127.0.0.1:70000\n')),
-      'raft.self_addr',
-      'a port from 1 to 65535',
-    );
-    expectConfigError(
-      () => parseRaftSection(section('partner_addrs: a:1\n')),
+      () => controllerSettings(raft('  partner_addrs: b:1\n')),
       'raft.partner_addrs',
       'a list',
     );
-    expectConfigError(() => parseRaftSection(section('password: 1234\n')), 'raft.password', 'quote it');
-    const s = parseRaftSection(
-      section('self_addr: a:1\npartner_addrs: [b:2, a:1, b:2, c:3]\nretry_timeout: 7.9\nttl: 20\n'),
+    expectConfigError(
+      () => controllerSettings(raft('  password: 1234\n')),
+      'raft.password',
+      'must be a string',
     );
-    expect(s.partnerAddrs).toEqual(['b:2', 'c:3']);
-    expect(s.retryTimeout).toBe(7);
-    expect(s.dnsCacheTime).toBe(20);
-    expect(s.dnsFailCacheTime).toBe(10);
+    expectConfigError(
+      () => controllerSettings(section('raft:\n  self_addr: a:1\n  patronictl: true\n')),
+      'raft.patronictl',
+      'cannot run read-only',
+    );
+    const s = controllerSettings(
+      raft('  partner_addrs: [b:2, a:1, b:2, c:3]\n  retry_timeout: 7.9\n  ttl: 20\n  typo_key: 1\n'),
+    );
+    expect(s.node.partnerAddrs).toEqual(['b:2', 'c:3']);
+    expect(s.node.retryTimeout).toBe(7);
+    expect(s.node.conf.dnsCacheTime).toBe(20);
+    expect(s.node.conf.dnsFailCacheTime).toBe(10);
+    expect(s.unknownRaftKeys).toEqual(['typo_key']);
   });
 
   it('controller settings: files named as Patroni names them, raftdcs section, overrides', () => {
@@ -363,15 +368,17 @@ describe('the raft: section and the controller settings', () => {
       ),
       {},
     );
-    expect(s.files.journal).toBe('/d/10.0.0.1:2222.journal');
-    expect(s.files.dump).toBe('/d/10.0.0.1:2222.dump');
+    expect(s.node.files.journal).toBe('/d/10.0.0.1:2222.journal');
+    expect(s.node.files.dump).toBe('/d/10.0.0.1:2222.dump');
+    expect(s.node.conf.journalFile).toBe('/d/10.0.0.1:2222.journal');
+    expect(s.node.conf.fullDumpFile).toBe('/d/10.0.0.1:2222.dump');
     expect(s.http).toEqual({ host: '127.0.0.1', port: 8009 });
     expect(s.maxBindRetries).toBe(2);
     const o = controllerSettings(section('raft:\n  self_addr: a:1\n'), {
       http: '[::1]:0',
       maxBindRetries: 0,
     });
-    expect(o.files.journal).toBe('a:1.journal');
+    expect(o.node.files.journal).toBe('a:1.journal');
     expect(o.http).toEqual({ host: '::1', port: 0 });
     expect(o.maxBindRetries).toBe(0);
     expect(() => parseHttpListen('nope', '--http')).toThrow(/--http: expected "host:port"/);
