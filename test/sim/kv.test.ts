@@ -1,0 +1,112 @@
+/**
+ * The KV simulation in CI (kv-simulator.ts, kv-checker.ts): RAFTDCS_KV_SIM_SEEDS seeds (default
+ * 300) rotating over the fault profiles, every key's history linearizable, replicas identical at
+ * every index, the replay of the committed log equal to the model; and proof that the checks can
+ * fail: broken apply rules, divergent replicas and broken models must be caught.
+ */
+import { describe, expect, it } from 'vitest';
+import { type KvSimOptions, type KvSimResult, KvSimulator } from './kv-simulator.js';
+import { PROFILES, profileFor, ROTATION } from './profiles.js';
+import { SimViolation } from './simulator.js';
+
+const SEEDS = Number(process.env.RAFTDCS_KV_SIM_SEEDS ?? 300);
+const FIRST = Number(process.env.RAFTDCS_KV_SIM_FIRST_SEED ?? 1);
+const CHUNK = 50;
+
+describe('KV simulation: linearizable KVStoreTTL under the fault profiles', () => {
+  for (let start = FIRST; start < FIRST + SEEDS; start += CHUNK) {
+    const end = Math.min(FIRST + SEEDS, start + CHUNK) - 1;
+    it(`seeds ${start}..${end} (profiles ${ROTATION.join(', ')})`, () => {
+      for (let seed = start; seed <= end; seed++) {
+        const r = new KvSimulator(seed, profileFor(seed)).run();
+        // a run without writes or without a leader would prove nothing
+        expect(r.leadersElected, `seed ${seed}`).toBeGreaterThan(0);
+        expect(r.acked, `seed ${seed}`).toBeGreaterThan(10);
+      }
+    });
+  }
+
+  it('the runs exercise every kind of outcome, expiry and fault', () => {
+    const total: Record<string, number> = {};
+    const add = (r: KvSimResult) => {
+      for (const k of ['acked', 'unknown', 'precheckFalse', 'reads', 'expiresIssued', 'crashes'] as const) {
+        total[k] = (total[k] ?? 0) + r[k];
+      }
+    };
+    for (const [name, profile] of Object.entries(PROFILES)) {
+      let acked = 0;
+      for (let seed = 1; seed <= 3; seed++) {
+        const r = new KvSimulator(seed, profile).run();
+        acked += r.acked;
+        add(r);
+      }
+      expect(acked, name).toBeGreaterThan(50);
+    }
+    for (const k of ['unknown', 'precheckFalse', 'reads', 'expiresIssued', 'crashes']) {
+      expect(total[k], k).toBeGreaterThan(0);
+    }
+  });
+
+  it('over FIFO (TCP-like) links an index assignment never arrives after its entry was applied', () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      expect(new KvSimulator(seed, PROFILES.tcp!).run().lateAssignments, `seed ${seed}`).toBe(0);
+    }
+  });
+
+  it('replays a seed exactly', () => {
+    const a = new KvSimulator(77, PROFILES.lossy!).run();
+    const b = new KvSimulator(77, PROFILES.lossy!).run();
+    expect(b).toEqual(a);
+  });
+});
+
+function firstViolation(options: KvSimOptions, maxSeeds = 30): SimViolation | undefined {
+  for (let seed = 1; seed <= maxSeeds; seed++) {
+    try {
+      new KvSimulator(seed, profileFor(seed), options).run();
+    } catch (e) {
+      if (e instanceof SimViolation) return e;
+      throw e;
+    }
+  }
+  return undefined;
+}
+
+describe('KV simulation: the checks can fail', () => {
+  it('an apply rule that ignores prevValue on every node is not linearizable', () => {
+    const v = firstViolation({ applyFault: 'ignorePrevValue', checkApplyConformance: false });
+    expect(v?.property).toBe('linearizability');
+    expect(v?.message).toMatch(/replay: npm run sim -- --profile \w+ --kv --seed \d+/);
+  });
+
+  it('an apply rule that ignores prevIndex on every node is not linearizable', () => {
+    expect(firstViolation({ applyFault: 'ignorePrevIndex', checkApplyConformance: false })?.property).toBe(
+      'linearizability',
+    );
+  });
+
+  it('the replay of the committed log through the model catches a broken apply rule too', () => {
+    expect(firstViolation({ applyFault: 'ignorePrevValue' })?.property).toBe('apply conformance');
+  });
+
+  it('a replica applying differently breaks State Machine Safety on the KV state', () => {
+    expect(firstViolation({ applyFault: 'divergentN2' })?.property).toBe('State Machine Safety (KV state)');
+  });
+
+  it("a wrong model (prevValue ignored, created never adjusted) rejects a correct system's history", () => {
+    for (const modelFaults of [{ ignorePrevValue: true }, { keepSubmittedCreated: true }]) {
+      const v = firstViolation({ modelFaults, checkApplyConformance: false });
+      expect(v?.property, JSON.stringify(modelFaults)).toBe('linearizability');
+    }
+  });
+
+  it('reads are local in Patroni: checked as linearizable, a stale read is found', () => {
+    expect(firstViolation({ strictReads: true })?.property).toBe('linearizability');
+  });
+
+  it('a core granting two votes per term is caught in KV mode too', () => {
+    expect(firstViolation({ coreFaults: { grantTwoVotesPerTerm: true } }, 200)?.property).toBe(
+      'Election Safety',
+    );
+  });
+});
