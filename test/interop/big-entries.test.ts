@@ -3,6 +3,7 @@
  * its chunked 'transmission' form (spec §7.4).
  * - our leader sends big entries as plain `append_entries` (no transmission): Python followers
  *   apply them, whatever the size;
+ * - a node starting 300 entries (~450 KB) behind catches up, from our leader or a Python one;
  * - a Python leader sends them as transmissions, which our follower reassembles;
  * - pysyncobj's mislabelled 'finish' (spec §14 #13: a command whose length is just below a multiple
  *   of the batch size while its pickled entry crosses it): the Python follower's tick thread dies,
@@ -24,6 +25,7 @@ import {
   useInteropEnv,
 } from './harness.js';
 import { VARIANTS } from './variants.js';
+import { expectAllSucceeded, expectResultsMatch, type Proposed, propose, runWorkload } from './workload.js';
 
 /**
  * Value sizes (the command is ~30 bytes longer) around one and two batches — all outside the window
@@ -64,6 +66,41 @@ for (const variant of VARIANTS) {
         }
         await allApplied(nodes, SIZES.length, 15_000);
         await expectSameState(nodes);
+      });
+
+      it(`${tsLeads ? 'our leader' : 'a Python leader'} brings a node that starts 300 entries (~450 KB) behind up to date`, async () => {
+        const addrs = await freeLoopbackAddresses(3);
+        const [a1, a2, a3] = addrs as [string, string, string];
+        let pair: InteropNode[];
+        if (tsLeads) {
+          const ts = await env().startTs('ts', a3, addrs, { ...base, timeouts: QUICK_ELECTIONS });
+          const py1 = await env().startPy('py1', a1, addrs, { ...base, timeouts: SLOW_ELECTIONS });
+          pair = [ts, py1];
+          expect(await agreedLeader(pair, 15_000), 'our node leads').toBe(a3);
+        } else {
+          const py1 = await env().startPy('py1', a1, addrs, base);
+          const py2 = await env().startPy('py2', a2, addrs, base);
+          pair = [py1, py2];
+          await agreedLeader(pair, 15_000);
+        }
+        const backlog: Promise<Proposed>[] = [];
+        for (let i = 0; i < 300; i++) {
+          const v = `${i}:${'y'.repeat(1500)}`;
+          backlog.push(propose(pair[i % 2] as InteropNode, 'put', [`b${i % 7}`, v]));
+        }
+        const first = await Promise.all(backlog);
+        expectAllSucceeded(first);
+        // the late node: a Python follower of our leader, or our follower of the Python leader
+        const late = tsLeads
+          ? await env().startPy('py2-late', a2, addrs, { ...base, timeouts: SLOW_ELECTIONS })
+          : await env().startTs('ts-late', a3, addrs, base);
+        const nodes: InteropNode[] = [...pair, late];
+        await allApplied(nodes, first.length, 20_000);
+        await expectSameState(nodes);
+        const more = await runWorkload(nodes, 4, 'after-catch-up');
+        expectAllSucceeded(more);
+        await allApplied(nodes, first.length + more.length);
+        expectResultsMatch(await expectSameState(nodes), [...first, ...more]);
       });
     }
   });

@@ -108,6 +108,12 @@ export interface InteropNode {
 
 const OP_TIMEOUT_MS = 15_000;
 
+/** A long value cut for messages: its start, its length. */
+export function short(text: string | undefined, max = 120): string {
+  if (text === undefined) return 'undefined';
+  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} chars)`;
+}
+
 function sortedDict(entries: Iterable<[string, Scalar]>): Record<string, Scalar> {
   const out: Record<string, Scalar> = {};
   for (const [k, v] of [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) out[k] = v;
@@ -720,13 +726,13 @@ export async function expectSameState(nodes: readonly InteropNode[]): Promise<Ap
     for (let i = 0; i < len; i++) {
       if (JSON.stringify(recs[i]) !== JSON.stringify(refRecords[i])) {
         throw new Error(
-          `applied sequences differ at position ${i}: ${ref.kind} ${ref.name} applied ${JSON.stringify(refRecords[i])}, ${n.kind} ${n.name} applied ${JSON.stringify(recs[i])}`,
+          `applied sequences differ at position ${i}: ${ref.kind} ${ref.name} applied ${short(JSON.stringify(refRecords[i]))}, ${n.kind} ${n.name} applied ${short(JSON.stringify(recs[i]))}`,
         );
       }
     }
     if (recs.length !== refRecords.length) {
       throw new Error(
-        `${ref.kind} ${ref.name} applied ${refRecords.length} operations, ${n.kind} ${n.name} applied ${recs.length} (last: ${JSON.stringify(refRecords.at(-1))} vs ${JSON.stringify(recs.at(-1))})`,
+        `${ref.kind} ${ref.name} applied ${refRecords.length} operations, ${n.kind} ${n.name} applied ${recs.length} (last: ${short(JSON.stringify(refRecords.at(-1)))} vs ${short(JSON.stringify(recs.at(-1)))})`,
       );
     }
     if (st.value !== refStatus.value) {
@@ -736,7 +742,7 @@ export async function expectSameState(nodes: readonly InteropNode[]): Promise<Ap
     }
     if (JSON.stringify(st.dict) !== JSON.stringify(refStatus.dict)) {
       throw new Error(
-        `dict differs: ${ref.kind} ${ref.name} has ${JSON.stringify(refStatus.dict)}, ${n.kind} ${n.name} has ${JSON.stringify(st.dict)}`,
+        `dict differs: ${ref.kind} ${ref.name} has ${short(JSON.stringify(refStatus.dict), 400)}, ${n.kind} ${n.name} has ${short(JSON.stringify(st.dict), 400)}`,
       );
     }
   }

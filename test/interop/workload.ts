@@ -70,13 +70,21 @@ export function opsCount(proposed: readonly Proposed[]): number {
   return proposed.length;
 }
 
+/** A long value cut for messages: its start, its length. */
+function short(text: string, max = 60): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…(${text.length} chars)`;
+}
+
+/** `py py1 put("k0", "a:py1:3")`, long arguments shortened. */
+export function describeProposal(p: Proposed): string {
+  return `${p.node.kind} ${p.node.name} ${p.op}(${p.args.map((a) => short(JSON.stringify(a))).join(', ')})`;
+}
+
 /** Every proposal succeeded (err 0 = SUCCESS); lists all failures otherwise. */
 export function expectAllSucceeded(proposed: readonly Proposed[]): void {
   const failed = proposed.filter((p) => !p.outcome.ok || p.outcome.err !== 0);
   expect(
-    failed.map(
-      (p) => `${p.node.kind} ${p.node.name} ${p.op}(${p.args.join(', ')}) -> ${JSON.stringify(p.outcome)}`,
-    ),
+    failed.map((p) => `${describeProposal(p)} -> ${short(JSON.stringify(p.outcome))}`),
     'failed proposals',
   ).toEqual([]);
 }
@@ -107,7 +115,7 @@ export function expectResultsMatch(records: readonly AppliedRecord[], proposed: 
   }
   for (const p of proposed) {
     if (!p.outcome.ok) continue; // timed out: may or may not have been applied
-    const who = `${p.node.kind} ${p.node.name} ${p.op}(${p.args.map((a) => JSON.stringify(a)).join(', ')})`;
+    const who = describeProposal(p);
     if (p.outcome.err !== 0) {
       // DISCARDED means another entry took its index: it must not have been applied; other
       // reasons (LEADER_CHANGED, NOT_LEADER…) leave it open, as in pysyncobj
@@ -130,7 +138,7 @@ export function expectResultsMatch(records: readonly AppliedRecord[], proposed: 
     const i = at[0] as number;
     expect(
       p.outcome.result,
-      `${who} returned ${JSON.stringify(p.outcome.result)} to its proposer, but applied as ${JSON.stringify(records[i])} it yields ${JSON.stringify(results[i])}`,
+      `${who} returned ${short(JSON.stringify(p.outcome.result))} to its proposer, but applied as ${short(JSON.stringify(records[i]), 120)} it yields ${short(JSON.stringify(results[i]))}`,
     ).toEqual(results[i]);
   }
   const norm = (m: Map<string, Scalar[]>) =>
@@ -168,7 +176,7 @@ export function expectWellOrdered(records: readonly AppliedRecord[], who: string
     const [ci, ct] = records[i] as AppliedRecord;
     if (!(ci > pi && ct >= pt)) {
       throw new Error(
-        `${who}: applied out of order at position ${i}: ${JSON.stringify(records[i - 1])} then ${JSON.stringify(records[i])}`,
+        `${who}: applied out of order at position ${i}: ${short(JSON.stringify(records[i - 1]), 120)} then ${short(JSON.stringify(records[i]), 120)}`,
       );
     }
   }
