@@ -170,6 +170,9 @@ def audit(event, args):
 
 sys.addaudithook(audit)
 sys.setrecursionlimit(3000)
+# the input may ask for bytes(2**31) and the like: fail such allocations instead of swapping
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 for data in frames():
     try:
         v = pp.loads(data)
@@ -211,7 +214,7 @@ function hasMultiItemSet(v: PyValue): boolean {
 
 /** our documented restrictions: Python accepts these, we refuse on purpose */
 const OUR_RESTRICTIONS =
-  /unsupported dict key type|modified after it was stored|stored inside itself|at STOP|after STOP|slot state|cannot be called by REDUCE|only pysyncobj\.node|arguments must be \(\)|keyword arguments must be|argument must be a list|_codecs\.encode needs|bytes\(\)|leading zero|class or function reference|BUILD state is not a dict|frame of N bytes is longer/;
+  /unsupported dict key type|modified after it was stored|stored inside itself|at STOP|after STOP|slot state|cannot be called by REDUCE|only pysyncobj\.node|arguments must be \(\)|keyword arguments must be|argument must be a list|_codecs\.encode needs|bytes\(\)|leading zero|class or function reference|BUILD state is not a dict|frame of N bytes is longer|invalid int literal|ambiguous int literal|invalid float literal|memo index must be a decimal number|FRAME together with|BUILD target is not an object|REDUCE arguments are not a tuple/;
 
 describePython('pickle codec against CPython', () => {
   it('Python loads our encodings to the same value; its protocol-2 re-pickle equals our canonical bytes', () => {

@@ -26,12 +26,22 @@
  *   - a list/dict/set/object may not be modified after it was stored in another container (that is
  *     how cycles form; a cyclic value is refused);
  *   - dict keys must be str/int/bool/None, set items hashable model values;
- *   - FRAME must fit in the input (the C unpickler's rule); INT/LONG text is decimal only;
+ *   - FRAME must fit in the input (the C unpickler's rule) and may not be mixed with a non-ASCII
+ *     SHORT_BINSTRING/BINSTRING (only pysyncobj's pure-Python fallback loads those, with other frame
+ *     rules); INT/LONG/FLOAT text and PUT/GET indexes are plain decimal (the C loader also reads
+ *     octal/hex ints and stops at a NUL), and a 2-character INT other than 00/01 that reads as 0 or 1
+ *     (" 1", "+0": a bool for the C loader, an int for the Python one) is refused;
+ *   - BUILD only on a node object, REDUCE only with a tuple of arguments (CPython's Python loader is
+ *     laxer: BUILD with a false state is a no-op on anything, REDUCE spreads a list);
  *   - the allow-listed callables only take the arguments pickles use: `_codecs.encode(str, 'latin1'
  *     | 'latin-1')`, `bytes()` / `bytes(list of ints)`, `set`/`frozenset` of a list/tuple/set, the
  *     node classes through NEWOBJ/NEWOBJ_EX with no arguments or `_reconstructor(cls, object, None)`,
  *     BUILD with a dict (or `(dict, None)`).
- * BYTEARRAY8 decodes to bytes (the model has no bytearray) but stays unhashable, as in Python.
+ * Python's own rules kept: Python 2 module names (`__builtin__`, `copy_reg`) resolve only in pickles
+ * of protocol < 3; a non-ASCII STRING (protocol 0) is refused (pysyncobj's fallback covers only the
+ * binary forms); set items dedup by Python equality (True == 1 == 1.0, a NaN only equals itself);
+ * dict keys True/1 merge. BYTEARRAY8 decodes to bytes (the model has no bytearray) but stays
+ * unhashable, as in Python.
  */
 import { WireError, WireErrorCode } from '../errors.js';
 import {
@@ -107,6 +117,11 @@ allow(G_RECONSTRUCTOR, 'copyreg._reconstructor', ['copy_reg\n_reconstructor', 'c
 allow(G_OBJECT, 'builtins.object', ['__builtin__\nobject', 'builtins\nobject']);
 
 const CODECS_ENCODE = ALLOWED.get('_codecs\nencode') as GlobalRef;
+
+/** Python 2 module names: Python 3 maps them (fix_imports) only in pickles of protocol < 3 */
+const PY2_SPELLINGS: ReadonlySet<string> = new Set(
+  [...ALLOWED.keys()].filter((k) => k.startsWith('__builtin__\n') || k.startsWith('copy_reg\n')),
+);
 
 /** The allow-listed globals, `module.name`, both spellings (for documentation and tests). */
 export const ALLOWED_GLOBALS: readonly string[] = Object.freeze(
@@ -412,6 +427,8 @@ class Decoder {
   pos = 0;
   op = 0;
   opPos = 0;
+  /** the protocol of the last PROTO opcode (0 without one): decides whether Python 2 names map */
+  private proto = 0;
   private readonly n: number;
   /** the stack is stack[0..sp); infos[i] is the record of stack[i] (undefined for leaves) */
   private sp = 0;
@@ -457,6 +474,7 @@ class Decoder {
         case Op.PROTO: {
           const p = this.u8();
           if (p > 5) this.fail(`unsupported protocol ${p}`);
+          this.proto = p;
           break;
         }
         case Op.FRAME: {
@@ -465,6 +483,8 @@ class Decoder {
           const len = this.u32() + this.u32() * 0x1_0000_0000;
           if (len > this.n - this.pos)
             this.fail(`frame of ${len} bytes is longer than the ${this.n - this.pos} left`);
+          this.framed = true;
+          this.py2Fallback();
           break;
         }
         case Op.STOP:
@@ -565,9 +585,14 @@ class Decoder {
           const a = this.lineStart;
           if (e - a === 2 && b[a] === 0x30 && (b[a + 1] === 0x30 || b[a + 1] === 0x31)) {
             this.push(b[a + 1] === 0x31, undefined); // "01"/"00": protocol 0 spelling of True/False
-          } else {
-            this.push(this.intText(a, e), undefined);
+            break;
           }
+          const v = this.intText(a, e);
+          if (e - a === 2 && (v === 0 || v === 1)) {
+            // CPython's C loader makes any 2-character 0/1 a bool (" 1", "+0"), its Python one an int
+            this.fail(`ambiguous int literal ${JSON.stringify(latin1Slice(b, a, e))} (bool or int)`);
+          }
+          this.push(v, undefined);
           break;
         }
         case Op.LONG: {
@@ -1114,14 +1139,31 @@ class Decoder {
     const e = a + len;
     const b = this.b;
     for (let i = a; i < e; i++) {
-      if ((b[i] as number) >= 0x80) return this.bytesCopy(len);
+      if ((b[i] as number) >= 0x80) {
+        this.py2Bytes = true;
+        this.py2Fallback();
+        return this.bytesCopy(len);
+      }
     }
     this.pos = e;
     return latin1Slice(b, a, e);
   }
 
-  /** protocol 0 STRING: a quoted Python 2 str literal with backslash escapes */
-  private quotedString(a: number, e: number): string | Buffer {
+  /** a FRAME was seen */
+  private framed = false;
+  /** a non-ASCII SHORT_BINSTRING/BINSTRING was seen */
+  private py2Bytes = false;
+
+  /**
+   * Python loads a non-ASCII Python 2 str only with pysyncobj's pure-Python fallback, whose FRAME
+   * rules differ from the C unpickler's; no real pickler writes both, so refuse the mix.
+   */
+  private py2Fallback(): void {
+    if (this.framed && this.py2Bytes) this.fail('FRAME together with a non-ASCII Python 2 str');
+  }
+
+  /** protocol 0 STRING: a quoted Python 2 str literal with backslash escapes, ASCII only */
+  private quotedString(a: number, e: number): string {
     const b = this.b;
     const q = b[a];
     if (e - a < 2 || (q !== 0x27 && q !== 0x22) || b[e - 1] !== q) {
@@ -1192,8 +1234,10 @@ class Decoder {
       if (c >= 0x80) ascii = false;
       out.push(c);
     }
-    const bytes = Buffer.from(out);
-    return ascii ? bytes.toString('latin1') : bytes;
+    // unlike SHORT_BINSTRING/BINSTRING, pysyncobj's fallback loader does not keep a non-ASCII STRING
+    // as bytes: Python cannot load it at all
+    if (!ascii) this.fail('STRING with non-ASCII content (Python cannot load it)');
+    return Buffer.from(out).toString('latin1');
   }
 
   /** protocol 0 UNICODE: raw-unicode-escape (Latin-1 bytes, \uXXXX and \UXXXXXXXX escapes) */
@@ -1435,13 +1479,21 @@ class Decoder {
     const e1 = this.line();
     const a = this.lineStart;
     const e2 = this.line();
-    const ref = ALLOWED.get(latin1Slice(this.b, a, e2));
-    if (ref !== undefined) return ref;
+    const key = latin1Slice(this.b, a, e2);
+    const ref = ALLOWED.get(key);
+    if (ref !== undefined && (this.proto < 3 || !PY2_SPELLINGS.has(key))) return ref;
     return this.resolve(this.b.toString('utf8', a, e1), this.b.toString('utf8', e1 + 1, e2));
   }
 
   private resolve(module: string, name: string): GlobalRef {
-    const ref = ALLOWED.get(`${module}\n${name}`);
+    const key = `${module}\n${name}`;
+    const ref = ALLOWED.get(key);
+    if (ref !== undefined && this.proto >= 3 && PY2_SPELLINGS.has(key)) {
+      // Python 3 maps the Python 2 module names only in pickles of protocol < 3
+      this.fail(
+        `global ${module}.${name} does not exist in Python 3 (protocol ${this.proto} pickles are not name-mapped)`,
+      );
+    }
     if (ref === undefined) {
       this.fail(
         `global ${JSON.stringify(clip(`${module}.${name}`))} is not allowed`,

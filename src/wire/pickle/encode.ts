@@ -501,7 +501,9 @@ class Encoder {
         inBatch = 0;
       }
     }
-    if (inBatch > 0) this.byte(Op.SETITEMS);
+    // CPython's C pickler follows a full batch with another one, even an empty one
+    if (inBatch === 0) this.byte(Op.MARK);
+    this.byte(Op.SETITEMS);
   }
 
   private key(k: PyDictKey): void {
@@ -579,8 +581,12 @@ class Encoder {
         inBatch = 0;
       }
     }
-    if (n === 1) this.byte(Op.SETITEM);
-    else if (inBatch > 0) this.byte(Op.SETITEMS);
+    if (n === 1) {
+      this.byte(Op.SETITEM);
+    } else if (n > 1) {
+      if (inBatch === 0) this.byte(Op.MARK); // an empty batch after a full one, as CPython writes
+      this.byte(Op.SETITEMS);
+    }
     this.byte(Op.BUILD);
   }
 }

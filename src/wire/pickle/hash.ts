@@ -20,8 +20,9 @@ type Key = string | null | undefined;
 
 /**
  * Computes keys. With `compact` (what the decoder uses, one instance per pickle) a container's key is
- * built from short interned ids of its items and cached per object; such keys are only comparable
- * with keys of the same instance. Without it keys are self-contained strings.
+ * built from short interned ids of its items and cached per object, and a NaN is keyed by identity
+ * (so the same NaN object twice is one set item, as in Python); such keys are only comparable with
+ * keys of the same instance. Without it keys are self-contained strings and NaN is NEVER_EQUAL.
  */
 export class PyHasher {
   private readonly cache = new Map<object, Key>();
@@ -51,7 +52,7 @@ export class PyHasher {
     }
     if (v instanceof PyFloat) {
       const x = v.value;
-      if (Number.isNaN(x)) return NEVER_EQUAL;
+      if (Number.isNaN(x)) return this.compact ? this.nanKey(v) : NEVER_EQUAL;
       if (Number.isInteger(x))
         return `i${Number.isSafeInteger(x) ? String(x === 0 ? 0 : x) : BigInt(x).toString()}`;
       return `f${String(x)}`;
@@ -70,11 +71,26 @@ export class PyHasher {
     return undefined; // list, dict, set: unhashable
   }
 
+  /**
+   * A NaN equals only itself (Python compares identity first, and since 3.10 hashes a NaN by
+   * identity): one key per PyFloat object.
+   */
+  private nanKey(v: PyFloat): string {
+    let id = this.nans.get(v);
+    if (id === undefined) {
+      id = this.nans.size;
+      this.nans.set(v, id);
+    }
+    return `n${id}`;
+  }
+
+  private readonly nans = new Map<PyFloat, number>();
+
   private containerKey(v: PyTuple | PyFrozenSet | PyObject): Key {
     if (v instanceof PyObject) {
-      // pysyncobj's Node compares and hashes by id (any Node subclass)
+      // pysyncobj's Node compares and hashes by id (any Node subclass); without an id it cannot hash
       const id = v.state.get('_id');
-      if (id === undefined) return NEVER_EQUAL;
+      if (id === undefined) return undefined;
       const k = this.key(id);
       return k === undefined || k === null ? k : `o${this.part(k)}`;
     }
