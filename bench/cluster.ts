@@ -3,14 +3,16 @@
  * line protocol and workloads as the Python baseline's driver.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** bench/ in the source tree (also when running the compiled copy in .bench-build/bench/) */
+const benchDir = existsSync(join(here, 'python')) ? here : resolve(here, '../../bench');
 
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
@@ -31,6 +33,9 @@ export async function freePorts(n: number): Promise<number[]> {
 
 type Json = Record<string, unknown>;
 
+/** Which implementation a bench node runs: ours (bench/node.ts) or the Python baseline's node mode. */
+export type Impl = 'ts' | 'py';
+
 export class BenchNode {
   readonly proc: ChildProcessWithoutNullStreams;
   private readonly queue: Json[] = [];
@@ -43,23 +48,27 @@ export class BenchNode {
     dataDir: string,
     logDir: string,
     extra: string[] = [],
+    readonly impl: Impl = 'ts',
   ) {
     const err = openSync(join(logDir, `${addr.replace(':', '_')}.stderr`), 'a');
-    this.proc = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(here, 'node.ts'),
-        '--self-addr',
-        addr,
-        '--partners',
-        partners.join(','),
-        '--data-dir',
-        dataDir,
-        ...extra,
-      ],
-      { stdio: ['pipe', 'pipe', err] as never },
+    const common = ['--self-addr', addr, '--partners', partners.join(','), '--data-dir', dataDir];
+    this.proc = (
+      impl === 'py'
+        ? spawn(
+            '/usr/bin/python3',
+            [join(benchDir, 'python/pysyncobj_baseline.py'), 'node', ...common, ...extra],
+            {
+              stdio: ['pipe', 'pipe', err] as never,
+            },
+          )
+        : spawn(
+            process.execPath,
+            // the compiled node when running compiled (npm run bench), else through tsx (tests)
+            existsSync(join(here, 'node.js'))
+              ? [join(here, 'node.js'), ...common, ...extra]
+              : ['--import', 'tsx', join(here, 'node.ts'), ...common, ...extra],
+            { stdio: ['pipe', 'pipe', err] as never },
+          )
     ) as ChildProcessWithoutNullStreams;
     const rl = createInterface({ input: this.proc.stdout });
     rl.on('line', (line) => {
@@ -139,7 +148,10 @@ export class BenchCluster {
   addrs: string[] = [];
   spare: string[] = [];
 
-  constructor(private readonly extra: string[] = []) {}
+  constructor(
+    private readonly extra: string[] = [],
+    readonly impl: Impl = 'ts',
+  ) {}
 
   async init(n = 3): Promise<void> {
     const ports = await freePorts(n + 2);
@@ -153,7 +165,8 @@ export class BenchCluster {
 
   async startNode(addr: string, partners: string[], wipe = false): Promise<BenchNode> {
     if (wipe) rmSync(this.dataDir(addr), { recursive: true, force: true });
-    const node = new BenchNode(addr, partners, this.dataDir(addr), this.root, this.extra);
+    mkdirSync(this.dataDir(addr), { recursive: true });
+    const node = new BenchNode(addr, partners, this.dataDir(addr), this.root, this.extra, this.impl);
     this.nodes.set(addr, node);
     await node.get(30_000); // "started"
     return node;
@@ -208,5 +221,16 @@ export class BenchCluster {
   async destroy(): Promise<void> {
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Resident set size of a process in MiB (from /proc, like the Python baseline). */
+export function rssMiB(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
   }
 }

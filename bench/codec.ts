@@ -4,7 +4,8 @@
  * message (spawned /usr/bin/python3), with the ratio.
  */
 import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { encodeMethodCall } from '../src/raft/commands.js';
@@ -13,6 +14,8 @@ import { decodePickle, encodePickle } from '../src/wire/pickle/index.js';
 import { PyFloat, type PyValue } from '../src/wire/value.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** bench/ in the source tree (also when running the compiled copy in .bench-build/bench/) */
+const benchDir = existsSync(join(here, 'python')) ? here : resolve(here, '../../bench');
 
 export function sampleAppendEntries(count = 100): PyValue {
   const entries = [];
@@ -85,7 +88,7 @@ export function benchCodec(seconds = 3): CodecResult {
   const ours = measure(seconds, roundTrip('canonical'));
   const oursBinbytes = measure(seconds, roundTrip('binbytes'));
   const zlibBytes = deflateSync(pickle, { level: 3 }).length;
-  const py = spawnSync('/usr/bin/python3', [join(here, 'python/codec_baseline.py'), String(seconds)], {
+  const py = spawnSync('/usr/bin/python3', [join(benchDir, 'python/codec_baseline.py'), String(seconds)], {
     input: pickle,
     encoding: 'utf8',
     timeout: (seconds + 30) * 1000,

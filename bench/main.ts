@@ -2,7 +2,8 @@
  * `npm run bench`: raftdcs against the Python original, side by side on this machine.
  *
  *   npm run bench                       # everything
- *   npm run bench -- --only codec,tput  # a subset: codec, tput, sync, python
+ *   npm run bench -- --only codec,tput  # a subset of: codec, tput, sync, python (the Python side of
+ *                                       # tput/sync), journal, fsync, restart (with mem + join), failover
  *   npm run bench -- --quick            # shorter runs
  *
  * Python figures come from the project's baseline script (bench/python/pysyncobj_baseline.py:
@@ -10,13 +11,18 @@
  * invocation. Needs /usr/bin/python3 with python3-pysyncobj, python3-cryptography and patroni.
  */
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BenchCluster } from './cluster.js';
 import { benchCodec } from './codec.js';
+import { benchJournal } from './journal.js';
+import { benchFailover, benchRestartJoin, benchThroughputFsync } from './scenarios.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** bench/ in the source tree (also when running the compiled copy in .bench-build/bench/) */
+const benchDir = existsSync(join(here, 'python')) ? here : resolve(here, '../../bench');
 const { values } = parseArgs({
   options: {
     only: { type: 'string' },
@@ -24,7 +30,8 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '1000' },
   },
 });
-const only = new Set((values.only ?? 'codec,tput,sync,python').split(','));
+const ALL = 'codec,tput,sync,python,journal,fsync,restart,failover';
+const only = new Set((values.only ?? ALL).split(','));
 const quick = values.quick as boolean;
 const inflight = Number(values.inflight);
 const tputSecs = quick ? 3 : 10;
@@ -106,7 +113,7 @@ async function runOurs(): Promise<void> {
 
 function runPython(onlyPy: string): Promise<Json | null> {
   return new Promise((resolve) => {
-    const args = [join(here, 'python/pysyncobj_baseline.py'), 'run', '--only', onlyPy];
+    const args = [join(benchDir, 'python/pysyncobj_baseline.py'), 'run', '--only', onlyPy];
     if (quick) args.push('--quick');
     const p = spawn('/usr/bin/python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -182,6 +189,81 @@ if (only.has('tput') || only.has('sync')) {
       ]);
     }
   }
+}
+
+if (only.has('journal')) {
+  for (const fsync of ['always', 'never'] as const) {
+    const r = await benchJournal({ fsync, durationMs: quick ? 1000 : 3000 });
+    results[`journal_${fsync}`] = r;
+    console.log(
+      `  [journal fsync ${fsync}] ${fmt(r.appendsPerSecond)} appends/s of 100 B from 1000 writers, ${fmt(r.appendsPerRound)} per round, ack p50 ${fmt(r.latencyMs.p50, 2)} ms p99 ${fmt(r.latencyMs.p99, 2)} ms`,
+    );
+    rows.push([
+      `journal appends/s, fsync ${fsync} (raftdcs only)`,
+      fmt(r.appendsPerSecond),
+      'n/a (never fsyncs)',
+      '',
+    ]);
+  }
+}
+if (only.has('fsync')) {
+  const always = await benchThroughputFsync('always', quick ? 3 : 10, console.log);
+  const never = await benchThroughputFsync('never', quick ? 3 : 10, console.log);
+  results.tput_fsync = { always, never };
+  rows.push([
+    'throughput, file journal fsync always (ops/s)',
+    fmt(always.ops_per_s),
+    'n/a (never fsyncs)',
+    '',
+  ]);
+  rows.push(['throughput, file journal fsync never (ops/s)', fmt(never.ops_per_s), '', '']);
+}
+if (only.has('restart')) {
+  const keys = quick ? 20_000 : 100_000;
+  const ts = await benchRestartJoin('ts', keys, console.log);
+  const py = await benchRestartJoin('py', keys, console.log);
+  results.restart_join = { ts, py };
+  const label = `${keys / 1000}k keys`;
+  const rssOf = (r: typeof ts) => {
+    const v = (r.rssMiB[label] ?? []).filter((x): x is number => x !== null);
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : undefined;
+  };
+  rows.push([
+    `restart after kill -9 with ${label}, until caught up (s)`,
+    fmt(ts.restartSeconds, 2),
+    fmt(py.restartSeconds, 2),
+    ratio(ts.restartSeconds, py.restartSeconds, false),
+  ]);
+  rows.push([
+    `wiped follower catch-up, ${label} (s)`,
+    fmt(ts.wipedFollowerSeconds, 2),
+    fmt(py.wipedFollowerSeconds, 2),
+    ratio(ts.wipedFollowerSeconds, py.wipedFollowerSeconds, false),
+  ]);
+  rows.push([
+    `new member join + catch-up, ${label} (s)`,
+    fmt(ts.newMemberSeconds, 2),
+    fmt(py.newMemberSeconds, 2),
+    ratio(ts.newMemberSeconds, py.newMemberSeconds, false),
+  ]);
+  rows.push([
+    `RSS per node at ${label} (MiB)`,
+    fmt(rssOf(ts), 1),
+    fmt(rssOf(py), 1),
+    ratio(rssOf(ts), rssOf(py), false),
+  ]);
+}
+if (only.has('failover')) {
+  const trials = quick ? 2 : 5;
+  const ts = await benchFailover('ts', trials, console.log);
+  const py = await benchFailover('py', trials, console.log);
+  results.failover = { ts, py };
+  rows.push([
+    'leader kill -9 → first commit, median (s)',
+    fmt(ts.median, 2),
+    fmt(py.median, 2),
+    ratio(ts.median, py.median, false),
+  ]);
 }
 
 if (rows.length) {

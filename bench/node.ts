@@ -36,7 +36,7 @@ const fast = values.fast
       connectionRetryTime: 0.2,
     }
   : {};
-const kv = new KVStoreTTL({
+const kv = await KVStoreTTL.open({
   selfAddr,
   partnerAddrs: partners,
   retryTimeout: 10,
@@ -66,6 +66,7 @@ function status() {
     others: kv.otherNodes.sort(),
     mono: performance.now() / 1000,
     pid: process.pid,
+    rss_mib: process.memoryUsage().rss / 1048576,
   };
 }
 

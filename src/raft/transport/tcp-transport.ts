@@ -93,6 +93,8 @@ interface NodeSlot {
 }
 
 const DNS_DRAIN_ON_DESTROY_MS = 2000;
+/** first reconnect delay; doubled per failed attempt up to connectionRetryTimeMs */
+const RETRY_BACKOFF_BASE_MS = 100;
 
 export class TcpTransport implements Transport {
   readonly selfAddress: string | null;
@@ -364,7 +366,13 @@ export class TcpTransport implements Transport {
     if (!this.#running || !slot.outgoing || slot.conn !== null || slot.resolving) return;
     if (this.#nodes.get(slot.address) !== slot) return;
     const now = this.#s.nowMs();
-    const retryMs = this.#s.connectionRetryTimeMs;
+    // exponential backoff from 100 ms up to connectionRetryTime (pysyncobj waits the full period
+    // every time, so a restarted peer stayed unreachable for up to 5 s)
+    // (a peer that closes on our hello is up but does not know us yet — e.g. our `add` is still
+    // being replicated — so it is retried every 250 ms rather than backed off)
+    const failures = Math.min(16, slot.consecutiveFailures);
+    const backoff = slot.rejections > 0 && failures === 0 ? 250 : RETRY_BACKOFF_BASE_MS * 2 ** failures;
+    const retryMs = Math.max(50, Math.min(this.#s.connectionRetryTimeMs, backoff));
     if (slot.lastAttemptMs !== null && now - slot.lastAttemptMs < retryMs) {
       this.#scheduleRetry(slot, slot.lastAttemptMs + retryMs - now);
       return;
