@@ -237,6 +237,8 @@ export interface RaftNodeSettings {
   readonly timeouts: ParsedRaftTimeouts;
   /** the validated MPP configuration, or null when MPP is disabled */
   readonly mpp: MppConfig | null;
+  /** why a `citus` section that is present was ignored (MPP disabled), else null */
+  readonly mppIgnored: string | null;
   /** SyncObjConf for the KV node (Patroni's choices: no batching, dynamic membership, fail fast) */
   readonly conf: SyncObjConfOptions;
 }
@@ -324,6 +326,7 @@ export function raftNodeSettings(
     loopWait,
     timeouts,
     mpp: mppCheck?.enabled ? mppCheck.config : null,
+    mppIgnored: mppCheck && !mppCheck.enabled ? mppCheck.reason : null,
     conf,
   };
 }

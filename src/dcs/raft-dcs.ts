@@ -120,6 +120,7 @@ export class RaftDcs extends AbstractDcs {
   private async start(options: RaftDcsOptions): Promise<void> {
     const s = this.settings;
     if (s.timeouts.logLine !== null) this.log.info({}, s.timeouts.logLine);
+    if (s.mppIgnored !== null) this.log.warn({}, `citus section ignored, MPP disabled: ${s.mppIgnored}`);
     const baseTransport = options.deps?.transport ?? createTcpTransport;
     let ready = false;
     const kv = await KVStoreTTL.open({

@@ -5,6 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PyDateTime } from '../../src/dcs/model/datetime.js';
+import { RaftDcs } from '../../src/dcs/raft-dcs.js';
+import { createTcpTransport } from '../../src/raft/tcp-factory.js';
+import type { CachingDnsResolver } from '../../src/raft/transport/dns.js';
+import { TcpTransport } from '../../src/raft/transport/tcp-transport.js';
+import { freeLoopbackAddresses } from '../helpers/ports.js';
 import { DcsCluster, lastLogIndex, loggedCalls, P, rec } from './dcs-helpers.js';
 
 let c: DcsCluster | null = null;
@@ -242,5 +247,39 @@ describe('K: AbstractDCS', () => {
     expect(lastLogIndex(c.n1)).toBe(before);
     expect(await dcs.setHistoryValue('[[1,25165984,"x"]]')).toBe(true);
     expect((await dcs.getCluster()).timeline).toBe(2);
+  });
+
+  it('reloadConfig sets loop_wait, ttl, retry_timeout and the DNS cache times (ttl / loop_wait) of the transport', async () => {
+    const [addr] = await freeLoopbackAddresses(1);
+    const calls: [number, number][] = [];
+    const dcs = await RaftDcs.create(
+      { name: 'pg1', scope: 'batman', self_addr: addr!, ttl: 30, loop_wait: 10, retry_timeout: 10 },
+      {
+        deps: {
+          transport: (handler, conf, self) => {
+            const t = createTcpTransport(handler, conf, self);
+            expect(t).toBeInstanceOf(TcpTransport);
+            const resolver = (t as TcpTransport).resolver as CachingDnsResolver;
+            const original = resolver.setTimeouts.bind(resolver);
+            resolver.setTimeouts = (cache, fail) => {
+              calls.push([cache, fail]);
+              original(cache, fail);
+            };
+            return t;
+          },
+        },
+      },
+    );
+    try {
+      expect([dcs.loopWait, dcs.ttl, dcs.kv.retryTimeout]).toEqual([10, 30, 10]);
+      expect([dcs.kv.conf.values.dnsCacheTime, dcs.kv.conf.values.dnsFailCacheTime]).toEqual([30, 10]);
+      dcs.reloadConfig({ loop_wait: 5, ttl: 20, retry_timeout: 3 });
+      expect([dcs.loopWait, dcs.ttl, dcs.kv.retryTimeout]).toEqual([5, 20, 3]);
+      expect(calls).toEqual([[20_000, 5_000]]);
+      dcs.setRetryTimeout(7);
+      expect(dcs.kv.retryTimeout).toBe(7);
+    } finally {
+      await dcs.close();
+    }
   });
 });

@@ -2,11 +2,15 @@
  * Group F of dcs-acceptance.md: KV callbacks (on every node, from the log, not from snapshots) and
  * the Raft DCS change event / `watch` (patroni-dcs.md §4.8, §6.6).
  */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import type { KvRecord } from '../../src/kv/record.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
+import { journalPaths } from '../../src/raft/journal/paths.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../../src/wire/value.js';
 import { MemoryNetwork } from '../helpers/memory-transport.js';
@@ -43,15 +47,31 @@ afterEach(async () => {
   dcsCluster = null;
 });
 
-function openKv(net: MemoryNetwork, node: KvNode, partners: readonly string[], conf = KV_FAST): KVStoreTTL {
+function openKv(
+  net: MemoryNetwork,
+  node: KvNode,
+  partners: readonly string[],
+  conf = KV_FAST,
+  dataDir: string | null = null,
+): KVStoreTTL {
+  // with a data dir: Patroni's file names and the real journal and dump files
+  const files = dataDir === null ? null : journalPaths(dataDir, node.addr);
   node.kv = new KVStoreTTL({
     selfAddr: node.addr,
     partnerAddrs: partners.filter((p) => p !== node.addr),
-    conf: { ...conf, logCompactionMinEntries: 100_000 },
+    conf: {
+      ...conf,
+      logCompactionMinEntries: 100_000,
+      journalFile: files?.journal ?? null,
+      fullDumpFile: files?.dump ?? null,
+    },
     wallClock: () => node.clock.t,
     onSet: (k, r) => node.sets.push([k, r]),
     onDelete: (k) => node.deletes.push(k),
-    deps: { transport: net.factory, journal: node.journal, dumpStore: node.dumpStore },
+    deps:
+      files === null
+        ? { transport: net.factory, journal: node.journal, dumpStore: node.dumpStore }
+        : { transport: net.factory },
   });
   return node.kv;
 }
@@ -206,40 +226,66 @@ describe('F: callbacks', () => {
     }
   });
 
-  it('F03 a restart re-applies the journal with on_set once per entry; snapshot state (restart or install) runs none', async () => {
+  it('F03 a restart from the data dir re-applies the journal with on_set once per entry; dump state runs none', async () => {
     const net = new MemoryNetwork();
-    const n1 = newKvNode(net, 0, [ADDRS[0]]);
-    await waitFor(() => n1.kv.isLeader() && n1.kv.raftCommitIndex >= 2, 5000, 'single node leader');
-    const written: KvRecord[] = [];
-    written.push(rec((await n1.kv.set('/k1', 'a')) || null));
-    n1.clock.t = 1001.5;
-    written.push(rec((await n1.kv.set('/k2', 'b', { ttl: 300 })) || null));
-    n1.clock.t = 1002.25;
-    written.push(rec((await n1.kv.set('/k1', 'c')) || null)); // an update: created kept
-    const before = n1.kv.getPrefix('/');
-    expect([...before.keys()]).toEqual(['/k1', '/k2']);
+    const dir = mkdtempSync(join(tmpdir(), 'raftdcs-f03-'));
+    try {
+      const n1: KvNode = {
+        addr: ADDRS[0],
+        kv: null as unknown as KVStoreTTL,
+        clock: { t: 1000 },
+        journal: new MemoryJournal(),
+        dumpStore: new MemoryDumpStore(),
+        sets: [],
+        deletes: [],
+      };
+      openKv(net, n1, [ADDRS[0]], KV_FIRST, dir);
+      kvNodes.push(n1);
+      await waitFor(() => n1.kv.isLeader() && n1.kv.raftCommitIndex >= 2, 5000, 'single node leader');
+      const written: [string, KvRecord][] = [];
+      const put = async (k: string, v: string, ttl?: number) => {
+        written.push([k, rec((await n1.kv.set(k, v, { ttl })) || null)]);
+      };
+      await put('/k1', 'a');
+      n1.clock.t = 1001.5;
+      await put('/k2', 'b', 300);
+      n1.clock.t = 1002.25;
+      await put('/k3', 'c');
+      n1.clock.t = 1003;
+      await put('/k1', 'd'); // an update: created kept
+      const before = n1.kv.getPrefix('/');
+      expect([...before.keys()]).toEqual(['/k1', '/k2', '/k3']);
+      expect(before.get('/k1')).toMatchObject({ value: 'd', created: 1000, updated: 1003 });
+      expect(before.get('/k2')).toMatchObject({ expire: 1301.5 });
 
-    // restart from the journal alone: every entry re-applied once, records identical
-    await n1.kv.destroy();
-    n1.sets = [];
-    openKv(net, n1, [ADDRS[0]], KV_FIRST);
-    await waitFor(() => n1.kv.getPrefix('/').size === 2 && n1.kv.appliedLocalLog, 5000, 'journal replayed');
-    await flush();
-    expect(n1.kv.getPrefix('/')).toEqual(before);
-    expect(n1.sets).toEqual(written.map((r, i) => [i === 1 ? '/k2' : '/k1', r]));
+      // restart from the journal file alone: every entry re-applied once, records identical
+      await n1.kv.destroy();
+      expect(existsSync(join(dir, `${ADDRS[0]}.journal`))).toBe(true);
+      n1.sets = [];
+      openKv(net, n1, [ADDRS[0]], KV_FIRST, dir);
+      await waitFor(() => n1.kv.getPrefix('/').size === 3 && n1.kv.appliedLocalLog, 5000, 'journal replayed');
+      await flush();
+      expect(n1.kv.getPrefix('/')).toEqual(before);
+      expect(n1.sets).toEqual(written);
 
-    // dump, then restart: the state comes from the dump, no on_set for it
-    await waitFor(() => n1.kv.isLeader(), 5000, 'leader again');
-    n1.kv.forceLogCompaction();
-    await waitFor(() => Number(n1.kv.getStatus().log_len) <= 3, 5000, 'dump');
-    await n1.kv.destroy();
-    n1.sets = [];
-    openKv(net, n1, [ADDRS[0]], KV_FIRST);
-    await waitFor(() => n1.kv.getPrefix('/').size === 2, 5000, 'dump loaded');
-    await waitFor(() => n1.kv.appliedLocalLog, 5000);
-    await flush();
-    expect(n1.kv.getPrefix('/')).toEqual(before);
-    expect(n1.sets.filter(([k]) => k === '/k1' || k === '/k2')).toEqual([]);
+      // dump, then restart: the state comes from the dump file, no on_set for it
+      await waitFor(() => n1.kv.isLeader(), 5000, 'leader again');
+      n1.kv.forceLogCompaction();
+      await waitFor(() => Number(n1.kv.getStatus().log_len) <= 3, 5000, 'dump');
+      await n1.kv.destroy();
+      expect(existsSync(join(dir, `${ADDRS[0]}.dump`))).toBe(true);
+      n1.sets = [];
+      openKv(net, n1, [ADDRS[0]], KV_FIRST, dir);
+      await waitFor(() => n1.kv.getPrefix('/').size === 3, 5000, 'dump loaded');
+      await waitFor(() => n1.kv.appliedLocalLog, 5000);
+      await flush();
+      expect(n1.kv.getPrefix('/')).toEqual(before);
+      expect(n1.sets.filter(([k]) => k.startsWith('/k'))).toEqual([]);
+    } finally {
+      await Promise.all(kvNodes.map((n) => n.kv.destroy()));
+      kvNodes = [];
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('F03 a new member receiving the leader snapshot gets every key with its index, created, updated, expire and no on_set', async () => {

@@ -59,6 +59,9 @@ describe('I: MPP through the Raft DCS', () => {
     await c!.destroy();
 
     dcs = (await single({ group: 1 })).n1.dcs;
+    expect(c!.n1.log.map((l) => l.msg)).toContain(
+      'citus section ignored, MPP disabled: citus.database is not a string',
+    );
     expect(dcs.isMppCoordinator()).toBe(false);
     expect(dcs.paths.leader).toBe('/service/batman/leader');
     expect(await dcs.takeLeader()).toBe(true);

@@ -145,6 +145,7 @@ describe('L: start-up', () => {
     expect(await pg1.setConfigValue('{"ttl":30}')).toBe(true);
     const ctl = await ctlPromise;
     expect(ctl.kv.getLeader()).not.toBeNull();
+    expect(ctl.kv.isReady()).toBe(true); // onReady: the leader's commit index is applied here
     expect(ctl.kv.selfNode).toBeNull();
     await waitFor(
       () => ctl.kv.isNodeConnected(a1!) && ctl.kv.isNodeConnected(a2!),
@@ -156,6 +157,7 @@ describe('L: start-up', () => {
     await flush();
     expect(comparable(ctl)).toEqual(comparable(pg1));
     const cl = await ctl.getCluster();
+    expect(cl).toEqual(await pg1.getCluster());
     expect(cl.leaderName).toBe('pg1');
     expect(await ctl.setConfigValue('{"ttl":20}', cl.config!.version)).toBe(true);
     await waitFor(
