@@ -50,6 +50,9 @@ export interface StatusValue {
   readonly retain_slots?: readonly string[] | null;
 }
 
+/** The longest delay a Node timer takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A one-flag event like Python's `threading.Event`, awaited with a timeout. */
 export class DcsEvent {
   private flag = false;
@@ -77,7 +80,7 @@ export class DcsEvent {
         this.waiters.delete(done);
         resolve(this.flag);
       };
-      const timer = setTimeout(done, timeoutMs);
+      const timer = setTimeout(done, Math.min(timeoutMs, MAX_TIMER_MS));
       this.waiters.add(done);
     });
   }

@@ -206,4 +206,18 @@ describe('L: start-up', () => {
     expect(comparable(back)).toEqual(comparable(pg1));
     expect((await back.getCluster()).config?.data).toEqual({ ttl: 30 });
   });
+
+  it('start-up without a reachable leader can be aborted (the node is destroyed, create rejects)', async () => {
+    const [a1, a2] = await freeLoopbackAddresses(2);
+    const abort = new AbortController();
+    const log = recordingLogger();
+    const pending = RaftDcs.create(
+      { name: 'ctl', scope: 'batman', patronictl: true, partner_addrs: [a1!, a2!], ...TCP_FAST },
+      { signal: abort.signal, logger: log.logger, readyLogIntervalMs: 100 },
+    );
+    await new Promise((r) => setTimeout(r, 350));
+    abort.abort();
+    await expect(pending).rejects.toThrow('RaftDcs start-up aborted');
+    expect(log.lines.filter((l) => l.msg === 'waiting on raft').length).toBeGreaterThanOrEqual(2);
+  });
 });
