@@ -442,7 +442,7 @@ export class SyncObj {
     const m = new Map<PyDictKey, PyValue>();
     const self = this.selfAddress === null ? null : tcpNode(this.selfAddress);
     m.set('version', PYSYNCOBJ_COMPAT_VERSION);
-    m.set('revision', `raftdcs ${RAFTDCS_VERSION}`);
+    m.set('revision', 'deprecated'); // pysyncobj's value; our version is in the HTTP status
     m.set('self', self);
     m.set('state', st?.state ?? 0);
     m.set('leader', st?.leader ? (st.leader === this.selfAddress ? self : tcpNode(st.leader)) : null);
