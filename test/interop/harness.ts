@@ -87,6 +87,8 @@ export interface NodeStatus {
   readonly readonlyNodes: number;
   readonly connected: string[];
   readonly hasQuorum: boolean;
+  /** entries held in the log (2 right after a dump) */
+  readonly logLen: number;
 }
 
 export type OpResult =
@@ -338,6 +340,11 @@ export class PyNode implements InteropNode {
     return r.status as NodeStatus;
   }
 
+  /** pysyncobj's forceLogCompaction(): a dump at the next tick, then the log is cut. */
+  async compact(): Promise<void> {
+    await this.request({ cmd: 'compact' }, 5000);
+  }
+
   /** Freeze (SIGSTOP) or resume (SIGCONT) the process: a leader that stops answering for a while. */
   signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
     this.proc.kill(signal);
@@ -385,6 +392,7 @@ export class TsNode implements InteropNode {
       readonlyNodes: o.readonlyNodes.length,
       connected: others.filter((n) => o.isNodeConnected(n)).sort(),
       hasQuorum: o.hasQuorum,
+      logLen: Number(o.getStatus().log_len),
     };
   }
 

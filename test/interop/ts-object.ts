@@ -8,11 +8,12 @@
  *   rm(k)      remove k if present -> the removed value (None when absent)
  *
  * Every apply is recorded as `[index, term, op, ...args]`, exactly as the Python side records it,
- * so the applied sequences of all nodes can be compared element by element.
+ * so the applied sequences of all nodes can be compared element by element. The state travels in
+ * dumps under the Python attribute names, so a snapshot installed from either side carries it.
  */
 import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
 import { SyncObj } from '../../src/raft/syncobj.js';
-import type { PyValue } from '../../src/wire/value.js';
+import type { PyDict, PyDictKey, PyValue } from '../../src/wire/value.js';
 
 /** A JSON-representable scalar as both harnesses exchange them. */
 export type Scalar = string | number | null;
@@ -29,6 +30,40 @@ export class InteropObject extends SyncObj {
   counter = 0;
   readonly dict = new Map<string, string | number>();
   readonly records: AppliedRecord[] = [];
+
+  /**
+   * The state in dumps, under the Python harness's attribute names (`counter`, `d`, `records`),
+   * so that snapshots travel both ways between the implementations.
+   */
+  protected override serializeAttributes(): Map<PyDictKey, PyValue> {
+    const attrs = super.serializeAttributes();
+    attrs.set('counter', this.counter);
+    attrs.set('d', new Map<PyDictKey, PyValue>(this.dict));
+    attrs.set(
+      'records',
+      this.records.map((r) => [...r]),
+    );
+    return attrs;
+  }
+
+  protected override restoreAttributes(data: PyDict): void {
+    super.restoreAttributes(data);
+    const counter = data.get('counter');
+    this.counter = typeof counter === 'number' ? counter : 0;
+    this.dict.clear();
+    const d = data.get('d');
+    if (d instanceof Map) for (const [k, v] of d) this.dict.set(String(k), scalar(v, 'dumped dict value'));
+    this.records.length = 0;
+    const records = data.get('records');
+    if (Array.isArray(records)) {
+      for (const r of records) {
+        if (!Array.isArray(r)) throw new TypeError(`dumped record is not a list: ${String(r)}`);
+        this.records.push(
+          r.map((x) => (x === null ? null : scalar(x, 'dumped record field'))) as AppliedRecord,
+        );
+      }
+    }
+  }
 
   @replicated({ name: 'incr' })
   incr(call: ReplicatedCall): number {

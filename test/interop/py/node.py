@@ -10,7 +10,9 @@ The replicated object is the same as the TypeScript side's (test/interop/ts-obje
     rm(k)      remove k if present          -> the removed value (None when absent)
 
 Every apply is recorded as [index, term, op, *args] so tests can compare the applied sequence of
-every node. Function ids follow from the aliases incr_v0, put_v0, rm_v0 (0, 1, 2).
+every node. Function ids follow from the aliases incr_v0, put_v0, rm_v0 (0, 1, 2). The state
+(attributes counter, d, records) travels in pysyncobj's dumps, so a node that installs a snapshot
+holds the same records as the others.
 
 Requests (one JSON object per line, each with an "id" that the reply echoes):
 
@@ -22,11 +24,13 @@ Requests (one JSON object per line, each with an "id" that the reply echoes):
     {"id": 6, "cmd": "wait", "cond": {...}, "timeout": 5}  reply {"ok", "status"} once cond holds
     {"id": 7, "cmd": "add", "addr": "127.0.0.1:1234"}      addNodeToCluster, reply {"err", "errName"}
     {"id": 8, "cmd": "remove", "addr": "127.0.0.1:1234"}   removeNodeFromCluster
-    {"id": 9, "cmd": "quit"}
+    {"id": 9, "cmd": "compact"}                            forceLogCompaction (a dump at the next tick)
+    {"id": 10, "cmd": "quit"}
 
 Wait conditions (all given ones must hold): leader (address or null), isLeader, hasLeader,
 minApplied, minCommit, minTerm, value, appliedOps (count of recorded applies >= n),
-otherNodes (sorted list equals), connected (these addresses are connected), readonlyNodes (count).
+otherNodes (sorted list equals), connected (these addresses are connected), readonlyNodes (count),
+maxLogLen (entries held in the log, e.g. 2 after a dump).
 
 All requests are executed inside the node's tick thread (an on-tick callback), so they see a
 consistent state and never race the Raft engine. Unsolicited lines: {"event": "started"} once the
@@ -63,40 +67,47 @@ def node_id(node):
 
 class InteropNode(SyncObj):
     def __init__(self, self_addr, partners, conf):
-        # set before SyncObj.__init__: the tick thread starts inside it
-        self.counter = 0
-        self.d = {}
-        self.records = []
+        # harness internals: set before SyncObj.__init__ (the tick thread starts inside it), so that
+        # pysyncobj leaves them out of its dumps
         self.requests = queue.Queue()
         self.pending = {}  # request id -> deadline (monotonic) for proposals in flight
         self.waits = []  # (request id, cond, deadline)
         super(InteropNode, self).__init__(self_addr, partners, conf)
+        # the replicated state: created after SyncObj.__init__, so that pysyncobj's dumps carry it
+        # (the attributes counter, d, records; the TS twin dumps and loads the same ones). A tick may
+        # apply an entry before this line runs: the methods create them on first use too.
+        self._state()
         self.addOnTickCallback(self._on_tick)
 
     # -- the replicated object -----------------------------------------------------------------
+
+    def _state(self):
+        st = self.__dict__
+        return st.setdefault('counter', 0), st.setdefault('d', {}), st.setdefault('records', [])
 
     def _record(self, op, *args):
         idx = self.raftLastApplied + 1  # pysyncobj increments lastApplied after the apply
         entry = self._SyncObj__getEntries(idx, 1)
         term = entry[0][2] if entry else None
-        self.records.append([idx, term, op] + list(args))
+        self._state()[2].append([idx, term, op] + list(args))
 
     @replicated
     def incr(self, n):
-        self.counter += n
+        self.__dict__['counter'] = self._state()[0] + n
         self._record('incr', n)
-        return self.counter
+        return self.__dict__['counter']
 
     @replicated
     def put(self, k, v):
-        prev = self.d.get(k)
-        self.d[k] = v
+        d = self._state()[1]
+        prev = d.get(k)
+        d[k] = v
         self._record('put', k, v)
         return prev
 
     @replicated
     def rm(self, k):
-        prev = self.d.pop(k, None)
+        prev = self._state()[1].pop(k, None)
         self._record('rm', k)
         return prev
 
@@ -106,6 +117,7 @@ class InteropNode(SyncObj):
         return sorted(n.id for n in self.otherNodes if self.isNodeConnected(n))
 
     def status(self):
+        counter, d, records = self._state()
         return {
             'self': node_id(self.selfNode),
             'term': self.raftCurrentTerm,
@@ -114,9 +126,9 @@ class InteropNode(SyncObj):
             'isLeader': self._isLeader(),
             'commit': self.raftCommitIndex,
             'applied': self.raftLastApplied,
-            'value': self.counter,
-            'dict': self.d,
-            'appliedOps': len(self.records),
+            'value': counter,
+            'dict': d,
+            'appliedOps': len(records),
             'otherNodes': sorted(n.id for n in self.otherNodes),
             'readonlyNodes': len(self.readonlyNodes),
             'connected': self.connected_nodes(),
@@ -150,6 +162,8 @@ class InteropNode(SyncObj):
                 ok = all(a in st['connected'] for a in want)
             elif key == 'readonlyNodes':
                 ok = st['readonlyNodes'] == want
+            elif key == 'maxLogLen':
+                ok = st['logLen'] <= want
             else:
                 raise ValueError('unknown wait condition %r' % key)
             if not ok:
@@ -199,7 +213,10 @@ class InteropNode(SyncObj):
         if cmd == 'status':
             emit({'id': rid, 'ok': True, 'status': self.status()})
         elif cmd == 'applied':
-            emit({'id': rid, 'ok': True, 'applied': self.records})
+            emit({'id': rid, 'ok': True, 'applied': self._state()[2]})
+        elif cmd == 'compact':
+            self.forceLogCompaction()
+            emit({'id': rid, 'ok': True})
         elif cmd in ('incr', 'put', 'rm', 'add', 'remove'):
             self.pending[rid] = now + float(req.get('timeout', 10))
             cb = self._callback_for(rid)
