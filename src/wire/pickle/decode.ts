@@ -35,7 +35,7 @@
  *     laxer: BUILD with a false state is a no-op on anything, REDUCE spreads a list);
  *   - the allow-listed callables only take the arguments pickles use: `_codecs.encode(str, 'latin1'
  *     | 'latin-1')`, `bytes()` / `bytes(list of ints)`, `set`/`frozenset` of a list/tuple/set, the
- *     node classes through NEWOBJ/NEWOBJ_EX with no arguments or `_reconstructor(cls, object, None)`,
+ *     node classes through NEWOBJ/NEWOBJ_EX with no arguments or `_reconstructor(cls, object, _)`,
  *     BUILD with a dict (or `(dict, None)`).
  * Python's own rules kept: Python 2 module names (`__builtin__`, `copy_reg`) resolve only in pickles
  * of protocol < 3; a non-ASCII STRING (protocol 0) is refused (pysyncobj's fallback covers only the
@@ -113,7 +113,7 @@ allow(G_FROZENSET, 'builtins.frozenset', ['__builtin__\nfrozenset', 'builtins\nf
 allow(G_TCPNODE, TCP_NODE_CLASS, ['pysyncobj.node\nTCPNode']);
 allow(G_NODE, NODE_CLASS, ['pysyncobj.node\nNode']);
 allow(G_RECONSTRUCTOR, 'copyreg._reconstructor', ['copy_reg\n_reconstructor', 'copyreg\n_reconstructor']);
-// only meaningful as the second argument of _reconstructor(cls, object, None)
+// only meaningful as the second argument of _reconstructor(cls, object, state)
 allow(G_OBJECT, 'builtins.object', ['__builtin__\nobject', 'builtins\nobject']);
 
 const CODECS_ENCODE = ALLOWED.get('_codecs\nencode') as GlobalRef;
@@ -1575,10 +1575,10 @@ class Decoder {
           !(cls instanceof GlobalRef) ||
           (cls.id !== G_TCPNODE && cls.id !== G_NODE) ||
           !(base instanceof GlobalRef) ||
-          base.id !== G_OBJECT ||
-          a[2] !== null
+          base.id !== G_OBJECT
         ) {
-          this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, None)');
+          // with base `object` Python ignores the third argument (the state; None in real pickles)
+          this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, state)');
         }
         result = new PyObject(cls.qualname, new Map());
         info = new Info(2, 2, false);
