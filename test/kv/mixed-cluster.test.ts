@@ -302,6 +302,9 @@ describePython('mixed KVStoreTTL cluster: Patroni 3.0.2 (Python) + 2 raftdcs nod
     expect(await pyNode().set(L, 'py', { ttl: 30, kw: { prevExist: false } })).toBe(true);
     for (const k of ['m', 'n']) expect(await ts2.set(`/service/other3/${k}`, k)).not.toBe(false);
     expect(await ts2.delete('/service/other3/', { recursive: true })).toBe(true);
+    // our unconditional delete carries prevExist: True, which Python applies like the plain delete
+    expect(await ts2.delete('/service/other2/x')).toBe(true);
+    expect(await ts2.delete('/service/other2/x')).toBe(false);
     // expiry driven by the Python leader
     expect(await ts2.set('/ttl/ts2', 'z', { ttl: 1 })).not.toBe(false);
     expect(await pyNode().set('/ttl/py2', 'w', { ttl: 1 })).toBe(true);
@@ -318,7 +321,8 @@ describePython('mixed KVStoreTTL cluster: Patroni 3.0.2 (Python) + 2 raftdcs nod
     // ---------------- phase 3: ts1 restarts from its data dir and catches up
     ts1 = tsNode('ts1', a1, ts1Conf);
     const final = await sameEverywhere([ts1, ts2], 'after ts1 restarted');
-    expect(final.map(([k]) => k)).toEqual([`${M}ts1`, C, '/service/other2/x', `${M}ts2`, L]);
+    expect(final.map(([k]) => k)).toEqual([`${M}ts1`, C, `${M}ts2`, L]);
+    expect(await pyNode().deletedKeys()).toContain('/service/other2/x');
     // Python's view of a record written by TypeScript, field by field (doubles included)
     const tsWritten = ts2.get(`${M}ts2`) as KvRecord;
     expect(await pyNode().get(`${M}ts2`)).toEqual(tsWritten);
