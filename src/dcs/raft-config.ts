@@ -159,7 +159,12 @@ export function parseRaftTimeouts(section: Readonly<Record<string, unknown>>): P
     const v = timeoutValue(section, knob.key);
     const value = v ?? knob.defaultSeconds;
     effective[knob.conf] = value;
-    named[knob.conf] = { name: knob.key, value, isDefault: v === undefined };
+    named[knob.conf] = {
+      name: knob.key,
+      value,
+      isDefault: v === undefined,
+      isInt: typeof section[knob.key] === 'bigint',
+    };
     if (v !== undefined) {
       custom[knob.conf] = v;
       shown.push(`${knob.key}=${shownValue(section[knob.key])}`);

@@ -24,8 +24,6 @@ import type { KvRecord } from '../kv/record.js';
 import type { Logger, SyncObjConfOptions } from '../raft/config.js';
 import { silentLogger } from '../raft/config.js';
 import type { SyncObjDeps } from '../raft/syncobj.js';
-import { createTcpTransport } from '../raft/tcp-factory.js';
-import type { Transport } from '../raft/transport/types.js';
 import { AbstractDcs } from './abstract-dcs.js';
 import type { Cluster } from './model/cluster.js';
 import { buildCluster, buildMppGroups, entriesUnder } from './model/cluster-loader.js';
@@ -62,18 +60,6 @@ export interface RaftDcsOptions {
   readonly windows?: boolean;
 }
 
-interface ResolverLike {
-  setTimeouts(cacheTimeMs: number, failCacheTimeMs: number): void;
-}
-
-function resolverOf(t: Transport | null): ResolverLike | null {
-  if (t === null || !('resolver' in t)) return null;
-  const r = (t as { resolver?: unknown }).resolver;
-  return r !== null && typeof r === 'object' && typeof (r as ResolverLike).setTimeouts === 'function'
-    ? (r as ResolverLike)
-    : null;
-}
-
 export class RaftDcs extends AbstractDcs {
   /** the settings derived from the configuration */
   readonly settings: RaftNodeSettings;
@@ -81,7 +67,6 @@ export class RaftDcs extends AbstractDcs {
   private kvOrNull: KVStoreTTL | null = null;
   /** the leader key's value as the callbacks last saw it (only used before the KV is attached) */
   private leaderSeen: string | null = null;
-  private transport: Transport | null = null;
   private closed = false;
 
   private constructor(settings: RaftNodeSettings, config: RaftDcsConfig, options: RaftDcsOptions) {
@@ -121,7 +106,6 @@ export class RaftDcs extends AbstractDcs {
     const s = this.settings;
     if (s.timeouts.logLine !== null) this.log.info({}, s.timeouts.logLine);
     if (s.mppIgnored !== null) this.log.warn({}, `citus section ignored, MPP disabled: ${s.mppIgnored}`);
-    const baseTransport = options.deps?.transport ?? createTcpTransport;
     let ready = false;
     const kv = await KVStoreTTL.open({
       selfAddr: s.selfAddr,
@@ -136,13 +120,7 @@ export class RaftDcs extends AbstractDcs {
       wallClock: this.wallClock,
       retryPauseMs: options.retryPauseMs,
       joinBackoffMs: options.joinBackoffMs,
-      deps: {
-        ...options.deps,
-        transport: (handler, conf, self) => {
-          this.transport = baseTransport(handler, conf, self);
-          return this.transport;
-        },
-      },
+      deps: options.deps,
     });
     this.kvOrNull = kv;
     try {
@@ -239,7 +217,7 @@ export class RaftDcs extends AbstractDcs {
     readonly retry_timeout: number;
   }): void {
     super.reloadConfig(config);
-    resolverOf(this.transport)?.setTimeouts(this.ttl * 1000, this.loopWait * 1000);
+    this.kv.setDnsTimeouts(this.ttl, this.loopWait);
   }
 
   // --------------------------------------------------------------------------------------------

@@ -264,7 +264,13 @@ export class KVStoreTTL extends SyncObj {
     const recursive = options.recursive ?? false;
     const conditions = conditionKwargs(options);
     if (!recursive) {
-      if (conditions.size === 0) conditions.set('prevExist', true);
+      // nothing that requires the key to exist (no condition, or only `prevIndex: None`): add
+      // prevExist, so no node — Python ones included — applies a delete of a missing key
+      const constrains =
+        conditions.has('prevExist') ||
+        conditions.has('prevValue') ||
+        (conditions.has('prevIndex') && conditions.get('prevIndex') !== null);
+      if (!constrains) conditions.set('prevExist', true);
       if (!checkConditions(this.sm.raw(key), conditions)) return false;
     }
     const kwargs = new Map<PyDictKey, PyValue>([['recursive', recursive], ...conditions]);

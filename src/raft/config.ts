@@ -160,10 +160,13 @@ export interface NamedValue {
   readonly name: string;
   readonly value: number;
   readonly isDefault: boolean;
+  /** the value was given as an integer (Python prints `5`, not `5.0`) */
+  readonly isInt?: boolean;
 }
 
 function show(v: NamedValue): string {
-  return `${v.name} (${pyFloatRepr(v.value)}${v.isDefault ? ' (default)' : ''})`;
+  const text = v.isInt && Number.isInteger(v.value) ? String(v.value) : pyFloatRepr(v.value);
+  return `${v.name} (${text}${v.isDefault ? ' (default)' : ''})`;
 }
 
 /**

@@ -348,9 +348,13 @@ export class SyncObj {
     const untilDeadline = core ? core.nextDeadline() - this.clock.now() : period;
     const delay = Math.max(1, Math.min(period, untilDeadline));
     this.tickTimer = setTimeout(() => {
-      this.tickTimer = null;
-      this.tick();
-      this.scheduleTick();
+      // tick in the check phase, after the poll phase has read what the sockets hold: after an
+      // event-loop stall the leader's heartbeats are seen before the election timer is judged
+      setImmediate(() => {
+        this.tickTimer = null;
+        this.tick();
+        this.scheduleTick();
+      });
     }, delay);
   }
 
@@ -423,6 +427,11 @@ export class SyncObj {
 
   get selfCodeVersion(): number {
     return this.functionTable().selfCodeVersion;
+  }
+
+  /** Change the DNS cache times (seconds), as Patroni does on reload_config. */
+  setDnsTimeouts(cacheTimeSeconds: number, failCacheTimeSeconds: number): void {
+    this.transport?.setDnsTimeouts?.(cacheTimeSeconds * 1000, failCacheTimeSeconds * 1000);
   }
 
   isNodeConnected(node: string): boolean {

@@ -22,6 +22,8 @@ export interface ResolvedAddress {
 /** What the transport needs: one IP for a host name, or null when it cannot be resolved. */
 export interface HostResolver {
   resolve(host: string): Promise<string | null>;
+  /** change the cache times, when the resolver caches */
+  setTimeouts?(cacheTimeMs: number, failCacheTimeMs: number): void;
 }
 
 /** getaddrinfo(host) — all addresses. Rejects when the name does not resolve. */

@@ -305,6 +305,10 @@ export class TcpTransport implements Transport {
     return conn.sendPlainFrame(this.#plainFrame(pickle));
   }
 
+  setDnsTimeouts(cacheTimeMs: number, failCacheTimeMs: number): void {
+    this.#resolver.setTimeouts?.(cacheTimeMs, failCacheTimeMs);
+  }
+
   isConnected(peer: PeerId): boolean {
     return this.#boundConnection(peer) !== null;
   }

@@ -34,6 +34,8 @@ export interface Transport {
   /** Send an already pickled message (protocol 2 pickle bytes of the message value). */
   sendPickled(peer: PeerId, pickle: Uint8Array): boolean;
   isConnected(peer: PeerId): boolean;
+  /** Change the DNS cache times (Patroni's reload_config); transports without DNS ignore it. */
+  setDnsTimeouts?(cacheTimeMs: number, failCacheTimeMs: number): void;
   /** Close everything; no callback fires afterwards. */
   destroy(): Promise<void>;
 }
