@@ -105,9 +105,12 @@ describe('M01 timeout ordering rules', () => {
     });
   }
 
-  it('M01 a YAML integer (bigint) prints as the float pysyncobj compares (documented difference: Python prints 5)', () => {
+  it('M01 a YAML integer (bigint) prints as Python prints an int', () => {
     expect(errorOf(() => raftNodeSettings({ ...BASE, min_timeout: 10n, max_timeout: 5n })).message).toBe(
-      'max_timeout (5.0) must be > min_timeout (10.0)',
+      'max_timeout (5) must be > min_timeout (10)',
+    );
+    expect(errorOf(() => raftNodeSettings({ ...BASE, min_timeout: 1.4 })).message).toBe(
+      'max_timeout (1.4 (default)) must be > min_timeout (1.4)',
     );
   });
 });
