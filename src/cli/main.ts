@@ -5,7 +5,8 @@
  *
  *   raftdcs controller [-c] <config>   drop-in for patroni_raft_controller (./controller.ts)
  *   raftdcs admin -conn host:port …    syncobj_admin with the same flags and output (./admin.ts)
- *   raftdcs ctl / raftdcs demo         not yet
+ *   raftdcs demo                        a local 3-node cluster with a live view (./demo.ts)
+ *   raftdcs ctl                         not yet
  *
  * This module only wires arguments to the commands and turns their results into exit codes; it
  * must never hold logic a test would want to call in-process.
@@ -13,6 +14,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runAdmin } from './admin.js';
 import { runController } from './controller.js';
+import { runDemo } from './demo.js';
 import { ExitCode } from './exit-codes.js';
 import { LOG_FORMATS, type LogFormat } from './logging.js';
 import { VERSION } from './version.js';
@@ -111,7 +113,27 @@ export function buildProgram(): Command {
     });
 
   program.addCommand(notYet('ctl', 'patronictl-like cluster tool'));
-  program.addCommand(notYet('demo', 'a local demo cluster'));
+  program
+    .command('demo')
+    .description('a local 3-node cluster on 127.0.0.1 with a live status view (what `npm start` runs)')
+    .option('--dir <path>', 'where the nodes keep their data and logs', '.raftdcs-demo')
+    .option('--ports <list>', 'the three Raft ports on 127.0.0.1', '7101,7102,7103')
+    .option('--run-for <seconds>', 'stop by itself after this long')
+    .action(async (opts: { dir: string; ports: string; runFor?: string }) => {
+      const ports = opts.ports.split(',').map((p) => Number(p.trim()));
+      if (ports.length < 1 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+        process.stderr.write(
+          `raftdcs demo: --ports must be a comma-separated list of ports, got ${opts.ports}\n`,
+        );
+        process.exitCode = ExitCode.Config;
+        return;
+      }
+      process.exitCode = await runDemo({
+        dir: opts.dir,
+        ports,
+        runForMs: opts.runFor === undefined ? undefined : Number(opts.runFor) * 1000,
+      });
+    });
   return program;
 }
 
