@@ -6,7 +6,17 @@
  * have several successor states), each alternative is a branch.
  *
  * An operation with an unknown outcome (timed out, its node crashed) has its return at +∞: it may
- * take effect at any point after its invocation, or (placed after everything else) not at all.
+ * take effect at any point after its invocation, or not at all.
+ *
+ * Pruning, each without loss of solutions:
+ *  - acknowledged sets carry their log index, and indexes grow along any valid order: they are
+ *    taken in index order, and an unknown set may only take an index below the next one;
+ *  - an operation that leaves the state as it is (a read, a CAS reported false) and can be
+ *    linearized now is taken now, without trying the other places (it commutes with everything
+ *    still pending);
+ *  - an unknown outcome is only placed where it changes the state: a no-op placement is the same
+ *    as placing it last, and once every operation with a known outcome is placed the unknown ones
+ *    left cannot influence anything observed — the history is linearizable.
  * The search is bounded by a step budget; running out of it is reported as inconclusive, never as
  * a pass.
  */
@@ -53,8 +63,17 @@ export interface KeyState {
 
 export const EMPTY_KEY_STATE: KeyState = { rec: null, lastIndex: 0 };
 
-/** The successor states of `state` under `op` whose output matches what was observed. */
-export function step(state: KeyState, op: LinOp, faults: ModelFaults = {}): KeyState[] {
+/**
+ * The successor states of `state` under `op` whose output matches what was observed. A set whose
+ * index is not known may only take an index below `indexLimit` (the lowest index of an
+ * acknowledged set not linearized yet: indexes grow along the order).
+ */
+export function step(
+  state: KeyState,
+  op: LinOp,
+  faults: ModelFaults = {},
+  indexLimit = Number.POSITIVE_INFINITY,
+): KeyState[] {
   const { cmd, output } = op;
   const rec = state.rec;
   switch (cmd.kind) {
@@ -85,7 +104,7 @@ export function step(state: KeyState, op: LinOp, faults: ModelFaults = {}): KeyS
       if (!holds) return [state];
       const out: KeyState[] = [];
       for (const idx of op.indexCandidates ?? []) {
-        if (idx > state.lastIndex)
+        if (idx > state.lastIndex && idx < indexLimit)
           out.push({ rec: storedRecord(rec, cmd.record, idx, faults), lastIndex: idx });
       }
       return out;
@@ -175,8 +194,25 @@ export function checkLinearizable(
     readonly before: KeyState;
     readonly alts: KeyState[];
     alt: number;
+    /** a read-only operation taken as soon as it could be: no alternative to try */
+    readonly forced: boolean;
   }
   const stack: Frame[] = [];
+  // acknowledged sets carry their index: they can only be linearized in index order
+  const known = ops
+    .map((o, i) => ({
+      i,
+      idx: o.output.type === 'set' && o.output.result !== false ? o.output.result.index : -1,
+    }))
+    .filter((k) => k.idx >= 0)
+    .sort((a, b) => a.idx - b.idx);
+  const knownRank = new Map(known.map((k, r) => [k.i, r]));
+  let knownDone = 0;
+  const indexLimit = () => known[knownDone]?.idx ?? Number.POSITIVE_INFINITY;
+  // once every operation with a known outcome is linearized, the unknown ones left can follow in
+  // any order: nothing observed comes after them
+  let finiteLeft = ops.filter((o) => Number.isFinite(o.response)).length;
+  const isFinite = (i: number) => Number.isFinite((ops[i] as LinOp).response);
   let state = options.initial ?? EMPTY_KEY_STATE;
   let entry = head.next;
   let steps = 0;
@@ -190,9 +226,11 @@ export function checkLinearizable(
       const k = cacheKey(alts[a] as KeyState);
       if (!cache.has(k)) {
         cache.add(k);
-        stack.push({ entry: e, before, alts, alt: a });
+        stack.push({ entry: e, before, alts, alt: a, forced: false });
         state = alts[a] as KeyState;
         lift(e);
+        if (knownRank.has(e.op)) knownDone++;
+        if (isFinite(e.op)) finiteLeft--;
         return true;
       }
       clearBit(e.op);
@@ -200,13 +238,57 @@ export function checkLinearizable(
     return false;
   };
 
-  while (head.next !== null) {
+  /** Undo the last choice and try the next one; false when there is none left. */
+  const backtrack = (): boolean => {
+    for (;;) {
+      const top = stack.pop();
+      if (top === undefined) return false;
+      state = top.before;
+      clearBit(top.entry.op);
+      unlift(top.entry);
+      if (knownRank.has(top.entry.op)) knownDone--;
+      if (isFinite(top.entry.op)) finiteLeft++;
+      // a forced step was without loss of generality: failing after it fails before it too
+      if (top.forced) continue;
+      entry = take(top.entry, top.before, top.alts, top.alt + 1) ? head.next : top.entry.next;
+      return true;
+    }
+  };
+
+  while (finiteLeft > 0) {
     if (++steps > maxSteps) {
       return { ok: false, inconclusive: true, steps, detail: `search budget of ${maxSteps} steps exhausted` };
     }
     const e = entry as Entry;
     if (e.call) {
-      const alts = step(state, ops[e.op] as LinOp, faults);
+      const op = ops[e.op] as LinOp;
+      const rank = knownRank.get(e.op);
+      if (rank !== undefined && rank !== knownDone) {
+        entry = e.next; // an acknowledged set with a lower index has to come first
+        continue;
+      }
+      let alts = step(state, op, faults, indexLimit());
+      // An unknown outcome that changes nothing here is the same as coming last (where its effect,
+      // if any, is unobservable): only its effectful placements are worth trying.
+      if (op.output.type === 'unknown') alts = alts.filter((a) => a !== state);
+      if (alts.length > 0 && readOnly(op)) {
+        // An operation that never changes the state (a read, a CAS that reported false), minimal
+        // here and matching: linearizing it right now loses no solution (it commutes with
+        // everything pending). Visited before means this configuration already failed.
+        setBit(e.op);
+        const k = cacheKey(state);
+        if (cache.has(k)) {
+          clearBit(e.op);
+          if (!backtrack()) return { ok: false, inconclusive: false, steps, detail: deepestStuck };
+          continue;
+        }
+        cache.add(k);
+        stack.push({ entry: e, before: state, alts, alt: 0, forced: true });
+        lift(e);
+        if (isFinite(e.op)) finiteLeft--;
+        entry = head.next;
+        continue;
+      }
       if (take(e, state, alts, 0)) entry = head.next;
       else entry = e.next;
       continue;
@@ -216,14 +298,18 @@ export function checkLinearizable(
       deepest = stack.length;
       deepestStuck = describeStuck(ops, e.op, state, stack.length);
     }
-    if (stack.length === 0) return { ok: false, inconclusive: false, steps, detail: deepestStuck };
-    const top = stack.pop() as Frame;
-    state = top.before;
-    clearBit(top.entry.op);
-    unlift(top.entry);
-    entry = take(top.entry, top.before, top.alts, top.alt + 1) ? head.next : top.entry.next;
+    if (!backtrack()) return { ok: false, inconclusive: false, steps, detail: deepestStuck };
   }
   return { ok: true, steps };
+}
+
+/** Operations that leave the state as it is wherever they are linearized (given their output). */
+function readOnly(op: LinOp): boolean {
+  const o = op.output;
+  if (o.type === 'read') return true;
+  if (o.type === 'set') return o.result === false;
+  if (o.type === 'delete') return o.result === false && op.cmd.kind === 'delete' && !op.cmd.recursive;
+  return false;
 }
 
 function describeStuck(ops: readonly LinOp[], opIndex: number, state: KeyState, depth: number): string {
@@ -236,7 +322,10 @@ function describeStuck(ops: readonly LinOp[], opIndex: number, state: KeyState, 
 }
 
 /** A readable dump of a key's history (for failure reports). */
-export function describeHistory(ops: readonly LinOp[], limit = 60): string {
+export function describeHistory(
+  ops: readonly LinOp[],
+  limit = Number(process.env.KV_HISTORY_LIMIT ?? 60),
+): string {
   const sorted = [...ops].sort((a, b) => a.invoke - b.invoke);
   const lines = sorted.slice(0, limit).map((o) => {
     const resp = Number.isFinite(o.response) ? o.response.toFixed(1) : '∞';

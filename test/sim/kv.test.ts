@@ -47,6 +47,13 @@ describe('KV simulation: linearizable KVStoreTTL under the fault profiles', () =
     }
   });
 
+  it('high contention: one key, eight clients', () => {
+    for (let seed = FIRST; seed < FIRST + 40; seed++) {
+      const r = new KvSimulator(seed, profileFor(seed), { keys: 1, clients: 8 }).run();
+      expect(r.acked, `seed ${seed}`).toBeGreaterThan(10);
+    }
+  });
+
   it('over FIFO (TCP-like) links an index assignment never arrives after its entry was applied', () => {
     for (let seed = 1; seed <= 12; seed++) {
       expect(new KvSimulator(seed, PROFILES.tcp!).run().lateAssignments, `seed ${seed}`).toBe(0);
