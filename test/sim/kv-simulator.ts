@@ -66,6 +66,11 @@ export interface KvSimOptions extends KvCheckOptions {
   readonly clients?: number;
   readonly coreFaults?: UnsafeTestFaults;
   readonly applyFault?: KvApplyFault;
+  /**
+   * test-only: scope session guarantees to the client alone, as if its reads on different nodes
+   * had to be monotonic (they need not: reads are local) — proves the read checks can fail
+   */
+  readonly sessionsSpanNodes?: boolean;
 }
 
 export interface KvSimResult {
@@ -758,7 +763,7 @@ export class KvSimulator {
       id,
       client,
       node: n.id,
-      session: `${client}@${n.id}#${n.incarnation}`,
+      session: this.options.sessionsSpanNodes ? `${client}` : `${client}@${n.id}#${n.incarnation}`,
       kind: 'read',
       key,
       invoke: this.now,

@@ -107,6 +107,10 @@ describe('KV simulation: the checks can fail', () => {
     }
   });
 
+  it('reads checked for monotonicity across nodes (not promised: they are local) fail the committed-prefix check', () => {
+    expect(firstViolation({ sessionsSpanNodes: true })?.property).toBe('committed-prefix consistency');
+  });
+
   it('reads are local in Patroni: checked as linearizable, a stale read is found', () => {
     expect(firstViolation({ strictReads: true })?.property).toBe('linearizability');
   });
