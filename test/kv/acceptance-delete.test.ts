@@ -120,6 +120,15 @@ describe('D. delete', () => {
       ['prevExist', true],
     ]);
     await cluster.waitApplied(lastLogIndex(n1));
+    // only `prevIndex: None` (no version known) requires nothing either: prevExist is added too
+    ok(await n1.kv.set('/k2', 'v'));
+    expect(await n2.kv.delete('/k2', { prevIndex: null })).toBe(true);
+    expect(plain(kvLog(n1).at(-1)?.kwargs)).toEqual([
+      ['recursive', false],
+      ['prevIndex', null],
+      ['prevExist', true],
+    ]);
+    await cluster.waitApplied(lastLogIndex(n1));
     const before = lastLogIndex(n1);
     expect(await n2.kv.delete('/k')).toBe(false);
     await sleep(50);

@@ -832,14 +832,20 @@ export class KvSimulator {
       op.kind = 'delete';
       const z = r.next();
       const cas: CasConditions =
-        z < 0.5
+        z < 0.45
           ? {}
-          : z < 0.75
-            ? { prevValue: localRec?.value ?? 'x' }
-            : { prevIndex: localRec ? localRec.index : r.int(1, 50) };
-      op.cas = cas;
+          : z < 0.5
+            ? { prevIndex: null }
+            : z < 0.75
+              ? { prevValue: localRec?.value ?? 'x' }
+              : { prevIndex: localRec ? localRec.index : r.int(1, 50) };
       const conditions = conditionKwargs(cas);
-      if (conditions.size === 0) conditions.set('prevExist', true);
+      // KVStoreTTL.delete: nothing that requires the key to exist → add prevExist: true
+      const constrains =
+        conditions.has('prevExist') ||
+        conditions.has('prevValue') ||
+        (conditions.has('prevIndex') && conditions.get('prevIndex') !== null);
+      if (!constrains) conditions.set('prevExist', true);
       op.cas = Object.fromEntries(conditions) as CasConditions;
       if (!checkConditions(local, conditions)) {
         this.precheckFalse(op, localRec, then);
