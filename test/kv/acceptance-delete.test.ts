@@ -121,7 +121,8 @@ describe('D. delete', () => {
     ]);
     await cluster.waitApplied(lastLogIndex(n1));
     // only `prevIndex: None` (no version known) requires nothing either: prevExist is added too
-    ok(await n1.kv.set('/k2', 'v'));
+    const k2 = ok(await n1.kv.set('/k2', 'v'));
+    await cluster.waitApplied(k2.index);
     expect(await n2.kv.delete('/k2', { prevIndex: null })).toBe(true);
     expect(plain(kvLog(n1).at(-1)?.kwargs)).toEqual([
       ['recursive', false],
