@@ -3,6 +3,9 @@
  * cluster cache, status writes (carry-over, deep_compare, legacy optime), update_leader, failover,
  * sync state, member keys, config/history/initialize. T is the injected wall clock.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PyDateTime } from '../../src/dcs/model/datetime.js';
 import { RaftDcs } from '../../src/dcs/raft-dcs.js';
@@ -253,7 +256,15 @@ describe('K: AbstractDCS', () => {
     const [addr] = await freeLoopbackAddresses(1);
     const calls: [number, number][] = [];
     const dcs = await RaftDcs.create(
-      { name: 'pg1', scope: 'batman', self_addr: addr!, ttl: 30, loop_wait: 10, retry_timeout: 10 },
+      {
+        name: 'pg1',
+        scope: 'batman',
+        self_addr: addr!,
+        data_dir: mkdtempSync(join(tmpdir(), 'raftdcs-reload-')),
+        ttl: 30,
+        loop_wait: 10,
+        retry_timeout: 10,
+      },
       {
         deps: {
           transport: (handler, conf, self) => {

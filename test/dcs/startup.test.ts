@@ -40,7 +40,16 @@ afterEach(async () => {
 
 async function tcpNode(config: Partial<RaftDcsConfig> & { name: string }, options: RaftDcsOptions = {}) {
   const dcs = await RaftDcs.create(
-    { scope: 'batman', ttl: 30, loop_wait: 10, retry_timeout: 5, ...TCP_FAST, ...config },
+    // a data_dir of its own unless the test gives one (else the journal lands in the cwd)
+    {
+      scope: 'batman',
+      ttl: 30,
+      loop_wait: 10,
+      retry_timeout: 5,
+      data_dir: mkdtempSync(join(tmp, 'node-')),
+      ...TCP_FAST,
+      ...config,
+    },
     { conf: { autoTickPeriod: 0.02 }, joinBackoffMs: 200, ...options },
   );
   opened.push(dcs);
@@ -71,7 +80,7 @@ describe('L: start-up', () => {
     mkdirSync(here);
     process.chdir(here);
     try {
-      const dcs2 = await tcpNode({ name: 'pg2', self_addr: a2!, ...TCP_FIRST });
+      const dcs2 = await tcpNode({ name: 'pg2', self_addr: a2!, data_dir: undefined, ...TCP_FIRST });
       await waitFor(() => dcs2.kv.isLeader(), 5000);
       expect(await dcs2.takeLeader()).toBe(true);
       await waitFor(() => existsSync(join(here, `${a2}.journal`)), 5000, `./${a2}.journal`);
