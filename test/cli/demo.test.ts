@@ -55,7 +55,13 @@ function startDemo(dir: string, ports: number[]): Run {
           () => reject(new Error(`no line matching ${re} within ${ms} ms:\n${lines.join('\n')}`)),
           ms,
         );
-        waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(t);
+            resolve(l);
+          },
+        });
       }),
   };
 }
