@@ -44,6 +44,7 @@ export {
   pyDictEntries,
   pyFloatRepr,
   pyJsonDumps,
+  pyJsonDumpsWith,
   pyRepr,
   pyStr,
   pyStrRepr,

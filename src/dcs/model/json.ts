@@ -513,6 +513,15 @@ function jsonQuote(s: string): string {
  * Throws `TypeError` for values JSON cannot hold and for circular structures.
  */
 export function pyJsonDumps(value: PyJson): string {
+  return pyJsonDumpsWith(value, [',', ':']);
+}
+
+/**
+ * Python's `json.dumps(value, separators=(item, key))`; `[', ', ': ']` is Python's default (what
+ * `json.dumps(value)` prints, e.g. patronictl's `-f json` and `edit-config` writes).
+ */
+export function pyJsonDumpsWith(value: PyJson, separators: readonly [item: string, key: string]): string {
+  const [itemSep, keySep] = separators;
   const parts: string[] = [];
   const active = new Set<object>();
   const walk = (v: PyJson | undefined): void => {
@@ -529,7 +538,7 @@ export function pyJsonDumps(value: PyJson): string {
       if (Array.isArray(v)) {
         parts.push('[');
         (v as readonly (PyJson | undefined)[]).forEach((item, i) => {
-          if (i > 0) parts.push(',');
+          if (i > 0) parts.push(itemSep);
           if (item === undefined) throw new TypeError('undefined is not JSON serializable (in a list)');
           walk(item);
         });
@@ -539,9 +548,9 @@ export function pyJsonDumps(value: PyJson): string {
         let first = true;
         for (const [k, item] of pyDictEntries(v)) {
           if (typeof k !== 'string') throw new TypeError(`dict key ${String(k)} is not a string`);
-          if (!first) parts.push(',');
+          if (!first) parts.push(itemSep);
           first = false;
-          parts.push(jsonQuote(k), ':');
+          parts.push(jsonQuote(k), keySep);
           walk(item);
         }
         parts.push('}');

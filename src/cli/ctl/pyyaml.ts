@@ -1,0 +1,710 @@
+/**
+ * YAML the way patronictl prints and reads it.
+ *
+ * - `pyYamlDump(value, { flow })` prints exactly what PyYAML's
+ *   `yaml.safe_dump(value, default_flow_style=flow, allow_unicode=True, width=200)` prints
+ *   (patronictl's `format_config_for_editing`): keys sorted by code point, block or flow style,
+ *   PyYAML's choice between plain, single- and double-quoted scalars (a string that would read
+ *   back as another type — `'true'`, `'123'`, `''`, `'2024-01-01'` — is quoted), its folding of long
+ *   scalars at 200 columns, its indentation (a list under a key is not indented).
+ * - `pyYamlLoad(text)` reads YAML as PyYAML's `safe_load` does for configuration values (YAML 1.1:
+ *   `on`/`yes` are booleans, `0777` is octal, `10:20` is 620) into the value model of
+ *   `src/dcs/model/json.ts`: mappings are `Map`s in document order, ints are `number` (or `bigint`
+ *   beyond 2^53), floats `JsonFloat` (so `1.0` stays a float when written back as JSON).
+ *   Deliberate difference: a timestamp-looking scalar stays a string (PyYAML makes a `date`, which
+ *   patronictl then cannot write as JSON and crashes on).
+ *
+ * Why our own emitter: the `yaml` package prints valid YAML but not PyYAML's bytes (quoting
+ * choices, indentation of nested lists, line folding), and `show-config` / `edit-config` diffs are
+ * compared with patronictl's. The emitter follows PyYAML's scalar analysis and writer rules for
+ * the node kinds JSON values produce (no anchors, tags, or block scalars, which `safe_dump` never
+ * picks on its own). Pure: no I/O.
+ */
+import { parseDocument, Scalar, type ScalarTag, type Tags } from 'yaml';
+import { codePointCompare } from '../../dcs/abstract-dcs.js';
+import { isPyDict, JsonFloat, type PyJson, pyDictEntries, pyFloatRepr } from '../../dcs/model/json.js';
+
+// ---------------------------------------------------------------------------------------------
+// representation: values → nodes
+
+type YamlNode =
+  | { readonly kind: 'scalar'; readonly text: string; readonly isString: boolean }
+  | { readonly kind: 'seq'; readonly items: readonly YamlNode[]; readonly flow: boolean }
+  | {
+      readonly kind: 'map';
+      readonly pairs: readonly (readonly [YamlNode, YamlNode])[];
+      readonly flow: boolean;
+    };
+
+function floatText(x: number): string {
+  if (Number.isNaN(x)) return '.nan';
+  if (x === Number.POSITIVE_INFINITY) return '.inf';
+  if (x === Number.NEGATIVE_INFINITY) return '-.inf';
+  const r = pyFloatRepr(x).toLowerCase();
+  return !r.includes('.') && r.includes('e') ? r.replace('e', '.0e') : r;
+}
+
+function represent(v: PyJson, flow: boolean): YamlNode {
+  if (v === null) return { kind: 'scalar', text: 'null', isString: false };
+  if (v === true || v === false) return { kind: 'scalar', text: String(v), isString: false };
+  if (typeof v === 'bigint') return { kind: 'scalar', text: v.toString(), isString: false };
+  if (typeof v === 'number') {
+    const isInt = Number.isSafeInteger(v) && !Object.is(v, -0);
+    return { kind: 'scalar', text: isInt ? String(v) : floatText(v), isString: false };
+  }
+  if (v instanceof JsonFloat) return { kind: 'scalar', text: floatText(v.value), isString: false };
+  if (typeof v === 'string') return { kind: 'scalar', text: v, isString: true };
+  if (Array.isArray(v))
+    return { kind: 'seq', items: (v as readonly PyJson[]).map((x) => represent(x, flow)), flow };
+  if (isPyDict(v)) {
+    const entries = pyDictEntries(v).sort((a, b) => codePointCompare(a[0], b[0]));
+    return {
+      kind: 'map',
+      pairs: entries.map(([k, x]) => [represent(k, flow), represent(x, flow)] as const),
+      flow,
+    };
+  }
+  throw new TypeError(`cannot represent ${String(v)} as YAML`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PyYAML's implicit resolvers (YAML 1.1), by first character: a string that matches one of them
+// reads back as another type and must not be written plain.
+
+const RESOLVERS: readonly { readonly first: string; readonly re: RegExp }[] = [
+  {
+    first: 'yYnNtTfFoO',
+    re: /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
+  },
+  {
+    first: '-+0123456789.',
+    re: /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
+  },
+  {
+    first: '-+0123456789',
+    re: /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/,
+  },
+  { first: '<', re: /^(?:<<)$/ },
+  { first: '~nN', re: /^(?:~|null|Null|NULL|)$/ },
+  {
+    first: '0123456789',
+    re: /^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$/,
+  },
+  { first: '=', re: /^(?:=)$/ },
+  { first: '!&*', re: /^(?:!|&|\*)$/ },
+];
+
+/** Would this text, written plain, read back as a string? (PyYAML `resolve(..., (True, False))`) */
+function plainReadsAsString(text: string): boolean {
+  // Python's `$` also matches before one trailing newline
+  const candidates = text.endsWith('\n') ? [text, text.slice(0, -1)] : [text];
+  const first = text === '' ? '' : (text[0] as string);
+  for (const r of RESOLVERS) {
+    const applies = first === '' ? r.first.includes('~') && r.re.test('') : r.first.includes(first);
+    if (!applies) continue;
+    if (candidates.some((c) => r.re.test(c))) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// scalar analysis (PyYAML `analyze_scalar`)
+
+const BREAKS = '\n\x85\u2028\u2029';
+const BLANK_OR_BREAK = '\0 \t\r\n\x85\u2028\u2029';
+
+interface Analysis {
+  readonly chars: readonly string[];
+  readonly empty: boolean;
+  readonly multiline: boolean;
+  readonly allowFlowPlain: boolean;
+  readonly allowBlockPlain: boolean;
+  readonly allowSingleQuoted: boolean;
+}
+
+function isPrintableUnicode(cp: number): boolean {
+  return (
+    cp === 0x85 ||
+    (cp >= 0xa0 && cp <= 0xd7ff) ||
+    (cp >= 0xe000 && cp <= 0xfffd) ||
+    (cp >= 0x10000 && cp < 0x10ffff)
+  );
+}
+
+function analyze(text: string): Analysis {
+  const chars = [...text];
+  if (chars.length === 0) {
+    return {
+      chars,
+      empty: true,
+      multiline: false,
+      allowFlowPlain: false,
+      allowBlockPlain: true,
+      allowSingleQuoted: true,
+    };
+  }
+  let blockIndicators = false;
+  let flowIndicators = false;
+  let lineBreaks = false;
+  let special = false;
+  let leadingSpace = false;
+  let leadingBreak = false;
+  let trailingSpace = false;
+  let trailingBreak = false;
+  let breakSpace = false;
+  let spaceBreak = false;
+  if (text.startsWith('---') || text.startsWith('...')) {
+    blockIndicators = true;
+    flowIndicators = true;
+  }
+  let precededByWhitespace = true;
+  let followedByWhitespace = chars.length === 1 || BLANK_OR_BREAK.includes(chars[1] as string);
+  let previousSpace = false;
+  let previousBreak = false;
+  const last = chars.length - 1;
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i] as string;
+    if (i === 0) {
+      if ('#,[]{}&*!|>\'"%@`'.includes(ch)) {
+        flowIndicators = true;
+        blockIndicators = true;
+      }
+      if (ch === '?' || ch === ':') {
+        flowIndicators = true;
+        if (followedByWhitespace) blockIndicators = true;
+      }
+      if (ch === '-' && followedByWhitespace) {
+        flowIndicators = true;
+        blockIndicators = true;
+      }
+    } else {
+      if (',?[]{}'.includes(ch)) flowIndicators = true;
+      if (ch === ':') {
+        flowIndicators = true;
+        if (followedByWhitespace) blockIndicators = true;
+      }
+      if (ch === '#' && precededByWhitespace) {
+        flowIndicators = true;
+        blockIndicators = true;
+      }
+    }
+    if (BREAKS.includes(ch)) lineBreaks = true;
+    const cp = ch.codePointAt(0) as number;
+    if (!(ch === '\n' || (cp >= 0x20 && cp <= 0x7e))) {
+      // allow_unicode: printable non-ASCII is fine; everything else needs double quotes
+      if (!(isPrintableUnicode(cp) && cp !== 0xfeff)) special = true;
+    }
+    if (ch === ' ') {
+      if (i === 0) leadingSpace = true;
+      if (i === last) trailingSpace = true;
+      if (previousBreak) breakSpace = true;
+      previousSpace = true;
+      previousBreak = false;
+    } else if (BREAKS.includes(ch)) {
+      if (i === 0) leadingBreak = true;
+      if (i === last) trailingBreak = true;
+      if (previousSpace) spaceBreak = true;
+      previousSpace = false;
+      previousBreak = true;
+    } else {
+      previousSpace = false;
+      previousBreak = false;
+    }
+    precededByWhitespace = BLANK_OR_BREAK.includes(ch);
+    followedByWhitespace = i + 2 >= chars.length || BLANK_OR_BREAK.includes(chars[i + 2] as string);
+  }
+  let flowPlain = true;
+  let blockPlain = true;
+  let singleQuoted = true;
+  if (leadingSpace || leadingBreak || trailingSpace || trailingBreak) flowPlain = blockPlain = false;
+  if (breakSpace) flowPlain = blockPlain = singleQuoted = false;
+  if (spaceBreak || special) flowPlain = blockPlain = singleQuoted = false;
+  if (lineBreaks) flowPlain = blockPlain = false;
+  if (flowIndicators) flowPlain = false;
+  if (blockIndicators) blockPlain = false;
+  return {
+    chars,
+    empty: false,
+    multiline: lineBreaks,
+    allowFlowPlain: flowPlain,
+    allowBlockPlain: blockPlain,
+    allowSingleQuoted: singleQuoted,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// the emitter
+
+interface Context {
+  readonly root?: boolean;
+  readonly sequence?: boolean;
+  readonly mapping?: boolean;
+  readonly simpleKey?: boolean;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  '\0': '0',
+  '\x07': 'a',
+  '\x08': 'b',
+  '\t': 't',
+  '\n': 'n',
+  '\x0b': 'v',
+  '\x0c': 'f',
+  '\r': 'r',
+  '\x1b': 'e',
+  '"': '"',
+  '\\': '\\',
+  '\x85': 'N',
+  '\xa0': '_',
+  '\u2028': 'L',
+  '\u2029': 'P',
+};
+
+class Emitter {
+  private readonly out: string[] = [];
+  private column = 0;
+  private whitespace = true;
+  private indention = true;
+  private openEnded = false;
+  private indent: number | null = null;
+  private readonly indents: (number | null)[] = [];
+  private flowLevel = 0;
+  private readonly bestIndent = 2;
+
+  constructor(private readonly bestWidth: number) {}
+
+  document(root: YamlNode): string {
+    this.node(root, { root: true });
+    this.writeIndent();
+    if (this.openEnded) {
+      this.writeIndicator('...', true);
+      this.writeIndent();
+    }
+    return this.out.join('');
+  }
+
+  private write(data: string): void {
+    this.out.push(data);
+    this.column += [...data].length;
+  }
+
+  private increaseIndent(flow: boolean, indentless = false): void {
+    this.indents.push(this.indent);
+    if (this.indent === null) this.indent = flow ? this.bestIndent : 0;
+    else if (!indentless) this.indent += this.bestIndent;
+  }
+
+  private popIndent(): void {
+    this.indent = this.indents.pop() ?? null;
+  }
+
+  private writeIndicator(indicator: string, needWhitespace: boolean, whitespace = false, indention = false) {
+    const data = this.whitespace || !needWhitespace ? indicator : ` ${indicator}`;
+    this.whitespace = whitespace;
+    this.indention = this.indention && indention;
+    this.openEnded = false;
+    this.write(data);
+  }
+
+  private writeIndent(): void {
+    const indent = this.indent ?? 0;
+    if (!this.indention || this.column > indent || (this.column === indent && !this.whitespace)) {
+      this.writeLineBreak();
+    }
+    if (this.column < indent) {
+      this.whitespace = true;
+      this.write(' '.repeat(indent - this.column));
+    }
+  }
+
+  private writeLineBreak(data = '\n'): void {
+    this.whitespace = true;
+    this.indention = true;
+    this.out.push(data);
+    this.column = 0;
+  }
+
+  private isEmptyCollection(n: YamlNode): boolean {
+    return (n.kind === 'seq' && n.items.length === 0) || (n.kind === 'map' && n.pairs.length === 0);
+  }
+
+  private checkSimpleKey(n: YamlNode): boolean {
+    if (n.kind === 'scalar') {
+      const a = analyze(n.text);
+      return a.chars.length < 128 && !a.empty && !a.multiline;
+    }
+    return this.isEmptyCollection(n);
+  }
+
+  private node(n: YamlNode, ctx: Context): void {
+    if (n.kind === 'scalar') {
+      this.increaseIndent(true);
+      this.scalar(n, ctx);
+      this.popIndent();
+    } else if (n.kind === 'seq') {
+      if (this.flowLevel > 0 || n.flow || n.items.length === 0) this.flowSequence(n.items);
+      else this.blockSequence(n.items, ctx);
+    } else if (this.flowLevel > 0 || n.flow || n.pairs.length === 0) {
+      this.flowMapping(n.pairs);
+    } else {
+      this.blockMapping(n.pairs);
+    }
+  }
+
+  private flowSequence(items: readonly YamlNode[]): void {
+    this.writeIndicator('[', true, true);
+    this.flowLevel++;
+    this.increaseIndent(true);
+    items.forEach((item, i) => {
+      if (i > 0) this.writeIndicator(',', false);
+      if (this.column > this.bestWidth) this.writeIndent();
+      this.node(item, { sequence: true });
+    });
+    this.popIndent();
+    this.flowLevel--;
+    this.writeIndicator(']', false);
+  }
+
+  private flowMapping(pairs: readonly (readonly [YamlNode, YamlNode])[]): void {
+    this.writeIndicator('{', true, true);
+    this.flowLevel++;
+    this.increaseIndent(true);
+    pairs.forEach(([k, v], i) => {
+      if (i > 0) this.writeIndicator(',', false);
+      if (this.column > this.bestWidth) this.writeIndent();
+      if (this.checkSimpleKey(k)) {
+        this.node(k, { mapping: true, simpleKey: true });
+        this.writeIndicator(':', false);
+      } else {
+        this.writeIndicator('?', true);
+        this.node(k, { mapping: true });
+        if (this.column > this.bestWidth) this.writeIndent();
+        this.writeIndicator(':', true);
+      }
+      this.node(v, { mapping: true });
+    });
+    this.popIndent();
+    this.flowLevel--;
+    this.writeIndicator('}', false);
+  }
+
+  private blockSequence(items: readonly YamlNode[], ctx: Context): void {
+    this.increaseIndent(false, Boolean(ctx.mapping) && !this.indention);
+    for (const item of items) {
+      this.writeIndent();
+      this.writeIndicator('-', true, false, true);
+      this.node(item, { sequence: true });
+    }
+    this.popIndent();
+  }
+
+  private blockMapping(pairs: readonly (readonly [YamlNode, YamlNode])[]): void {
+    this.increaseIndent(false);
+    for (const [k, v] of pairs) {
+      this.writeIndent();
+      if (this.checkSimpleKey(k)) {
+        this.node(k, { mapping: true, simpleKey: true });
+        this.writeIndicator(':', false);
+      } else {
+        this.writeIndicator('?', true, false, true);
+        this.node(k, { mapping: true });
+        this.writeIndent();
+        this.writeIndicator(':', true, false, true);
+      }
+      this.node(v, { mapping: true });
+    }
+    this.popIndent();
+  }
+
+  private scalar(n: YamlNode & { kind: 'scalar' }, ctx: Context): void {
+    const a = analyze(n.text);
+    const plainOk = n.isString ? plainReadsAsString(n.text) : true;
+    const simpleKey = Boolean(ctx.simpleKey);
+    const split = !simpleKey;
+    let style: '' | "'" | '"' = '"';
+    if (
+      plainOk &&
+      !(simpleKey && (a.empty || a.multiline)) &&
+      (this.flowLevel > 0 ? a.allowFlowPlain : a.allowBlockPlain)
+    ) {
+      style = '';
+    } else if (a.allowSingleQuoted && !(simpleKey && a.multiline)) {
+      style = "'";
+    }
+    if (style === '') this.writePlain(a.chars, split, Boolean(ctx.root));
+    else if (style === "'") this.writeSingleQuoted(a.chars, split);
+    else this.writeDoubleQuoted(a.chars, split);
+  }
+
+  private writePlain(text: readonly string[], split: boolean, root: boolean): void {
+    if (root) this.openEnded = true;
+    if (text.length === 0) return;
+    if (!this.whitespace) this.write(' ');
+    this.whitespace = false;
+    this.indention = false;
+    let spaces = false;
+    let breaks = false;
+    let start = 0;
+    for (let end = 0; end <= text.length; end++) {
+      const ch = end < text.length ? (text[end] as string) : null;
+      if (spaces) {
+        if (ch !== ' ') {
+          if (start + 1 === end && this.column > this.bestWidth && split) {
+            this.writeIndent();
+            this.whitespace = false;
+            this.indention = false;
+          } else {
+            this.write(text.slice(start, end).join(''));
+          }
+          start = end;
+        }
+      } else if (breaks) {
+        if (ch === null || !BREAKS.includes(ch)) {
+          if (text[start] === '\n') this.writeLineBreak();
+          for (const br of text.slice(start, end)) this.writeLineBreak(br);
+          this.writeIndent();
+          this.whitespace = false;
+          this.indention = false;
+          start = end;
+        }
+      } else if (ch === null || ` ${BREAKS}`.includes(ch)) {
+        this.write(text.slice(start, end).join(''));
+        start = end;
+      }
+      if (ch !== null) {
+        spaces = ch === ' ';
+        breaks = BREAKS.includes(ch);
+      }
+    }
+  }
+
+  private writeSingleQuoted(text: readonly string[], split: boolean): void {
+    this.writeIndicator("'", true);
+    let spaces = false;
+    let breaks = false;
+    let start = 0;
+    for (let end = 0; end <= text.length; end++) {
+      const ch = end < text.length ? (text[end] as string) : null;
+      if (spaces) {
+        if (ch === null || ch !== ' ') {
+          if (
+            start + 1 === end &&
+            this.column > this.bestWidth &&
+            split &&
+            start !== 0 &&
+            end !== text.length
+          ) {
+            this.writeIndent();
+          } else {
+            this.write(text.slice(start, end).join(''));
+          }
+          start = end;
+        }
+      } else if (breaks) {
+        if (ch === null || !BREAKS.includes(ch)) {
+          if (text[start] === '\n') this.writeLineBreak();
+          for (const br of text.slice(start, end)) this.writeLineBreak(br);
+          this.writeIndent();
+          start = end;
+        }
+      } else if (ch === null || ` ${BREAKS}`.includes(ch) || ch === "'") {
+        if (start < end) {
+          this.write(text.slice(start, end).join(''));
+          start = end;
+        }
+      }
+      if (ch === "'") {
+        this.write("''");
+        start = end + 1;
+      }
+      if (ch !== null) {
+        spaces = ch === ' ';
+        breaks = BREAKS.includes(ch);
+      }
+    }
+    this.writeIndicator("'", false);
+  }
+
+  private writeDoubleQuoted(text: readonly string[], split: boolean): void {
+    this.writeIndicator('"', true);
+    let start = 0;
+    for (let end = 0; end <= text.length; end++) {
+      const ch = end < text.length ? (text[end] as string) : null;
+      const cp = ch === null ? 0 : (ch.codePointAt(0) as number);
+      if (
+        ch === null ||
+        '"\\\x85\u2028\u2029\ufeff'.includes(ch) ||
+        !((cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa0 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd))
+      ) {
+        if (start < end) {
+          this.write(text.slice(start, end).join(''));
+          start = end;
+        }
+        if (ch !== null) {
+          const esc = ESCAPES[ch];
+          let data: string;
+          if (esc !== undefined) data = `\\${esc}`;
+          else if (cp <= 0xff) data = `\\x${cp.toString(16).toUpperCase().padStart(2, '0')}`;
+          else if (cp <= 0xffff) data = `\\u${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+          else data = `\\U${cp.toString(16).toUpperCase().padStart(8, '0')}`;
+          this.write(data);
+          start = end + 1;
+        }
+      }
+      if (
+        end > 0 &&
+        end < text.length - 1 &&
+        (ch === ' ' || start >= end) &&
+        this.column + (end - start) > this.bestWidth &&
+        split
+      ) {
+        const data = `${text.slice(start, end).join('')}\\`;
+        if (start < end) start = end;
+        this.write(data);
+        this.writeIndent();
+        this.whitespace = false;
+        this.indention = false;
+        if (text[start] === ' ') this.write('\\');
+      }
+    }
+    this.writeIndicator('"', false);
+  }
+}
+
+export interface DumpOptions {
+  /** PyYAML's `default_flow_style` (patronictl: false for show-config, true for tags in tsv/topology) */
+  readonly flow?: boolean;
+  /** line width (patronictl: 200) */
+  readonly width?: number;
+}
+
+/** `yaml.safe_dump(value, default_flow_style=flow, allow_unicode=True, width=200)`. */
+export function pyYamlDump(value: PyJson, options: DumpOptions = {}): string {
+  const width = options.width ?? 200;
+  return new Emitter(width > 4 ? width : 80).document(represent(value, options.flow ?? false));
+}
+
+// ---------------------------------------------------------------------------------------------
+// loading
+
+const BOOL_TAG = 'tag:yaml.org,2002:bool';
+const INT_TAG = 'tag:yaml.org,2002:int';
+const FLOAT_TAG = 'tag:yaml.org,2002:float';
+const TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp';
+
+/** A base-60 number (`1:30` = 90), PyYAML's sexagesimal ints and floats. */
+function sexagesimal(text: string): number {
+  let value = 0;
+  for (const part of text.split(':')) value = value * 60 + Number(part);
+  return value;
+}
+
+/** PyYAML's `construct_yaml_int`. */
+function pyyamlInt(source: string): bigint {
+  let text = source.replace(/_/g, '');
+  let sign = 1n;
+  if (text[0] === '-') sign = -1n;
+  if (text[0] === '-' || text[0] === '+') text = text.slice(1);
+  if (text === '0') return 0n;
+  if (text.startsWith('0b')) return sign * BigInt(text);
+  if (text.startsWith('0x')) return sign * BigInt(text);
+  if (text.startsWith('0')) return sign * BigInt(`0o${text.slice(1)}`);
+  if (text.includes(':')) {
+    let value = 0n;
+    for (const part of text.split(':')) value = value * 60n + BigInt(part);
+    return sign * value;
+  }
+  return sign * BigInt(text);
+}
+
+/** PyYAML's `construct_yaml_float`. */
+function pyyamlFloat(source: string): number {
+  let text = source.replace(/_/g, '').toLowerCase();
+  let sign = 1;
+  if (text[0] === '-') sign = -1;
+  if (text[0] === '-' || text[0] === '+') text = text.slice(1);
+  if (text === '.inf') return sign * Number.POSITIVE_INFINITY;
+  if (text === '.nan') return Number.NaN;
+  if (text.includes(':')) return sign * sexagesimal(text);
+  return sign * Number(text);
+}
+
+/**
+ * PyYAML's resolvers for the `yaml` package: its booleans (not `y`/`n`), its int and float
+ * patterns (so `08` and `1e3` stay strings, `0777` is octal, `1:30` is 90), and no timestamps
+ * (they stay strings).
+ */
+function pyyamlTags(tags: Tags): Tags {
+  const scalar = (tag: string, test: RegExp, resolve: (s: string) => unknown): ScalarTag => ({
+    identify: () => false,
+    default: true,
+    tag,
+    test,
+    resolve: (s: string) => new Scalar(resolve(s)),
+  });
+  const dropped = new Set([BOOL_TAG, INT_TAG, FLOAT_TAG, TIMESTAMP_TAG]);
+  return [
+    ...tags.filter((t) => !dropped.has((t as { tag?: string }).tag ?? '')),
+    scalar(BOOL_TAG, /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/, () => true),
+    scalar(BOOL_TAG, /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/, () => false),
+    scalar(INT_TAG, RESOLVERS[2]?.re as RegExp, pyyamlInt),
+    scalar(FLOAT_TAG, RESOLVERS[1]?.re as RegExp, pyyamlFloat),
+  ];
+}
+
+export class YamlLoadError extends Error {
+  override readonly name = 'YamlLoadError';
+}
+
+function keyText(k: unknown): string {
+  if (k === null || k === undefined) return 'null';
+  if (k === true) return 'true';
+  if (k === false) return 'false';
+  if (typeof k === 'number' && !Number.isInteger(k)) return pyFloatRepr(k);
+  if (typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint') return String(k);
+  throw new YamlLoadError('a mapping key must be a scalar');
+}
+
+/** JS values from the `yaml` package → our value model (JSON keys as Python's json.dumps makes them). */
+function toPyJson(v: unknown, depth = 0): PyJson {
+  if (depth > 500) throw new YamlLoadError('the document is nested too deeply');
+  if (v === null || v === undefined) return null;
+  switch (typeof v) {
+    case 'boolean':
+    case 'string':
+      return v;
+    case 'bigint':
+      return Number.isSafeInteger(Number(v)) && BigInt(Number(v)) === v ? Number(v) : v;
+    case 'number':
+      return new JsonFloat(v);
+    default:
+      break;
+  }
+  if (Array.isArray(v)) return v.map((x) => toPyJson(x, depth + 1));
+  if (v instanceof Set) return [...v].map((x) => toPyJson(x, depth + 1));
+  if (v instanceof Map) {
+    const out = new Map<string, PyJson>();
+    for (const [k, x] of v) {
+      const key = keyText(k);
+      // Python dicts keep the first position of a repeated key and the last value
+      out.set(key, toPyJson(x, depth + 1));
+    }
+    return out;
+  }
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
+  throw new YamlLoadError(`unsupported YAML value ${String(v)}`);
+}
+
+/** `yaml.safe_load(text)` into our value model; an empty document is null. */
+export function pyYamlLoad(text: string): PyJson {
+  const doc = parseDocument(text, {
+    version: '1.1',
+    intAsBigInt: true,
+    uniqueKeys: false,
+    customTags: pyyamlTags,
+  });
+  if (doc.errors.length > 0) {
+    throw new YamlLoadError((doc.errors[0] as { message: string }).message.trim());
+  }
+  return toPyJson(doc.toJS({ mapAsMap: true, maxAliasCount: 1000 }) as unknown);
+}
