@@ -271,6 +271,9 @@ export class KVStoreTTL extends SyncObj {
         conditions.has('prevValue') ||
         (conditions.has('prevIndex') && conditions.get('prevIndex') !== null);
       if (!constrains) conditions.set('prevExist', true);
+      // a key absent here has nothing to delete: never replicate a delete of a missing key (Python
+      // nodes crash applying one), whatever the conditions say
+      if (this.sm.raw(key) === undefined) return false;
       if (!checkConditions(this.sm.raw(key), conditions)) return false;
     }
     const kwargs = new Map<PyDictKey, PyValue>([['recursive', recursive], ...conditions]);

@@ -132,6 +132,8 @@ const DESTROYED = -1 as FailReason;
 const APPLY_FAILED = -2 as FailReason;
 /** the entry's index was covered by a snapshot: whether it was applied here is unknown */
 const UNKNOWN_OUTCOME = -3 as FailReason;
+/** how many applied results are remembered for late index assignments */
+const RECENT_RESULTS = 4096;
 
 export class SyncObj {
   readonly conf: SyncObjConf;
@@ -157,6 +159,11 @@ export class SyncObj {
   private readonly pending = new Map<number, Pending>();
   private nextRef = 1;
   private readonly waiters = new Map<number, { term: number; pending: Pending }[]>();
+  /** results of recently applied entries, for index assignments that arrive after the apply */
+  private readonly recentResults = new Map<
+    number,
+    { term: number; ok: boolean; result: PyValue | undefined }
+  >();
   private lastAppliedIndex = 0;
 
   private readonly persistQueue: PersistBatch[] = [];
@@ -868,6 +875,11 @@ export class SyncObj {
       }
     }
     this.lastAppliedIndex = e.index;
+    this.recentResults.set(e.index, { term: e.term, ok, result });
+    if (this.recentResults.size > RECENT_RESULTS) {
+      const oldest = this.recentResults.keys().next().value as number;
+      this.recentResults.delete(oldest);
+    }
     const ws = this.waiters.get(e.index);
     if (ws) {
       this.waiters.delete(e.index);
@@ -913,8 +925,12 @@ export class SyncObj {
       return;
     }
     if (p.index <= this.lastAppliedIndex) {
-      const term = this.core?.entryAt(p.index)?.term;
-      pending.settle(undefined, term === p.term ? FailReason.Success : FailReason.Discarded);
+      // the entry was applied before its index reached us (messages reordered): answer from the
+      // applied results; when that is too far back, the outcome is unknown rather than guessed
+      const applied = this.recentResults.get(p.index);
+      if (applied === undefined) pending.settle(undefined, UNKNOWN_OUTCOME);
+      else if (applied.term !== p.term) pending.settle(undefined, FailReason.Discarded);
+      else pending.settle(applied.result, applied.ok ? FailReason.Success : APPLY_FAILED);
       return;
     }
     const list = this.waiters.get(p.index) ?? [];
