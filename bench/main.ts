@@ -3,7 +3,7 @@
  *
  *   npm run bench                       # everything
  *   npm run bench -- --only codec,tput  # a subset of: codec, tput, sync, python (the Python side of
- *                                       # tput/sync), journal, fsync, restart (with mem + join), failover
+ *                                       # tput/sync), journal, fsync, restart (with mem + join), failover, dcs
  *   npm run bench -- --quick            # shorter runs
  *
  * Python figures come from the project's baseline script (bench/python/pysyncobj_baseline.py:
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BenchCluster } from './cluster.js';
 import { benchCodec } from './codec.js';
+import { benchDcs } from './dcs.js';
 import { benchJournal } from './journal.js';
 import { benchFailover, benchRestartJoin, benchThroughputFsync } from './scenarios.js';
 
@@ -30,7 +31,7 @@ const { values } = parseArgs({
     inflight: { type: 'string', default: '1000' },
   },
 });
-const ALL = 'codec,tput,sync,python,journal,fsync,restart,failover';
+const ALL = 'codec,tput,sync,python,journal,fsync,restart,failover,dcs';
 const only = new Set((values.only ?? ALL).split(','));
 const quick = values.quick as boolean;
 const inflight = Number(values.inflight);
@@ -263,6 +264,20 @@ if (only.has('failover')) {
     fmt(ts.median, 2),
     fmt(py.median, 2),
     ratio(ts.median, py.median, false),
+  ]);
+}
+
+if (only.has('dcs')) {
+  const r = await benchDcs(10, 100, quick ? 1 : 3);
+  results.dcs = r;
+  console.log(
+    `  [dcs] getCluster, coordinator of ${r.groups} groups × ${r.members} members: ours ${fmt(r.oursMs, 2)} ms, Patroni 3.0.2 ${fmt(r.pythonMs, 2)} ms${r.pythonNote ? ` (${r.pythonNote})` : ''}`,
+  );
+  rows.push([
+    `getCluster, ${r.groups} MPP groups × ${r.members} members (ms)`,
+    fmt(r.oursMs, 2),
+    fmt(r.pythonMs, 2),
+    ratio(r.oursMs, r.pythonMs, false),
   ]);
 }
 

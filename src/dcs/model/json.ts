@@ -393,7 +393,88 @@ export function parsePyJson(text: string): JsonValue;
 export function parsePyJson(text: string, options: ParseOptions & { readonly exact: true }): ExactJsonValue;
 export function parsePyJson(text: string, options?: ParseOptions): JsonValue | ExactJsonValue;
 export function parsePyJson(text: string, options: ParseOptions = {}): JsonValue | ExactJsonValue {
+  const maxDepth = options.maxDepth ?? 1000;
+  if (options.exact !== true && nativeParseGivesSameValue(text, maxDepth)) {
+    try {
+      return freezeNative(JSON.parse(text) as unknown);
+    } catch {
+      // invalid JSON: the parser below reports it the way Python does
+    }
+  }
+  return new Parser(text, options.exact === true, maxDepth).parseDocument();
+}
+
+/** `parsePyJson` without the native fast path (for tests that prove the two agree). */
+export function parsePyJsonReference(text: string, options: ParseOptions = {}): JsonValue | ExactJsonValue {
   return new Parser(text, options.exact === true, options.maxDepth ?? 1000).parseDocument();
+}
+
+/**
+ * True when V8's native JSON.parse yields exactly our default-mode value for `text` (it is much
+ * faster than the parser above): no NaN/Infinity, no integer that may exceed 2^53, no integral float
+ * (`1.0`, `1e3`, `-0.0`: those must stay JsonFloat) and no `-0` integer, nesting within maxDepth.
+ * A cheap scan that only tracks whether it is inside a string.
+ */
+function nativeParseGivesSameValue(text: string, maxDepth: number): boolean {
+  const n = text.length;
+  let depth = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // skip the string
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+      continue;
+    }
+    if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return false;
+      continue;
+    }
+    if (c === 0x7d || c === 0x5d) {
+      depth--;
+      continue;
+    }
+    if (c === 0x4e || c === 0x49) return false; // NaN, Infinity
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      let isFloat = false;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d >= 0x30 && d <= 0x39) continue;
+        if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) {
+          isFloat = isFloat || d === 0x2e || d === 0x65 || d === 0x45;
+          continue;
+        }
+        if (d === 0x49 || d === 0x4e) return false; // -Infinity
+        break;
+      }
+      const token = text.slice(i, j);
+      if (isFloat) {
+        const v = Number(token);
+        if (Number.isInteger(v) || Object.is(v, -0)) return false;
+      } else if (token.length >= 16 || token === '-0') {
+        return false;
+      }
+      i = j - 1;
+    }
+  }
+  return true;
+}
+
+/** Native JSON.parse output → our value model: frozen arrays, frozen null-prototype objects. */
+function freezeNative(v: unknown): JsonValue {
+  if (v === null || typeof v !== 'object') return v as JsonValue;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) freezeNative(v[i]);
+    return Object.freeze(v) as JsonValue;
+  }
+  const obj = v as Record<string, unknown>;
+  for (const k of Object.keys(obj)) freezeNative(obj[k]);
+  Object.setPrototypeOf(obj, null);
+  return Object.freeze(obj) as JsonValue;
 }
 
 /** `parsePyJson` that returns `undefined` instead of throwing (`undefined` is never a JSON value). */
