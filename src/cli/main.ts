@@ -6,7 +6,7 @@
  *   raftdcs controller [-c] <config>   drop-in for patroni_raft_controller (./controller.ts)
  *   raftdcs admin -conn host:port …    syncobj_admin with the same flags and output (./admin.ts)
  *   raftdcs demo                        a local 3-node cluster with a live view (./demo.ts)
- *   raftdcs ctl                         not yet
+ *   raftdcs ctl [-c file] <command> …   patronictl for Raft clusters (./ctl/index.ts, docs/ctl.md)
  *
  * This module only wires arguments to the commands and turns their results into exit codes; it
  * must never hold logic a test would want to call in-process.
@@ -14,6 +14,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runAdmin } from './admin.js';
 import { runController } from './controller.js';
+import { ctlCommand } from './ctl/index.js';
 import { runDemo } from './demo.js';
 import { ExitCode } from './exit-codes.js';
 import { LOG_FORMATS, type LogFormat } from './logging.js';
@@ -22,19 +23,6 @@ import { VERSION } from './version.js';
 function nonNegativeInt(value: string): number {
   if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number >= 0');
   return Number(value.trim());
-}
-
-function notYet(name: string, what: string): Command {
-  return new Command(name)
-    .description(`${what} (not yet)`)
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .argument('[args...]')
-    .action(() => {
-      process.stderr.write(`raftdcs ${name}: not yet implemented\n`);
-      process.exitCode = ExitCode.Config;
-    });
 }
 
 export function buildProgram(): Command {
@@ -112,7 +100,7 @@ export function buildProgram(): Command {
       process.exitCode = await runAdmin(args, { stdout: process.stdout, stderr: process.stderr });
     });
 
-  program.addCommand(notYet('ctl', 'patronictl-like cluster tool'));
+  program.addCommand(ctlCommand());
   program
     .command('demo')
     .description('a local 3-node cluster on 127.0.0.1 with a live status view (what `npm start` runs)')
