@@ -24,7 +24,7 @@ import type { Cluster } from '../../dcs/model/cluster.js';
 import { PyDateTime, parseScheduledAt } from '../../dcs/model/datetime.js';
 import { pyTruthy } from '../../dcs/model/json.js';
 import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
-import { type ClusterTarget, CtlError } from './config.js';
+import { type ClusterTarget, CtlError, resolveScope } from './config.js';
 import { formatMembers, isPaused, isStandbyCluster } from './members.js';
 import type { OutputFormat } from './output.js';
 import { type CtlSession, timestamp } from './session.js';
@@ -89,13 +89,7 @@ export async function failoverOrSwitchover(
   name: string | undefined,
   o: FailoverOptions,
 ): Promise<number> {
-  const scope = name || (typeof session.config.scope === 'string' ? session.config.scope : '');
-  if (!scope) {
-    throw new CtlError(
-      'no cluster name: give it on the command line or set scope in the configuration',
-      'scope',
-    );
-  }
+  const scope = resolveScope(session.config, name, session.configPath);
   let target: ClusterTarget = clusterTarget(session, scope, o.group, 'none');
   let dcs = await session.dcs(target);
   let cluster = await readCluster(dcs, scope, session.namespace);
