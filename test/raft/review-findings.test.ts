@@ -22,6 +22,7 @@ import { SyncObj } from '../../src/raft/syncobj.js';
 import type { PeerId, Transport, TransportHandler } from '../../src/raft/transport/types.js';
 import { decodePickle, encodePickle } from '../../src/wire/pickle/index.js';
 import type { PyDictKey, PyValue } from '../../src/wire/value.js';
+import { freeLoopbackAddresses } from '../helpers/ports.js';
 import { decodeSimMembership, simCommand } from '../sim/simulator.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -377,6 +378,32 @@ describe('review findings — RaftCore', () => {
     drain(f);
     expect(f.entriesFrom(9).map((x) => x.index)).toEqual([9, 10]);
   });
+  /*
+   * SAFETY (after an unusual restart). The core starts with term = hardState.term even when the log
+   * holds entries of a higher term. Reachable: a dump with a fresh journal — FileJournal.open treats
+   * a 0-byte journal as "start fresh" (term 0), SyncObj.alignJournalWithDump then resets it to the
+   * dump's [prev, last] of term T — or a journal deleted by an operator while the dump is kept. The
+   * node then campaigns in term 1 with lastLogTerm T, wins among peers in the same situation, and
+   * appends (k+1, term 1) after (k, term T): log terms decrease. The up-to-date check then prefers
+   * a node lacking the committed (k+1, 1) (its last term T > 1), which overwrites it: a committed
+   * entry is lost, and followers that applied it throw "conflicts with committed entry".
+   *
+   * Fix: in the RaftCore constructor (or SyncObj.start before building it) use
+   * term = max(hardState.term, log.lastTerm), votedFor = null when raised, and persist it.
+   */
+  it.fails('never starts a term lower than the last term in its log', () => {
+    const n = new RaftCore(options('a:1'), {
+      hardState: { term: 0, votedFor: null },
+      entries: [e(9, 5), e(10, 5)],
+      commitIndex: 10,
+      lastApplied: 10,
+      peers: [],
+      nowMs: 0,
+    });
+    n.tick(10_000); // single node: elected at once
+    drain(n);
+    expect(n.status().lastTerm).toBeGreaterThanOrEqual(5); // today: (11, term 1) after (10, term 5)
+  });
 });
 
 describe('review findings — SyncObj runtime', () => {
@@ -582,6 +609,44 @@ describe('review findings — SyncObj runtime', () => {
     } finally {
       await f.destroy();
       await restarted?.destroy();
+    }
+  });
+  /*
+   * ROBUSTNESS (cluster-wide crash loop from one request). A membership entry whose node is not a
+   * valid `host:port` for the transport — e.g. `['add', '127.0.0.1:99999']` sent as a utility
+   * command by anyone who can reach the port (SyncObj.utilityMembership only checks `typeof
+   * string`; SyncObj.membershipChange's regex /^.+:[0-9]+$/ accepts port 99999), or appended by a
+   * Python leader (pysyncobj's TCPNode takes int(port) without a range check) — is appended and
+   * applied on append on every node. SyncObj.onCoreEvent('membershipChanged') → syncTransportNodes →
+   * TcpTransport.addNode → splitHostPort throws AddressError out of handleOutput/drain: from a
+   * setImmediate drain that is an uncaught exception (process exit); here, through doTick, it
+   * surfaces as a rejection. Every TS node that appends the entry dies, and on restart start() →
+   * syncTransportNodes(core.votingMembers) throws again: the node cannot start until the log is
+   * repaired by hand.
+   *
+   * Fix: validate the address with splitHostPort in SyncObj.membershipChange/utilityMembership
+   * (reply REQUEST_DENIED); and never let a peer-supplied address throw out of the drain: in
+   * syncTransportNodes catch AddressError per node (log it, keep the node as a member that is never
+   * connected), or make decodeMembership return null for an invalid address (treated as a no-op
+   * entry by every TS node — consistent, since membership is a local view).
+   */
+  it.fails('a membership entry with an invalid port does not take the node down', async () => {
+    const [self] = (await freeLoopbackAddresses(1)) as [string];
+    const n = new Counter(self, [], { ...FAST, raftMinTimeout: 0.1, raftMaxTimeout: 0.15 });
+    try {
+      await n.waitBinded();
+      await until(async () => {
+        await n.doTick();
+        return n.isLeader() && n.raftLastApplied >= 2;
+      });
+      void n.addNodeToCluster('127.0.0.1:99999').catch(() => undefined);
+      const outcome = await n.doTick().then(
+        () => 'ok',
+        (err: unknown) => err,
+      );
+      expect(outcome).toBe('ok'); // today: AddressError thrown out of the drain
+    } finally {
+      await n.destroy();
     }
   });
 });
