@@ -212,7 +212,7 @@ export function checkLinearizable(
   // once every operation with a known outcome is linearized, the unknown ones left can follow in
   // any order: nothing observed comes after them
   let finiteLeft = ops.filter((o) => Number.isFinite(o.response)).length;
-  const isFinite = (i: number) => Number.isFinite((ops[i] as LinOp).response);
+  const hasResponse = (i: number) => Number.isFinite((ops[i] as LinOp).response);
   let state = options.initial ?? EMPTY_KEY_STATE;
   let entry = head.next;
   let steps = 0;
@@ -230,7 +230,7 @@ export function checkLinearizable(
         state = alts[a] as KeyState;
         lift(e);
         if (knownRank.has(e.op)) knownDone++;
-        if (isFinite(e.op)) finiteLeft--;
+        if (hasResponse(e.op)) finiteLeft--;
         return true;
       }
       clearBit(e.op);
@@ -247,7 +247,7 @@ export function checkLinearizable(
       clearBit(top.entry.op);
       unlift(top.entry);
       if (knownRank.has(top.entry.op)) knownDone--;
-      if (isFinite(top.entry.op)) finiteLeft++;
+      if (hasResponse(top.entry.op)) finiteLeft++;
       // a forced step was without loss of generality: failing after it fails before it too
       if (top.forced) continue;
       entry = take(top.entry, top.before, top.alts, top.alt + 1) ? head.next : top.entry.next;
@@ -285,7 +285,7 @@ export function checkLinearizable(
         cache.add(k);
         stack.push({ entry: e, before: state, alts, alt: 0, forced: true });
         lift(e);
-        if (isFinite(e.op)) finiteLeft--;
+        if (hasResponse(e.op)) finiteLeft--;
         entry = head.next;
         continue;
       }
