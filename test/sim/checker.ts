@@ -8,9 +8,16 @@
  *  - committed entries never change, commit indexes never decrease (per node life),
  *    applied ≤ committed ≤ last index.
  */
-import type { CoreOutput } from '../../src/raft/core/core.js';
+import type { CoreOutput, RaftCore } from '../../src/raft/core/core.js';
 import { type LogEntry, type NodeId, RaftState } from '../../src/raft/core/types.js';
-import { commandKey, type Simulator } from './simulator.js';
+
+/** What the checker reads of a simulated cluster (cluster.ts). */
+export interface CheckedCluster {
+  readonly seed: number;
+  /** the profile name and the mode ('lossy', 'lossy --kv'): violations print it in the replay line */
+  readonly label: string;
+  liveNodes(): readonly { id: NodeId; core: RaftCore; voter: boolean }[];
+}
 
 export class SimViolation extends Error {
   override readonly name = 'SimViolation';
@@ -28,6 +35,13 @@ export class SimViolation extends Error {
   }
 }
 
+const dec = new TextDecoder();
+
+/** A command's identity in the checks: its type byte and its body. */
+export function commandKey(command: Uint8Array): string {
+  return `${command[0]}:${dec.decode(command.subarray(1))}`;
+}
+
 function entryKey(e: LogEntry): string {
   return `${e.term}:${commandKey(e.command)}`;
 }
@@ -43,21 +57,19 @@ export class SafetyChecker {
   private readonly recordedUpTo = new Map<NodeId, number>();
   private readonly wasLeader = new Map<NodeId, number>(); // node -> term it led
 
-  private fail(sim: Simulator, now: number, property: string, detail: string): never {
-    throw new SimViolation(sim.seed, sim.profile.name, now, property, detail);
+  private fail(sim: CheckedCluster, now: number, property: string, detail: string): never {
+    throw new SimViolation(sim.seed, sim.label, now, property, detail);
   }
 
-  onStart(_sim: Simulator, id: NodeId): void {
+  onStart(_sim: CheckedCluster, id: NodeId): void {
     this.lastCommit.delete(id);
     this.recordedUpTo.delete(id);
     this.wasLeader.delete(id);
   }
 
-  onOutput(sim: Simulator, id: NodeId, out: CoreOutput): void {
-    const node = sim.liveNodes().find((n) => n.id === id);
-    if (!node) return;
+  onOutput(sim: CheckedCluster, id: NodeId, core: RaftCore, out: CoreOutput): void {
     for (const e of out.entries) {
-      const prevTerm = node.core.entryAt(e.index - 1)?.term;
+      const prevTerm = core.entryAt(e.index - 1)?.term;
       const k = `${e.index}:${e.term}`;
       const v = `${commandKey(e.command)}|${prevTerm ?? '?'}`;
       const seen = this.seenEntry.get(k);
@@ -72,7 +84,7 @@ export class SafetyChecker {
     }
   }
 
-  onApply(sim: Simulator, id: NodeId, e: LogEntry): void {
+  onApply(sim: CheckedCluster, id: NodeId, e: LogEntry): void {
     const k = entryKey(e);
     const prior = this.applied.get(e.index);
     if (prior === undefined) this.applied.set(e.index, k);
@@ -90,7 +102,7 @@ export class SafetyChecker {
     }
   }
 
-  onSnapshotInstalled(sim: Simulator, id: NodeId, last: LogEntry): void {
+  onSnapshotInstalled(sim: CheckedCluster, id: NodeId, last: LogEntry): void {
     const c = this.committed.get(last.index);
     if (c !== undefined && c !== entryKey(last)) {
       this.fail(
@@ -102,7 +114,7 @@ export class SafetyChecker {
     }
   }
 
-  afterStep(sim: Simulator, now: number): void {
+  afterStep(sim: CheckedCluster, now: number): void {
     for (const { id, core, voter } of sim.liveNodes()) {
       const st = core.status();
       if (!(st.lastApplied <= st.commitIndex && st.commitIndex <= st.lastIndex)) {
@@ -157,7 +169,7 @@ export class SafetyChecker {
   }
 
   private checkLeaderCompleteness(
-    sim: Simulator,
+    sim: CheckedCluster,
     now: number,
     id: NodeId,
     term: number,

@@ -31,7 +31,7 @@ import {
   RaftState,
 } from '../../src/raft/core/types.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../../src/wire/value.js';
-import { SafetyChecker } from './checker.js';
+import { type CheckedCluster, SafetyChecker } from './checker.js';
 import { SimDisk } from './disk.js';
 import {
   type ClientOp,
@@ -42,13 +42,7 @@ import {
 } from './kv-checker.js';
 import { FUNC_DELETE, FUNC_EXPIRE, FUNC_SET, type ModelRecord, stateText } from './kv-model.js';
 import { Rng } from './rng.js';
-import {
-  decodeSimMembership,
-  type SimProfile,
-  type Simulator,
-  SimViolation,
-  simMembershipCommand,
-} from './simulator.js';
+import { decodeSimMembership, type SimProfile, SimViolation, simMembershipCommand } from './simulator.js';
 
 /** A deliberately broken apply rule, for proving the checkers can fail. */
 export type KvApplyFault =
@@ -328,16 +322,16 @@ export class KvSimulator {
     }
   }
 
-  /** What the Raft SafetyChecker reads of a simulator (it only uses these three members). */
-  private raftView(): Simulator {
+  /** What the Raft SafetyChecker reads of a simulator. */
+  private raftView(): CheckedCluster {
     return {
       seed: this.seed,
-      profile: { ...this.profile, name: `${this.profile.name} --kv` },
+      label: `${this.profile.name} --kv`,
       liveNodes: () =>
         this.nodes
           .filter((n) => n.core !== null)
           .map((n) => ({ id: n.id, core: n.core as RaftCore, voter: n.voter })),
-    } as unknown as Simulator;
+    };
   }
 
   // --------------------------------------------------------------------------------------------
@@ -498,7 +492,7 @@ export class KvSimulator {
       if (!core) return;
       const out = core.takeOutput();
       if (out === null) return;
-      this.raftChecker.onOutput(this.raftView(), n.id, out);
+      this.raftChecker.onOutput(this.raftView(), n.id, core, out);
       let wrote = false;
       if (out.hardState) {
         n.disk.writeHardState(out.hardState);

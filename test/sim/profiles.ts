@@ -1,5 +1,5 @@
 /** Named simulation profiles: the fault mixes CI runs (each seed picks one profile by rotation). */
-import { BASE_PROFILE, type SimProfile } from './simulator.js';
+import { BASE_PROFILE, type SimProfile } from './cluster.js';
 
 export const PROFILES: Record<string, SimProfile> = {
   base: BASE_PROFILE,
