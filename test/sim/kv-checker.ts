@@ -22,6 +22,7 @@
  */
 import type { CasConditions } from '../../src/kv/record.js';
 import type { LogEntry } from '../../src/raft/core/types.js';
+import { SimViolation } from './checker.js';
 import {
   checkLinearizable,
   describeHistory,
@@ -39,7 +40,6 @@ import {
   sameRecord,
   stateText,
 } from './kv-model.js';
-import { SimViolation } from './simulator.js';
 
 export interface KvCheckOptions {
   /** a deliberately wrong reference model (the checks must then fail) */
