@@ -65,12 +65,20 @@ export function messageToPy(m: RaftMessage): PyDict {
         ],
       ]);
     case 'next_node_idx':
-      return d([
-        ['type', 'next_node_idx'],
-        ['next_node_idx', m.nextNodeIdx],
-        ['reset', m.reset],
-        ['success', m.success],
-      ]);
+      return m.term === undefined
+        ? d([
+            ['type', 'next_node_idx'],
+            ['next_node_idx', m.nextNodeIdx],
+            ['reset', m.reset],
+            ['success', m.success],
+          ])
+        : d([
+            ['type', 'next_node_idx'],
+            ['next_node_idx', m.nextNodeIdx],
+            ['reset', m.reset],
+            ['success', m.success],
+            ['term', m.term],
+          ]);
     case 'apply_command':
       return m.requestId === undefined
         ? d([
@@ -226,13 +234,15 @@ export function messageFromPy(v: PyValue): RaftMessage | null {
         serialized: snapshotChunkFromPy(v.has('serialized') ? (v.get('serialized') as PyValue) : null),
       };
     }
-    case 'next_node_idx':
-      return {
+    case 'next_node_idx': {
+      const base = {
         type,
         nextNodeIdx: intField(v, 'next_node_idx', type),
         reset: boolField(v, 'reset', type),
         success: boolField(v, 'success', type),
-      };
+      } as const;
+      return v.has('term') ? { ...base, term: intField(v, 'term', type) } : base;
+    }
     case 'apply_command': {
       const command = bytesField(v, 'command', type);
       if (command.length === 0) bad('apply_command.command must not be empty');

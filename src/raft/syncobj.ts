@@ -39,8 +39,9 @@ import type { Journal } from './journal/types.js';
 import { messageFromPy, messageToPy } from './messages.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
 import { type Dump, decodeDump, encodeDumpChunks } from './snapshot/dump.js';
-import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
+import { type DumpStore, FileDumpStore, gzipChunks, MemoryDumpStore } from './snapshot/dump-store.js';
 import { createTcpTransport } from './tcp-factory.js';
+import { splitHostPort } from './transport/address.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 import { formatUtilityResult } from './transport/utility.js';
 
@@ -167,7 +168,11 @@ export class SyncObj {
   private lastAppliedIndex = 0;
 
   private readonly persistQueue: PersistBatch[] = [];
+  /** the batches whose fsync is running (their messages go out when it completes) */
+  private inflight: PersistBatch[] | null = null;
   private syncing = false;
+  /** dump-store writes run one after another (a late compaction never overwrites a newer install) */
+  private dumpWrites: Promise<unknown> = Promise.resolve();
   private drainScheduled = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private destroyed = false;
@@ -238,14 +243,23 @@ export class SyncObj {
     const state = await this.journal.open();
     if (this.destroyed) return;
     let entries = state.entries;
+    if (dump === null && (entries[0] as LogEntry).index > 1) {
+      throw new Error(
+        `the journal starts at index ${(entries[0] as LogEntry).index} (it was compacted) but there is no dump ` +
+          `(${this.dumpStore.description}): the state before it is missing; refusing to start`,
+      );
+    }
     let lastApplied = (entries[0] as LogEntry).index;
+    let selfRemoved = false;
     let peers = this.partners;
     let snapshot: SnapshotData | undefined;
     if (dump !== null) {
       entries = this.alignJournalWithDump(entries, dump);
       lastApplied = dump.lastEntry.index;
-      if (this.conf.values.dynamicMembershipChange)
+      if (this.conf.values.dynamicMembershipChange) {
         peers = dump.cluster.filter((n) => n !== this.selfAddress);
+        selfRemoved = this.selfAddress !== null && !dump.cluster.includes(this.selfAddress);
+      }
       this.restoreState(dump.data);
       snapshot = {
         data: dumpGz as Uint8Array,
@@ -253,6 +267,7 @@ export class SyncObj {
         lastTerm: dump.lastEntry.term,
       };
       this.lastDumpPrevIndex = dump.prevEntry.index;
+      this.newestDumpIndex = dump.lastEntry.index;
       this.log.info(
         { dump: this.dumpStore.description, lastIndex: dump.lastEntry.index, entries: entries.length },
         'state loaded from the dump; replaying the journal after it',
@@ -286,6 +301,7 @@ export class SyncObj {
         lastApplied,
         peers,
         snapshot,
+        selfRemoved,
         nowMs: this.clock.now(),
       },
     );
@@ -325,10 +341,15 @@ export class SyncObj {
     for (const list of this.waiters.values()) for (const w of list) w.pending.settle(undefined, DESTROYED);
     this.waiters.clear();
     await this.transport?.destroy();
+    await this.dumpWrites;
     try {
       await this.journal.sync();
+    } catch (e) {
+      this.log.error({ err: e }, 'the journal could not be flushed while stopping');
     } finally {
-      await this.journal.close();
+      await this.journal
+        .close()
+        .catch((e: unknown) => this.log.error({ err: e }, 'closing the journal failed'));
     }
   }
 
@@ -592,9 +613,14 @@ export class SyncObj {
     if (!this.conf.values.dynamicMembershipChange) {
       return Promise.reject(new Error('dynamicMembershipChange is disabled'));
     }
-    if (typeof address !== 'string' || !/^.+:[0-9]+$/.test(address)) {
+    try {
+      if (typeof address !== 'string') throw new TypeError('not a string');
+      splitHostPort(address);
+    } catch (e) {
       return Promise.reject(
-        new TypeError(`a node address must be 'host:port', got ${JSON.stringify(address)}`),
+        new TypeError(
+          `a node address must be 'host:port', got ${JSON.stringify(address)}: ${(e as Error).message}`,
+        ),
       );
     }
     return new Promise<void>((resolve, reject) => {
@@ -794,14 +820,18 @@ export class SyncObj {
     }
     j.setCommitIndex(out.commitIndex);
     this.sendAll(out.send);
-    if (wrote || this.persistQueue.length > 0) {
-      const tail = this.persistQueue[this.persistQueue.length - 1];
-      if (wrote || !tail) {
-        this.persistQueue.push({ messages: [...out.sendAfterPersist], persistIndex, persistTerm });
-      } else {
-        tail.messages.push(...out.sendAfterPersist);
-      }
+    // messages that need the journal durable wait for the fsync covering everything written so
+    // far: a new batch when this output wrote, else the last queued batch, else the one in flight
+    const queuedTail = this.persistQueue[this.persistQueue.length - 1];
+    const inflightTail = this.inflight?.[this.inflight.length - 1];
+    if (wrote) {
+      this.persistQueue.push({ messages: [...out.sendAfterPersist], persistIndex, persistTerm });
       this.flushPersistQueue();
+    } else if (queuedTail) {
+      queuedTail.messages.push(...out.sendAfterPersist);
+      this.flushPersistQueue();
+    } else if (inflightTail) {
+      inflightTail.messages.push(...out.sendAfterPersist);
     } else {
       this.sendAll(out.sendAfterPersist);
     }
@@ -819,9 +849,11 @@ export class SyncObj {
     }
     const batches = this.persistQueue.splice(0);
     this.syncing = true;
+    this.inflight = batches;
     this.journal.sync().then(
       () => {
         this.syncing = false;
+        this.inflight = null;
         if (this.destroyed) return;
         this.completePersist(batches);
         this.flushPersistQueue();
@@ -829,6 +861,7 @@ export class SyncObj {
       },
       (e: unknown) => {
         this.syncing = false;
+        this.inflight = null;
         this.fail(e instanceof Error ? e : new Error(String(e)));
       },
     );
@@ -983,8 +1016,17 @@ export class SyncObj {
     }
     for (const n of want) {
       if (!this.transportNodes.has(n)) {
-        t.addNode(n);
         this.transportNodes.add(n);
+        try {
+          t.addNode(n);
+        } catch (e) {
+          // a member with an unusable address (a Python peer accepts any port): it stays a member
+          // for quorum, as on Python nodes, but nobody can reach it
+          this.log.error(
+            { node: n, err: (e as Error).message },
+            'cannot connect to a cluster member: bad address',
+          );
+        }
       }
     }
   }
@@ -1054,23 +1096,28 @@ export class SyncObj {
       this.forceCompaction;
     if (!due) return;
     if (c.logCompactionSplit && !this.inOwnCompactionSlot(now, st.members)) return;
-    this.forceCompaction = false;
-    const lastIndex = st.lastApplied;
+    // what the state machine holds (the core may have handed out entries not applied yet)
+    const lastIndex = this.lastAppliedIndex;
     const last = core.entryAt(lastIndex);
     const prev = core.entryAt(lastIndex - 1);
     if (!last || !prev || prev.index === this.lastDumpPrevIndex) {
       this.lastDumpMs = now;
       return;
     }
+    this.forceCompaction = false;
     const dump: Dump = {
       data: this.serializeState(),
       lastEntry: last,
       prevEntry: prev,
-      cluster: this.selfAddress === null ? [...st.members] : [...st.members, this.selfAddress],
+      cluster: core.membersAt(lastIndex),
     };
     this.compacting = true;
     const t0 = now;
-    this.dumpStore.write(encodeDumpChunks(dump)).then(
+    const write = gzipChunks(encodeDumpChunks(dump)).then(async (gz) => {
+      if (!(await this.storeDump(last.index, gz))) throw new Error('superseded by a newer dump');
+      return gz;
+    });
+    write.then(
       (gz) => {
         this.compacting = false;
         if (this.destroyed || this.core !== core) return;
@@ -1106,6 +1153,23 @@ export class SyncObj {
 
   private readonly startedAtWallMs = Date.now();
 
+  private newestDumpIndex = 0;
+
+  /**
+   * Store a dump durably, one store write at a time and newest wins: a dump older than one stored
+   * already (a slow local compaction finishing after a snapshot install) is not written.
+   */
+  private storeDump(lastIndex: number, gz: Uint8Array): Promise<boolean> {
+    const write = this.dumpWrites.then(async () => {
+      if (lastIndex <= this.newestDumpIndex) return false;
+      await this.dumpStore.writeGz(gz);
+      this.newestDumpIndex = lastIndex;
+      return true;
+    });
+    this.dumpWrites = write.catch(() => undefined);
+    return write;
+  }
+
   /** A full dump arrived from the leader: store it durably, load it, then let the core go on. */
   private onSnapshotReceived(data: Uint8Array): void {
     const core = this.core;
@@ -1123,16 +1187,22 @@ export class SyncObj {
       async (dump) => {
         if (dump.lastEntry.index <= core.status().lastApplied) return failed('already applied');
         try {
-          await this.dumpStore.writeGz(data);
+          if (!(await this.storeDump(dump.lastEntry.index, data)))
+            return failed('a newer dump is stored already');
         } catch (e) {
           return failed('cannot store the dump', e);
         }
         if (this.destroyed) return;
-        if (dump.lastEntry.index <= core.status().lastApplied) return failed('already applied');
+        if (dump.lastEntry.index <= this.lastAppliedIndex) return failed('already applied');
         // from here on synchronous: state, journal and core switch together
         this.restoreState(dump.data);
-        this.journal.reset([dump.prevEntry, dump.lastEntry]);
-        this.persistQueue.push({ messages: [], persistIndex: 0, persistTerm: 0 }); // acks wait for the reset
+        const logGoesOn =
+          core.holdsEntry(dump.lastEntry.index, dump.lastEntry.term) &&
+          core.holdsEntry(dump.prevEntry.index, dump.prevEntry.term);
+        if (logGoesOn)
+          this.journal.compact(dump.prevEntry.index); // keep the entries after the dump
+        else this.journal.reset([dump.prevEntry, dump.lastEntry]);
+        this.persistQueue.push({ messages: [], persistIndex: 0, persistTerm: 0 }); // acks wait for the journal
         core.installSnapshot(
           {
             lastEntry: dump.lastEntry,
@@ -1140,9 +1210,11 @@ export class SyncObj {
             cluster: this.conf.values.dynamicMembershipChange
               ? dump.cluster
               : [...core.votingMembers, this.selfAddress ?? ''],
+            data,
           },
           this.clock.now(),
         );
+        this.flushPersistQueue();
         this.lastAppliedIndex = dump.lastEntry.index;
         this.lastDumpPrevIndex = dump.prevEntry.index;
         this.installing = false;

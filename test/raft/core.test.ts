@@ -196,7 +196,7 @@ describe('RaftCore replication', () => {
     expect(outs.some((o) => o.truncateFrom !== undefined)).toBe(false);
     expect(c.status().lastIndex).toBe(3);
     expect(sent(outs, true)).toEqual([
-      { to: 'a:1', message: { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true } },
+      { to: 'a:1', message: { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true, term: 2 } },
     ]);
     expect(sent(outs)).toEqual([]);
     // a conflicting entry at 3 replaces the tail
@@ -227,8 +227,8 @@ describe('RaftCore replication', () => {
       4,
     );
     expect(sent(drain(c), true).map((m) => m.message)).toEqual([
-      { type: 'next_node_idx', nextNodeIdx: 3, reset: true, success: false },
-      { type: 'next_node_idx', nextNodeIdx: 4, reset: true, success: false },
+      { type: 'next_node_idx', nextNodeIdx: 3, reset: true, success: false, term: 2 },
+      { type: 'next_node_idx', nextNodeIdx: 4, reset: true, success: false, term: 2 },
     ]);
   });
 
@@ -272,9 +272,9 @@ describe('RaftCore replication', () => {
     let outs = drain(c);
     expect(c.entryAt(2)).toMatchObject({ index: 2, term: 1 });
     expect(sent(outs, true).map((m) => m.message)).toEqual([
-      { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: false },
-      { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: false },
-      { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true },
+      { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: false, term: 1 },
+      { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: false, term: 1 },
+      { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true, term: 1 },
     ]);
     c.step(
       'a:1',
@@ -292,6 +292,7 @@ describe('RaftCore replication', () => {
       nextNodeIdx: 3,
       reset: true,
       success: false,
+      term: 1,
     });
     expect(outs.flatMap((o) => o.events).some((ev) => ev.type === 'anomaly')).toBe(true);
   });
@@ -312,7 +313,15 @@ describe('RaftCore replication', () => {
     expect(c.status().commitIndex).toBe(1);
     const ev = outs.flatMap((o) => o.events).find((x) => x.type === 'snapshotReceived');
     expect(ev && 'data' in ev ? [...ev.data] : null).toEqual([1, 2, 3]);
-    c.installSnapshot({ prevEntry: e(49, 1), lastEntry: e(50, 1), cluster: ['a:1', 'b:1', 'c:1'] }, 5);
+    c.installSnapshot(
+      {
+        prevEntry: e(49, 1),
+        lastEntry: e(50, 1),
+        cluster: ['a:1', 'b:1', 'c:1'],
+        data: Uint8Array.of(1, 2, 3),
+      },
+      5,
+    );
     const after = drain(c);
     expect(c.status()).toMatchObject({ firstIndex: 49, lastIndex: 50, commitIndex: 50, lastApplied: 50 });
     expect([...c.votingMembers].sort()).toEqual(['a:1', 'c:1']);
@@ -321,6 +330,7 @@ describe('RaftCore replication', () => {
       nextNodeIdx: 51,
       reset: false,
       success: true,
+      term: 1,
     });
   });
 

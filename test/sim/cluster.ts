@@ -644,8 +644,6 @@ export class Cluster<A, S> implements CheckedCluster {
     const last = snap.lastEntry;
     n.snapshot = snap;
     this.mode.load(n, snap.state);
-    n.disk.reset([snap.prevEntry, last]);
-    n.disk.sync();
     n.appliedIndex = last.index;
     n.appliedTerms.set(last.index, last.term);
     for (const [i, ws] of [...n.waiters]) {
@@ -655,7 +653,13 @@ export class Cluster<A, S> implements CheckedCluster {
     }
     this.checker.onSnapshotInstalled(this, n.id, last);
     this.mode.onSnapshotInstalled?.(n, last);
-    core.installSnapshot({ lastEntry: last, prevEntry: snap.prevEntry, cluster: snap.cluster }, this.now);
+    core.installSnapshot(
+      { lastEntry: last, prevEntry: snap.prevEntry, cluster: snap.cluster, data: snapshotToken(last.index) },
+      this.now,
+    );
+    // the journal then holds the log from the dump's prev entry on (a matching suffix is kept)
+    n.disk.reset(core.entriesFrom(core.status().firstIndex));
+    n.disk.sync();
   }
 
   // --------------------------------------------------------------------------------------------

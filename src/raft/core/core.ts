@@ -158,6 +158,8 @@ export class RaftCore {
   private noopIndex = 0;
   private nextHeartbeatMs = 0;
   private readonly dirtyPeers = new Set<NodeId>();
+  /** peers whose round budget ran out: they continue at the next tick, not in the same drain */
+  private readonly continuePeers = new Set<NodeId>();
 
   // proposals
   private readonly waitingLeader: QueuedCommand[] = [];
@@ -189,6 +191,12 @@ export class RaftCore {
     this.log = new RaftLog(initial.entries);
     this.term = initial.hardState.term;
     this.votedFor = initial.hardState.votedFor;
+    if (this.log.lastTerm > this.term && !options.unsafeTestFaults?.skipPersistHardState) {
+      // a journal lost or reset while the dump survived: never go back below the log's terms
+      this.term = this.log.lastTerm;
+      this.votedFor = null;
+      this.outHardStateDirty = true;
+    }
     this.now = initial.nowMs;
     this.persistedIndex = this.log.lastIndex;
     this.lastApplied = Math.max(initial.lastApplied, this.log.firstIndex);
@@ -200,6 +208,7 @@ export class RaftCore {
     this.commitIndex = Math.min(Math.max(initial.commitIndex, this.lastApplied), this.log.lastIndex);
     this.snapshot = initial.snapshot ?? null;
     this.members = new Set(initial.peers.filter((p) => p !== this.selfId));
+    this.selfRemoved = initial.selfRemoved === true && this.selfId !== null;
     if (options.dynamicMembershipChange) {
       // `peers` is the membership as of lastApplied (a loaded dump's cluster, or the configured
       // peers of a log starting at its first entry); membership takes effect on append, so every
@@ -224,6 +233,10 @@ export class RaftCore {
     if (this.state === RaftState.Leader) {
       this.checkLeaderFallback();
     }
+    if (this.state === RaftState.Leader && this.continuePeers.size > 0) {
+      for (const p of this.continuePeers) this.dirtyPeers.add(p);
+      this.continuePeers.clear();
+    }
     if (this.state === RaftState.Leader && this.now >= this.nextHeartbeatMs) {
       this.nextHeartbeatMs = this.now + this.opts.appendEntriesPeriodMs;
       for (const peer of this.replicationTargets()) this.replicateTo(peer, true);
@@ -246,7 +259,8 @@ export class RaftCore {
         this.onAppendEntries(from, message);
         return;
       case 'next_node_idx':
-        if (this.state === RaftState.Leader) {
+        // an answer that says which term it answers (raftdcs followers) must be from this term
+        if (this.state === RaftState.Leader && (message.term === undefined || message.term === this.term)) {
           this.onNextNodeIdx(from, message.nextNodeIdx, message.reset, message.success);
         }
         return;
@@ -309,36 +323,58 @@ export class RaftCore {
       readonly lastEntry: LogEntry;
       readonly prevEntry: LogEntry;
       readonly cluster: readonly NodeId[];
+      /** the dump bytes, kept to send on if this node leads later */
+      readonly data: Uint8Array;
     },
     nowMs: number,
-  ): void {
+  ): 'kept-log' | 'replaced-log' | 'ignored' {
     this.advanceClock(nowMs);
     this.installingSnapshot = false;
     const { lastEntry, prevEntry } = snapshot;
     if (lastEntry.index <= this.lastApplied) {
       this.anomaly(`ignored a snapshot at ${lastEntry.index}: already applied ${this.lastApplied}`);
       if (this.leaderId !== null) this.sendNextNodeIdx(this.leaderId, this.log.lastIndex + 1, true, false);
-      return;
+      return 'ignored';
     }
     if (prevEntry.index + 1 !== lastEntry.index) {
       throw new RaftInvariantError(
         `snapshot entries ${prevEntry.index}, ${lastEntry.index} are not consecutive`,
       );
     }
-    this.log.reset([prevEntry, lastEntry]);
-    this.outTruncateFrom = undefined;
-    this.outDirtyFrom = Number.POSITIVE_INFINITY;
-    this.persistedIndex = lastEntry.index;
+    // Raft (Fig. 13, step 6): when the log already holds the snapshot's last entry, keep what
+    // follows it — those entries may have been acknowledged to a leader that counted them
+    const keep =
+      this.log.termAt(lastEntry.index) === lastEntry.term &&
+      this.log.termAt(prevEntry.index) === prevEntry.term;
+    if (keep) {
+      this.log.dropBefore(prevEntry.index);
+    } else {
+      this.log.reset([prevEntry, lastEntry]);
+      this.outTruncateFrom = undefined;
+      this.outDirtyFrom = Number.POSITIVE_INFINITY;
+      this.persistedIndex = lastEntry.index;
+    }
     this.lastApplied = lastEntry.index;
     this.setCommitIndex(Math.max(this.commitIndex, lastEntry.index));
-    if (this.opts.dynamicMembershipChange) {
+    this.snapshot = { data: snapshot.data, lastIndex: lastEntry.index, lastTerm: lastEntry.term };
+    for (const p of this.progress.values()) p.snapshotOffset = undefined;
+    if (this.opts.dynamicMembershipChange && !keep) {
       this.members.clear();
       for (const n of snapshot.cluster) if (n !== this.selfId) this.members.add(n);
       this.selfRemoved = this.selfId !== null && !snapshot.cluster.includes(this.selfId);
       this.outEvents.push({ type: 'membershipReset', members: [...this.members] });
     }
-    if (this.leaderId !== null) this.sendNextNodeIdx(this.leaderId, lastEntry.index + 1, false, true);
+    if (this.leaderId !== null) {
+      this.sendNextNodeIdx(this.leaderId, (keep ? this.log.lastIndex : lastEntry.index) + 1, false, true);
+    }
+    this.applyCommitted();
     this.checkReady();
+    return keep ? 'kept-log' : 'replaced-log';
+  }
+
+  /** True when the log holds an entry at `index` with `term`. */
+  holdsEntry(index: number, term: number): boolean {
+    return this.log.termAt(index) === term;
   }
 
   /** The runtime's snapshot of a received dump failed to load: forget it and resume. */
@@ -432,6 +468,31 @@ export class RaftCore {
 
   get votingMembers(): readonly NodeId[] {
     return [...this.members];
+  }
+
+  /**
+   * The voting members (this node included, unless removed) as of log index `index` ≤ last index:
+   * the current membership with the changes of later entries rolled back. For dumps.
+   */
+  membersAt(index: number): NodeId[] {
+    const members = new Set(this.members);
+    let selfIn = this.selfId !== null && !this.selfRemoved;
+    if (this.opts.dynamicMembershipChange) {
+      const later = this.log.slice(index + 1);
+      for (let i = later.length - 1; i >= 0; i--) {
+        const e = later[i] as LogEntry;
+        if (e.command[0] !== CommandType.Membership) continue;
+        const change = this.decodeMembershipSafely(e.command);
+        if (change === null) continue;
+        const undoAdd = change.op === 'add';
+        if (change.node === this.selfId) selfIn = !undoAdd;
+        else if (undoAdd) members.delete(change.node);
+        else members.add(change.node);
+      }
+    }
+    const out = [...members];
+    if (selfIn && this.selfId !== null) out.push(this.selfId);
+    return out;
   }
 
   /** Entry at `index` if the log still holds it. */
@@ -718,7 +779,10 @@ export class RaftCore {
   }
 
   private sendNextNodeIdx(to: NodeId, nextNodeIdx: number, reset: boolean, success: boolean): void {
-    this.outSendAfterPersist.push({ to, message: { type: 'next_node_idx', nextNodeIdx, reset, success } });
+    this.outSendAfterPersist.push({
+      to,
+      message: { type: 'next_node_idx', nextNodeIdx, reset, success, term: this.term },
+    });
   }
 
   // --------------------------------------------------------------------------------------------
@@ -787,7 +851,7 @@ export class RaftCore {
       const pending = p.nextIndex <= this.log.lastIndex;
       if (!pending && (sentAny || !mustSend)) return;
       if (budget <= 0) {
-        this.dirtyPeers.add(peer); // continue in the next flush
+        this.continuePeers.add(peer); // continue at the next tick
         return;
       }
       const prevLogIdx = p.nextIndex - 1;
@@ -835,7 +899,9 @@ export class RaftCore {
         message: {
           type: 'append_entries_snapshot',
           term: this.term,
-          commitIndex: this.commitIndex,
+          // pysyncobj followers set their commit index from every chunk without checking their log
+          // (spec §14 #7): never tell them more than they are known to hold
+          commitIndex: Math.min(this.commitIndex, p.matchIndex),
           serialized: { data, isFirst, isLast },
         },
       });
@@ -848,7 +914,7 @@ export class RaftCore {
       }
     }
     p.snapshotOffset = offset;
-    this.dirtyPeers.add(peer);
+    this.continuePeers.add(peer);
     return used;
   }
 
@@ -1127,6 +1193,7 @@ export class RaftCore {
     if (from === RaftState.Leader) {
       this.progress.clear();
       this.dirtyPeers.clear();
+      this.continuePeers.clear();
     }
     this.outEvents.push({ type: 'stateChanged', from, to, term: this.term });
   }

@@ -46,7 +46,10 @@ export interface UnsafeTestFaults {
   readonly grantTwoVotesPerTerm?: boolean;
   /** commit entries of earlier terms by counting replicas (Raft figure 8, pysyncobj 0.3.11) */
   readonly commitPreviousTermByCounting?: boolean;
-  /** never ask for term and vote to be persisted */
+  /**
+   * never ask for term and vote to be persisted, and restart from term 0 like pysyncobj (without
+   * the recovery of the term from the log's last entry)
+   */
   readonly skipPersistHardState?: boolean;
 }
 
@@ -69,6 +72,8 @@ export interface CoreInitialState {
   readonly peers: readonly NodeId[];
   /** a dump available for sending to followers, when the log was compacted */
   readonly snapshot?: SnapshotData;
+  /** the loaded dump's cluster did not contain this node (it had been removed) */
+  readonly selfRemoved?: boolean;
   /** current time (ms, any epoch the caller keeps using) */
   readonly nowMs: number;
 }

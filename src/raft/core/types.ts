@@ -120,6 +120,12 @@ export interface NextNodeIdx {
   readonly nextNodeIdx: number;
   readonly reset: boolean;
   readonly success: boolean;
+  /**
+   * raftdcs extension: the term of the append this answers. pysyncobj neither sends nor reads it
+   * (an extra dict key is harmless to it); a leader drops an answer from another term, so a reply
+   * delayed from an earlier leadership of the same node is never counted.
+   */
+  readonly term?: number;
 }
 
 export interface ApplyCommand {

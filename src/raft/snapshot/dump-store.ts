@@ -9,9 +9,7 @@ import { dirname } from 'node:path';
 import { createGzip } from 'node:zlib';
 
 export interface DumpStore {
-  /** Write a dump from its pickle chunks; resolves with the gzip bytes once durable. */
-  write(chunks: Iterable<Buffer>): Promise<Uint8Array>;
-  /** Store an already gzipped dump received from a leader; resolves once durable. */
+  /** Store a gzipped dump (made here with `gzipChunks`, or received from a leader); resolves once durable. */
   writeGz(gz: Uint8Array): Promise<void>;
   /** The stored dump (gzip bytes), or null when there is none. */
   read(): Promise<Uint8Array | null>;
@@ -45,11 +43,6 @@ export class MemoryDumpStore implements DumpStore {
   readonly description = 'memory';
   private dump: Uint8Array | null = null;
 
-  async write(chunks: Iterable<Buffer>): Promise<Uint8Array> {
-    this.dump = await gzipChunks(chunks);
-    return this.dump;
-  }
-
   async writeGz(gz: Uint8Array): Promise<void> {
     this.dump = gz;
   }
@@ -71,6 +64,8 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+let writeCounter = 0;
+
 export class FileDumpStore implements DumpStore {
   constructor(
     /** the dump file, e.g. `<data_dir>/127.0.0.1:2222.dump` */
@@ -82,14 +77,9 @@ export class FileDumpStore implements DumpStore {
     return this.path;
   }
 
-  async write(chunks: Iterable<Buffer>): Promise<Uint8Array> {
-    const gz = await gzipChunks(chunks);
-    await this.writeGz(gz);
-    return gz;
-  }
-
   async writeGz(gz: Uint8Array): Promise<void> {
-    const tmp = `${this.path}.tmp`;
+    // a name of its own per write: two writes never share a temporary file
+    const tmp = `${this.path}.tmp.${process.pid}.${++writeCounter}`;
     const h = await fsp.open(tmp, 'w');
     try {
       await h.writeFile(gz);
