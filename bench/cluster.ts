@@ -64,9 +64,12 @@ export class BenchNode {
         : spawn(
             process.execPath,
             // the compiled node when running compiled (npm run bench), else through tsx (tests)
-            existsSync(join(here, 'node.js'))
-              ? [join(here, 'node.js'), ...common, ...extra]
-              : ['--import', 'tsx', join(here, 'node.ts'), ...common, ...extra],
+            // RAFTDCS_BENCH_NODE_FLAGS: extra node flags for the node processes (e.g. --cpu-prof)
+            [...(process.env.RAFTDCS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)].concat(
+              existsSync(join(here, 'node.js'))
+                ? [join(here, 'node.js'), ...common, ...extra]
+                : ['--import', 'tsx', join(here, 'node.ts'), ...common, ...extra],
+            ),
             { stdio: ['pipe', 'pipe', err] as never },
           )
     ) as ChildProcessWithoutNullStreams;

@@ -46,6 +46,9 @@ const kv = await KVStoreTTL.open({
     journalFile: files?.journal ?? null,
     fullDumpFile: files?.dump ?? null,
     fsync: values.fsync === 'always' ? 'always' : 'never',
+    ...(process.env.RAFTDCS_BENCH_COMPACT_MIN
+      ? { logCompactionMinEntries: Number(process.env.RAFTDCS_BENCH_COMPACT_MIN) }
+      : {}),
   },
 });
 const tStart = performance.now();

@@ -120,6 +120,14 @@ interface Pending {
   settle(result: PyValue | undefined, reason: FailReason): void;
 }
 
+/** what applying an entry gave (kept for index assignments that arrive after the apply) */
+interface AppliedResult {
+  readonly index: number;
+  readonly term: number;
+  readonly ok: boolean;
+  readonly result: PyValue | undefined;
+}
+
 interface PersistBatch {
   readonly messages: OutgoingMessage[];
   persistIndex: number;
@@ -161,10 +169,7 @@ export class SyncObj {
   private nextRef = 1;
   private readonly waiters = new Map<number, { term: number; pending: Pending }[]>();
   /** results of recently applied entries, for index assignments that arrive after the apply */
-  private readonly recentResults = new Map<
-    number,
-    { term: number; ok: boolean; result: PyValue | undefined }
-  >();
+  private readonly recentResults: (AppliedResult | undefined)[] = new Array(RECENT_RESULTS);
   private lastAppliedIndex = 0;
 
   private readonly persistQueue: PersistBatch[] = [];
@@ -177,6 +182,7 @@ export class SyncObj {
   private tickTimer: NodeJS.Timeout | null = null;
   private destroyed = false;
   private readonly tickCallbacks: (() => void)[] = [];
+  private readonly fsyncListeners: ((seconds: number) => void)[] = [];
   private readonly utilityHandlers = new Map<string, UtilityHandler>();
   private fatalError: Error | null = null;
 
@@ -203,7 +209,13 @@ export class SyncObj {
     this.journal =
       deps.journal ??
       (journalFile && selfAddress !== null
-        ? new FileJournal(journalFile, { fsync: this.conf.values.fsync, logger: this.log })
+        ? new FileJournal(journalFile, {
+            fsync: this.conf.values.fsync,
+            logger: this.log,
+            onFsync: (seconds) => {
+              for (const l of this.fsyncListeners) l(seconds);
+            },
+          })
         : new MemoryJournal());
     const dumpFile = this.conf.values.fullDumpFile;
     this.dumpStore =
@@ -358,6 +370,11 @@ export class SyncObj {
     await this.bound;
     this.tick();
     if (timeToWaitMs > 0) await new Promise((r) => setTimeout(r, timeToWaitMs));
+  }
+
+  /** Be told the duration (seconds) of every journal fsync (file journal with fsync 'always'). */
+  addFsyncListener(listener: (seconds: number) => void): void {
+    this.fsyncListeners.push(listener);
   }
 
   addOnTickCallback(cb: () => void): void {
@@ -553,12 +570,19 @@ export class SyncObj {
     this.submit(encodeMethodCall({ funcId, args, kwargs }), cb);
   }
 
+  private readonly owners = new Map<(call: ReplicatedCall) => unknown, object>();
+
   private ownerOf(method: (call: ReplicatedCall) => unknown): object {
+    const known = this.owners.get(method);
+    if (known !== undefined) return known;
     for (const o of [this, ...this.consumers]) {
       let proto = Object.getPrototypeOf(o);
       while (proto && proto !== Object.prototype) {
         for (const key of Object.getOwnPropertyNames(proto)) {
-          if (Object.getOwnPropertyDescriptor(proto, key)?.value === method) return o;
+          if (Object.getOwnPropertyDescriptor(proto, key)?.value === method) {
+            this.owners.set(method, o);
+            return o;
+          }
         }
         proto = Object.getPrototypeOf(proto);
       }
@@ -883,9 +907,22 @@ export class SyncObj {
   private sendAll(messages: readonly OutgoingMessage[]): void {
     const t = this.transport;
     if (!t || messages.length === 0) return;
+    // the same append_entries usually goes to every follower: pickle it once
+    let shared: Map<string, Uint8Array> | null = null;
     for (const { to, message } of messages) {
       if (!t.isConnected(to)) continue;
-      t.sendPickled(to, encodePickle(messageToPy(message)));
+      const key = sharedKey(message);
+      let pickle = key === null ? undefined : shared?.get(key);
+      if (pickle === undefined) {
+        // bytes as BINBYTES: loaded by every Python 3 pysyncobj, and much cheaper than the
+        // protocol-2 `_codecs.encode` form on both sides (spec §3.4)
+        pickle = encodePickle(messageToPy(message), { bytes: 'binbytes' });
+        if (key !== null) {
+          shared ??= new Map();
+          shared.set(key, pickle);
+        }
+      }
+      t.sendPickled(to, pickle);
     }
   }
 
@@ -908,11 +945,7 @@ export class SyncObj {
       }
     }
     this.lastAppliedIndex = e.index;
-    this.recentResults.set(e.index, { term: e.term, ok, result });
-    if (this.recentResults.size > RECENT_RESULTS) {
-      const oldest = this.recentResults.keys().next().value as number;
-      this.recentResults.delete(oldest);
-    }
+    this.recentResults[e.index % RECENT_RESULTS] = { index: e.index, term: e.term, ok, result };
     const ws = this.waiters.get(e.index);
     if (ws) {
       this.waiters.delete(e.index);
@@ -960,7 +993,8 @@ export class SyncObj {
     if (p.index <= this.lastAppliedIndex) {
       // the entry was applied before its index reached us (messages reordered): answer from the
       // applied results; when that is too far back, the outcome is unknown rather than guessed
-      const applied = this.recentResults.get(p.index);
+      const slot = this.recentResults[p.index % RECENT_RESULTS];
+      const applied = slot?.index === p.index ? slot : undefined;
       if (applied === undefined) pending.settle(undefined, UNKNOWN_OUTCOME);
       else if (applied.term !== p.term) pending.settle(undefined, FailReason.Discarded);
       else pending.settle(applied.result, applied.ok ? FailReason.Success : APPLY_FAILED);
@@ -1095,6 +1129,14 @@ export class SyncObj {
       now - this.lastDumpMs > c.logCompactionMinTime * 1000 ||
       this.forceCompaction;
     if (!due) return;
+    // under a heavy write load pysyncobj would dump back to back (in forked children); we dump at
+    // most once a second unless the log grows far beyond the threshold (memory stays bounded)
+    if (
+      !this.forceCompaction &&
+      now - this.lastDumpMs < 1000 &&
+      st.logLength <= 10 * c.logCompactionMinEntries
+    )
+      return;
     if (c.logCompactionSplit && !this.inOwnCompactionSlot(now, st.members)) return;
     // what the state machine holds (the core may have handed out entries not applied yet)
     const lastIndex = this.lastAppliedIndex;
@@ -1249,4 +1291,12 @@ export class SyncObj {
 
 class FatalApplyError extends Error {
   override readonly name = 'FatalApplyError';
+}
+
+/** A key identifying an append_entries by content (entries are identified by index and term). */
+function sharedKey(m: OutgoingMessage['message']): string | null {
+  if (m.type !== 'append_entries') return null;
+  const first = m.entries[0];
+  const last = m.entries[m.entries.length - 1];
+  return `${m.term}:${m.commitIndex}:${m.prevLogIdx}:${m.prevLogTerm}:${first ? `${first.index}/${first.term}-${(last as LogEntry).index}/${(last as LogEntry).term}` : ''}`;
 }

@@ -77,8 +77,18 @@ export function encodeFrameFromPickle(messagePickle: Uint8Array, ctx: FrameCrypt
 }
 
 /** The payload of a frame: zlib level 3 of the pickle (already wrapped), Fernet token text if a cipher is set. */
+/**
+ * zlib settings for a payload of `n` bytes: level 3 as pysyncobj, with a window no larger than the
+ * payload needs (a smaller deflate state is much cheaper to set up for the many small frames;
+ * any valid zlib stream inflates the same on the Python side).
+ */
+function zlibOptionsFor(n: number): { level: number; windowBits: number; memLevel: number } {
+  const windowBits = Math.max(9, Math.min(15, Math.ceil(Math.log2(n + 262))));
+  return { level: FRAME_ZLIB_LEVEL, windowBits, memLevel: n > 16_384 ? 8 : 7 };
+}
+
 export function encodeFramePayload(pickle: Uint8Array, ctx: FrameCrypto = {}): Buffer {
-  const compressed = deflateSync(pickle, { level: FRAME_ZLIB_LEVEL });
+  const compressed = deflateSync(pickle, zlibOptionsFor(pickle.length));
   if (!ctx.fernet) return compressed;
   const clock = ctx.clock ?? defaultTokenClock();
   return ctx.fernet.encrypt(

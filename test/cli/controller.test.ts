@@ -280,6 +280,9 @@ describe('raftdcs controller: running', () => {
     expect(metric('raftdcs_raft_readonly_peers')).toBe(1);
     expect(metric('raftdcs_kv_keys')).toBe(5);
     expect(metric('raftdcs_raft_applied_entries_total')).toBeGreaterThanOrEqual(5);
+    // every write was fsync'd (the controller's journal runs with fsync always): the histogram saw them
+    expect(metric('raftdcs_journal_fsync_seconds_count')).toBeGreaterThanOrEqual(5);
+    expect(metric('raftdcs_journal_fsync_seconds_sum')).toBeGreaterThan(0);
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect((await fetch(`http://${http}/nope`)).status).toBe(404);
     expect((await fetch(`http://${http}/status`, { method: 'POST' })).status).toBe(405);

@@ -234,10 +234,14 @@ const sampleMessages: PyValue[] = [
 ];
 
 describe('encode → decode round trips', () => {
-  it('plain frames: zlib level 3 header, value preserved', () => {
+  it('plain frames: a zlib stream at level 3 (window sized to the payload), value preserved', () => {
     for (const m of sampleMessages) {
       const frame = encodeFrame(m);
-      expect(frame.subarray(4, 6).toString('hex')).toBe('785e');
+      const [cmf, flg] = [frame[4] as number, frame[5] as number];
+      expect(cmf & 0x0f, 'deflate').toBe(8);
+      expect(cmf >> 4, 'window ≤ 32 KiB').toBeLessThanOrEqual(7);
+      expect(flg >> 6, 'FLEVEL of levels 2–5 (Python level 3: 78 5E)').toBe(1);
+      expect(((cmf << 8) | flg) % 31).toBe(0);
       expect(inflateSync(payloadOf(frame)).equals(encodePickle(m))).toBe(true);
       expectPyEqual(decodeAll(frame)[0], m);
     }

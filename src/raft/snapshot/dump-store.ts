@@ -17,7 +17,7 @@ export interface DumpStore {
 }
 
 /** gzip the chunks, yielding to the event loop between them. */
-export async function gzipChunks(chunks: Iterable<Buffer>, level = 6): Promise<Buffer> {
+export async function gzipChunks(chunks: Iterable<Buffer>, level = 1): Promise<Buffer> {
   const gz = createGzip({ level });
   const out: Buffer[] = [];
   gz.on('data', (d: Buffer) => out.push(d));

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { WireError, WireErrorCode } from '../../wire/errors.js';
 import { decodePickle, encodePickle } from '../../wire/pickle/index.js';
-import { nodeId, PyObject, PySet, PyTuple, type PyValue, tcpNode } from '../../wire/value.js';
+import { nodeId, type PyDictKey, PyObject, PySet, PyTuple, type PyValue, tcpNode } from '../../wire/value.js';
 import type { LogEntry, NodeId } from '../core/types.js';
 import { entryFromPy, entryToPy } from '../messages.js';
 
@@ -23,7 +23,6 @@ const PROTO2 = Buffer.from([0x80, 0x02]);
 const MARK = 0x28;
 const TUPLE = 0x74;
 const EMPTY_DICT = 0x7d;
-const SETITEMS = 0x75;
 const EMPTY_LIST = 0x5d;
 const APPENDS = 0x65;
 const STOP = 0x2e;
@@ -38,6 +37,16 @@ export interface Dump {
   readonly cluster: readonly NodeId[];
 }
 
+/** The items of a dict pickled as a body that sets them on the dict on top of the stack. */
+function dictItems(sub: Map<PyDictKey, PyValue>): Buffer {
+  const p = encodePickle(sub);
+  // PROTO 2 (2 bytes), EMPTY_DICT, BINPUT 0 (2 bytes) … STOP
+  if (p[2] !== EMPTY_DICT || p[3] !== 0x71 || p[4] !== 0x00) {
+    throw new Error('dump encoding: unexpected dict header');
+  }
+  return p.subarray(5, p.length - 1);
+}
+
 /** The pickle body of one value (without PROTO and STOP). */
 function body(v: PyValue): Buffer {
   const p = encodePickle(v);
@@ -47,24 +56,17 @@ function body(v: PyValue): Buffer {
 function* encodeValue(v: PyValue): Generator<Buffer> {
   if (v instanceof Map && v.size > BATCH) {
     yield Buffer.of(EMPTY_DICT);
-    let batch: Buffer[] = [];
-    let n = 0;
+    // each batch of items is pickled as a dict of its own, then spliced in without its dict
+    // header: the MARK … SETITEMS body sets the items on the dict already on the stack
+    let sub = new Map<PyDictKey, PyValue>();
     for (const [k, x] of v) {
-      if (n === 0) batch.push(Buffer.of(MARK));
-      batch.push(body(k));
-      for (const part of encodeValue(x)) batch.push(part);
-      n++;
-      if (n === BATCH) {
-        batch.push(Buffer.of(SETITEMS));
-        yield Buffer.concat(batch);
-        batch = [];
-        n = 0;
+      sub.set(k, x);
+      if (sub.size === BATCH) {
+        yield dictItems(sub);
+        sub = new Map();
       }
     }
-    if (n > 0) {
-      batch.push(Buffer.of(SETITEMS));
-      yield Buffer.concat(batch);
-    }
+    if (sub.size > 0) yield dictItems(sub);
     return;
   }
   if (Array.isArray(v) && v.length > BATCH) {
