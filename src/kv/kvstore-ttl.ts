@@ -299,7 +299,8 @@ export class KVStoreTTL extends SyncObj {
     timeoutSeconds?: number | null,
   ): Promise<PyValue | undefined | false> {
     const budget = timeoutSeconds || this.retryTimeoutSeconds;
-    const deadline = Date.now() + budget * 1000;
+    // monotonic: a wall-clock step must not shorten or stretch the budget
+    const deadline = performance.now() + budget * 1000;
     return new Promise((resolve, reject) => {
       let finished = false;
       let wake: (() => void) | null = null;
@@ -333,9 +334,15 @@ export class KVStoreTTL extends SyncObj {
             finish(() => resolve(false));
             return;
           }
-          const remaining = deadline - Date.now();
+          const remaining = deadline - performance.now();
           if (remaining <= 0) {
             finish(() => reject(new RaftError('timeout')));
+            return;
+          }
+          if (remaining < this.retryPauseMs) {
+            // a timer may fire a fraction of a millisecond early (libuv's loop clock is
+            // truncated to ms): wait out the rest of the budget rather than start a round
+            timer = setTimeout(afterWait, Math.ceil(remaining));
             return;
           }
           timer = setTimeout(() => {
