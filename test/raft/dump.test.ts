@@ -1,7 +1,12 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeDump, decodeDumpPickle, encodeDumpPickle } from '../../src/raft/snapshot/dump.js';
-import { decodePickle } from '../../src/wire/pickle/index.js';
+import {
+  decodeDump,
+  decodeDumpPickle,
+  encodeDumpChunks,
+  encodeDumpPickle,
+} from '../../src/raft/snapshot/dump.js';
+import { decodePickle, encodePickle } from '../../src/wire/pickle/index.js';
 import { PyFloat, type PyValue, pyEquals } from '../../src/wire/value.js';
 import { describePython, runPython } from '../helpers/python.js';
 import { vectorBytes } from '../helpers/vectors.js';
@@ -53,6 +58,21 @@ describe('pysyncobj dumps', () => {
     expect([...back.cluster].sort()).toEqual(d.cluster);
     // also exactly what a plain decode of the pickle sees
     expect(decodePickle(encodeDumpPickle(dump(3)))).toBeTruthy();
+  });
+
+  it('splits a large state nested in small dicts and lists into batch-sized chunks', () => {
+    // the KVStoreTTL's keys sit one level down ({'_KVStoreTTL__data': {…}}); with consumers the
+    // state is a list — neither may become one chunk (one buffer) of the whole state
+    const d = dump(5000);
+    const withConsumers = { ...d, data: [d.data, new Map<string, PyValue>([['x', 1]]), null] };
+    for (const x of [d, withConsumers]) {
+      const chunks = [...encodeDumpChunks(x)];
+      const total = chunks.reduce((a, c) => a + c.length, 0);
+      expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(total / 4);
+      const back = decodeDumpPickle(Buffer.concat(chunks));
+      expect(pyEquals(back.data, x.data)).toBe(true);
+      expect(pyEquals(back.data, decodePickle(encodePickle(x.data)))).toBe(true);
+    }
   });
 });
 

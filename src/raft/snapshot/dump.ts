@@ -24,7 +24,9 @@ const MARK = 0x28;
 const TUPLE = 0x74;
 const EMPTY_DICT = 0x7d;
 const EMPTY_LIST = 0x5d;
+const APPEND = 0x61;
 const APPENDS = 0x65;
+const SETITEM = 0x73;
 const STOP = 0x2e;
 const BATCH = 1000;
 
@@ -53,7 +55,44 @@ function body(v: PyValue): Buffer {
   return p.subarray(2, p.length - 1);
 }
 
+/**
+ * Whether `v` holds a dict or list of more than BATCH items (itself or nested a few levels down):
+ * pickled in one call it would make one chunk of the whole state — the KVStoreTTL's 100,000 keys
+ * sit in `{'_SyncObj__enabledCodeVersion': 0, '_KVStoreTTL__data': {…}}`, and with consumers the
+ * state is a list of such dicts.
+ */
+function holdsLarge(v: PyValue, depth = 0): boolean {
+  if (v instanceof Map) {
+    if (v.size > BATCH) return true;
+    if (depth < 4) for (const x of v.values()) if (holdsLarge(x, depth + 1)) return true;
+    return false;
+  }
+  if (Array.isArray(v)) {
+    if (v.length > BATCH) return true;
+    if (depth < 4) for (const x of v) if (holdsLarge(x, depth + 1)) return true;
+  }
+  return false;
+}
+
 function* encodeValue(v: PyValue): Generator<Buffer> {
+  if (v instanceof Map && v.size <= BATCH && holdsLarge(v)) {
+    // a small dict around a large value: set its items one by one (key, value chunks, SETITEM)
+    yield Buffer.of(EMPTY_DICT);
+    for (const [k, x] of v) {
+      yield body(k);
+      yield* encodeValue(x);
+      yield Buffer.of(SETITEM);
+    }
+    return;
+  }
+  if (Array.isArray(v) && v.length <= BATCH && holdsLarge(v)) {
+    yield Buffer.of(EMPTY_LIST);
+    for (const x of v) {
+      yield* encodeValue(x);
+      yield Buffer.of(APPEND);
+    }
+    return;
+  }
   if (v instanceof Map && v.size > BATCH) {
     yield Buffer.of(EMPTY_DICT);
     // each batch of items is pickled as a dict of its own, then spliced in without its dict
