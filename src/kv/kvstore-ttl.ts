@@ -68,6 +68,9 @@ export interface DeleteOptions extends CasConditions {
   readonly timeout?: number | null;
 }
 
+/** how early a wait's timer may fire before the retry loop treats the budget as spent (ms) */
+const EARLY_FIRE_SLACK_MS = 5;
+
 export const PATRONI_SYNCOBJ_DEFAULTS: SyncObjConfOptions = {
   autoTick: true,
   autoTickPeriod: 0.05,
@@ -325,7 +328,8 @@ export class KVStoreTTL extends SyncObj {
           wake?.();
         });
         if (finished) return;
-        const afterWait = () => {
+        // timerFired: the wait ran its full length (no failure woke it early)
+        const afterWait = (timerFired: boolean) => {
           wake = null;
           if (timer) clearTimeout(timer);
           timer = null;
@@ -339,23 +343,25 @@ export class KVStoreTTL extends SyncObj {
             finish(() => reject(new RaftError('timeout')));
             return;
           }
-          if (remaining < this.retryPauseMs) {
-            // a timer may fire a fraction of a millisecond early (libuv's loop clock is
-            // truncated to ms): wait out the rest of the budget rather than start a round
-            timer = setTimeout(afterWait, Math.ceil(remaining));
+          if (timerFired && remaining <= EARLY_FIRE_SLACK_MS) {
+            // the wait's timer fired a hair early (libuv's loop clock is truncated to ms and
+            // may be stale): the budget is spent, as it would be in Patroni, so wait out the
+            // remainder instead of starting another round
+            timer = setTimeout(() => afterWait(true), Math.ceil(remaining));
             return;
           }
+          // Patroni: time is left, so pause and submit again
           timer = setTimeout(() => {
             timer = null;
             round(remaining);
           }, this.retryPauseMs);
         };
         if (lastError !== null) {
-          afterWait();
+          afterWait(false);
           return;
         }
-        wake = afterWait;
-        timer = setTimeout(afterWait, Math.max(0, waitMs));
+        wake = () => afterWait(false);
+        timer = setTimeout(() => afterWait(true), Math.max(0, waitMs));
       };
       round(budget * 1000);
     });
