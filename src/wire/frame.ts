@@ -76,7 +76,6 @@ export function encodeFrameFromPickle(messagePickle: Uint8Array, ctx: FrameCrypt
   return prefixFrame(encodeFramePayload(pickle, ctx), ctx.maxFrameBytes);
 }
 
-/** The payload of a frame: zlib level 3 of the pickle (already wrapped), Fernet token text if a cipher is set. */
 /**
  * zlib settings for a payload of `n` bytes: level 3 as pysyncobj, with a window no larger than the
  * payload needs (a smaller deflate state is much cheaper to set up for the many small frames;
@@ -87,6 +86,7 @@ function zlibOptionsFor(n: number): { level: number; windowBits: number; memLeve
   return { level: FRAME_ZLIB_LEVEL, windowBits, memLevel: n > 16_384 ? 8 : 7 };
 }
 
+/** The payload of a frame: zlib level 3 of the pickle (already wrapped), Fernet token text if a cipher is set. */
 export function encodeFramePayload(pickle: Uint8Array, ctx: FrameCrypto = {}): Buffer {
   const compressed = deflateSync(pickle, zlibOptionsFor(pickle.length));
   if (!ctx.fernet) return compressed;

@@ -185,4 +185,27 @@ describe('group commit', () => {
     expect(fs.counts.datasyncs).toBe(syncsAfterFailure);
     expect(errors).toHaveLength(1);
   });
+  it('a throwing fsync listener is logged and ignored: the journal keeps working', async () => {
+    const path = `${tmp.dir()}/g.journal`;
+    const warnings: unknown[] = [];
+    let calls = 0;
+    const j = new FileJournal(path, {
+      logger: { debug() {}, info() {}, warn: (o) => warnings.push(o), error() {} },
+      onFsync: () => {
+        calls++;
+        throw new Error('metrics broke');
+      },
+    });
+    await j.open();
+    j.append([entry(2, 1)]);
+    await j.sync();
+    j.append([entry(3, 1)]);
+    await j.sync();
+    await j.close();
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(warnings.length).toBe(calls);
+    const k = new FileJournal(path);
+    expect((await k.open()).entries.length).toBe(3); // the fresh journal's first entry, 2 and 3
+    await k.close();
+  });
 });

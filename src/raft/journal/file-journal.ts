@@ -419,6 +419,16 @@ export class FileJournal implements Journal {
     }
   }
 
+  /** A metrics hook must never fail the journal: what it throws is logged and dropped. */
+  private reportFsync(seconds: number): void {
+    if (!this.onFsync) return;
+    try {
+      this.onFsync(seconds);
+    } catch (err) {
+      this.log.warn({ err }, 'the fsync listener threw; ignored');
+    }
+  }
+
   private async round(): Promise<void> {
     const handle = this.handle as JournalFileHandle;
     const target = this.queuedSeq;
@@ -442,7 +452,7 @@ export class FileJournal implements Journal {
         this.counters.fsyncs++;
         const t0 = performance.now();
         await handle.datasync();
-        this.onFsync?.((performance.now() - t0) / 1000);
+        this.reportFsync((performance.now() - t0) / 1000);
       }
     }
     this.durableSeq = target;
