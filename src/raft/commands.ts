@@ -9,11 +9,12 @@ import { type PyDict, PyObject, PyTuple, type PyValue, tcpNode } from '../wire/v
 import { CommandType, type LogEntry, type MembershipChange } from './core/types.js';
 import { entryFromPy } from './messages.js';
 
-function withType(type: CommandType, payload: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(payload.length + 1);
-  out[0] = type;
-  out.set(payload, 1);
-  return out;
+/**
+ * The type byte followed by the pickle of `value`, in one buffer: log commands are kept for as long
+ * as the log holds them, so no short-lived copy is allocated next to them in the Buffer pool.
+ */
+function withType(type: CommandType, value: PyValue): Uint8Array {
+  return encodePickle(value, { prefix: type });
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -36,7 +37,7 @@ export function encodeMethodCall(call: MethodCall): Uint8Array {
   if (call.kwargs !== undefined) value = new PyTuple([call.funcId, new PyTuple(call.args), call.kwargs]);
   else if (call.args.length > 0) value = new PyTuple([call.funcId, new PyTuple(call.args)]);
   else value = call.funcId;
-  return withType(CommandType.Regular, encodePickle(value));
+  return withType(CommandType.Regular, value);
 }
 
 export function decodeMethodCall(command: Uint8Array): MethodCall {
@@ -68,7 +69,7 @@ export function decodeMethodCall(command: Uint8Array): MethodCall {
  * `['add', id, TCPNode]` (the full form pysyncobj emits; Python needs all four TCPNode state keys).
  */
 export function encodeMembership(change: MembershipChange): Uint8Array {
-  return withType(CommandType.Membership, encodePickle([change.op, change.node, tcpNode(change.node)]));
+  return withType(CommandType.Membership, [change.op, change.node, tcpNode(change.node)]);
 }
 
 /** Decode `['add'|'rem', id]` or `['add'|'rem', id, node]`; null when it is not a valid change. */
@@ -98,7 +99,7 @@ export function decodeMembership(command: Uint8Array): MembershipChange | null {
 // VERSION
 
 export function encodeVersion(version: number): Uint8Array {
-  return withType(CommandType.Version, encodePickle(version));
+  return withType(CommandType.Version, version);
 }
 
 export function decodeVersion(command: Uint8Array): number {

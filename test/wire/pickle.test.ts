@@ -656,6 +656,20 @@ describe('encoder', () => {
     expectSame(decodePickle(enc), huge);
   });
 
+  it('prefix: one byte before the pickle, in the same buffer, small and large outputs alike', () => {
+    for (const v of [5, ['add', 'a:1'], 'x'.repeat(300_000)] as PyValue[]) {
+      const plain = encodePickle(v);
+      const withPrefix = encodePickle(v, { prefix: 2 });
+      expect(withPrefix.length).toBe(plain.length + 1);
+      expect(withPrefix[0]).toBe(2);
+      expect(Buffer.compare(withPrefix.subarray(1), plain)).toBe(0);
+      expectSame(decodePickle(withPrefix.subarray(1)), v);
+    }
+    for (const bad of [-1, 256, 1.5]) {
+      expect(() => encodePickle(1, { prefix: bad })).toThrow(WireError);
+    }
+  });
+
   it('floats are BINFLOAT, never memoized', () => {
     expect(hex([float(1.5), float(1.5)])).toBe('80025d710028473ff800000000000047' + '3ff8000000000000652e');
     expect(hex(float(Number.NaN))).toBe('8002477ff80000000000002e');

@@ -45,6 +45,12 @@ export interface EncodeOptions {
   bytes?: 'canonical' | 'binbytes';
   /** Maximum container nesting (same measure as DecodeLimits.maxDepth). Default 1000. */
   maxDepth?: number;
+  /**
+   * One byte (0-255) written before the pickle and returned with it — a log command's type byte —
+   * so the caller needs no second buffer (and no second allocation in Node's shared Buffer pool,
+   * where a dropped copy next to a kept one leaves the pool's slabs half used).
+   */
+  prefix?: number;
 }
 
 export const DEFAULT_ENCODE_MAX_DEPTH = 1000;
@@ -90,6 +96,12 @@ export function encodePickle(value: PyValue, opts?: EncodeOptions): Buffer {
   const e = new Encoder(buf, opts?.bytes === 'binbytes', opts?.maxDepth ?? DEFAULT_ENCODE_MAX_DEPTH);
   let keep: Buffer | undefined = buf;
   try {
+    const prefix = opts?.prefix;
+    if (prefix !== undefined) {
+      if (!Number.isInteger(prefix) || prefix < 0 || prefix > 255)
+        throw new WireError(WireErrorCode.Unencodable, `prefix must be a byte, got ${prefix}`);
+      e.byte(prefix);
+    }
     e.byte2(Op.PROTO, 2);
     e.value(value, 0);
     e.byte(Op.STOP);
