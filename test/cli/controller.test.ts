@@ -18,6 +18,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import { TcpUtility } from '../../src/raft/transport/utility-client.js';
 import { freeLoopbackAddresses, freePorts } from '../helpers/ports.js';
+import { PYSYNCOBJ_STATUS_KEYS } from '../helpers/pysyncobj-status.js';
 import { describePython } from '../helpers/python.js';
 import { eventually, PATRONI_RAFT_CONTROLLER, type Proc, useProcesses } from './cli-process.js';
 
@@ -221,26 +222,7 @@ describe('raftdcs controller: running', () => {
       http as string,
     ]);
     const st = await waitLeader(http as string);
-    for (const k of [
-      'version',
-      'revision',
-      'self',
-      'state',
-      'leader',
-      'has_quorum',
-      'partner_nodes_count',
-      'readonly_nodes_count',
-      'log_len',
-      'last_applied',
-      'commit_idx',
-      'raft_term',
-      'next_node_idx_count',
-      'match_idx_count',
-      'leader_commit_idx',
-      'uptime',
-      'self_code_version',
-      'enabled_code_version',
-    ]) {
+    for (const k of PYSYNCOBJ_STATUS_KEYS) {
       expect(st, `status key ${k}`).toHaveProperty(k);
     }
     expect(st).toMatchObject({

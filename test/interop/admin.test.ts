@@ -5,6 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
+import { PYSYNCOBJ_STATUS_KEYS } from '../helpers/pysyncobj-status.js';
 import { describePython } from '../helpers/python.js';
 import {
   agreedLeader,
@@ -23,28 +24,6 @@ import {
 } from './harness.js';
 import { adminPass, VARIANTS } from './variants.js';
 import { expectAllSucceeded, runWorkload } from './workload.js';
-
-/** pysyncobj 0.3.11's status keys that do not name a node. */
-const STATUS_KEYS = [
-  'version',
-  'revision',
-  'self',
-  'state',
-  'leader',
-  'has_quorum',
-  'partner_nodes_count',
-  'readonly_nodes_count',
-  'log_len',
-  'last_applied',
-  'commit_idx',
-  'raft_term',
-  'next_node_idx_count',
-  'match_idx_count',
-  'leader_commit_idx',
-  'uptime',
-  'self_code_version',
-  'enabled_code_version',
-];
 
 /** `partner_node_status_server_127.0.0.1:1234` → `partner_node_status_server_<addr>` */
 function keyShape(key: string): string {
@@ -84,7 +63,7 @@ for (const variant of VARIANTS) {
       const st = await syncobjAdmin(['-conn', a3, ...pass, '-status']);
       expect(st.code, `syncobj_admin -status exit code; stdout ${st.stdout} stderr ${st.stderr}`).toBe(0);
       const got = parseAdminStatus(st.stdout);
-      for (const k of STATUS_KEYS) expect(got.has(k), `status key ${k} in ${st.stdout}`).toBe(true);
+      for (const k of PYSYNCOBJ_STATUS_KEYS) expect(got.has(k), `status key ${k} in ${st.stdout}`).toBe(true);
       const mine = ts.statusNow();
       expect(got.get('version')).toBe('0.3.11');
       expect(got.get('self')).toBe(a3);
@@ -190,7 +169,7 @@ for (const variant of VARIANTS) {
       const st = await syncobjAdmin(['-conn', a3, ...pass, '-status']);
       expect(st.code, `exit code; stderr ${st.stderr}`).toBe(0);
       const got = parseAdminStatus(st.stdout);
-      for (const k of STATUS_KEYS) expect(got.has(k), `status key ${k} in ${st.stdout}`).toBe(true);
+      for (const k of PYSYNCOBJ_STATUS_KEYS) expect(got.has(k), `status key ${k} in ${st.stdout}`).toBe(true);
       expect(got.get('state'), 'state (2 = leader)').toBe('2');
       expect(got.get('self')).toBe(a3);
       expect(got.get('leader')).toBe(a3);

@@ -9,6 +9,7 @@ import { FunctionTable, type ReplicatedCall, replicated } from '../../src/raft/r
 import { SyncObj, SyncObjConsumer, SyncObjError } from '../../src/raft/syncobj.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { MemoryNetwork } from '../helpers/memory-transport.js';
+import { PYSYNCOBJ_STATUS_KEYS } from '../helpers/pysyncobj-status.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FAST: SyncObjConfOptions = {
@@ -218,18 +219,7 @@ describe('SyncObj runtime', () => {
     ]);
     const other = cs.find((c) => c !== leader)!.selfNode;
     expect(st[`partner_node_status_server_${other}`]).toBe(2);
-    for (const k of [
-      'log_len',
-      'last_applied',
-      'commit_idx',
-      'raft_term',
-      'next_node_idx_count',
-      'match_idx_count',
-      'leader_commit_idx',
-      'uptime',
-      'self_code_version',
-      'enabled_code_version',
-    ]) {
+    for (const k of PYSYNCOBJ_STATUS_KEYS) {
       expect(keys).toContain(k);
     }
     expect(st.state).toBe(2);
