@@ -189,7 +189,10 @@ for c in spec['clusters']:
             assert leader.write_sync_state(c['leader'], c['sync_standby'])
     if c.get('history') is not None:
         assert first.set_history_value(json.dumps(c['history'], separators=(',', ':')))
-kv = nodes[0]._sync_obj.get('/', recursive=True)
+# the node that applied the most: a follower may not have applied the last writes yet (it has
+# applied every entry up to its last_applied, in log order, and each writer applied its own write)
+reader = max(nodes, key=lambda d: d._sync_obj.raftLastApplied)
+kv = reader._sync_obj.get('/', recursive=True)
 print(json.dumps(kv))
 for d in nodes:
     d._sync_obj.destroy()
