@@ -3,66 +3,16 @@
  * random histories): pysyncobj compatibility rules and the deliberate fixes of spec §11/§14.
  */
 import { describe, expect, it } from 'vitest';
-import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
-import type { CoreOptions } from '../../src/raft/core/options.js';
+import type { CoreOutput, RaftCore } from '../../src/raft/core/core.js';
 import {
   CommandType,
   FailReason,
-  type LogEntry,
   NO_OP_COMMAND,
   type RaftMessage,
   RaftState,
 } from '../../src/raft/core/types.js';
-import { decodeSimMembership, simCommand, simMembershipCommand } from '../sim/simulator.js';
-
-function options(self: string | null, over: Partial<CoreOptions> = {}): CoreOptions {
-  return {
-    selfId: self,
-    electionTimeoutMinMs: 400,
-    electionTimeoutMaxMs: 1400,
-    appendEntriesPeriodMs: 100,
-    leaderFallbackTimeoutMs: 30_000,
-    appendEntriesBatchSizeBytes: 65536,
-    snapshotChunkBytes: 4,
-    appendEntriesUseBatch: false,
-    commandsWaitLeader: false,
-    commandsQueueSize: 100,
-    dynamicMembershipChange: true,
-    maxSendBytesPerRound: 1 << 20,
-    random: () => 0.5,
-    decodeMembership: decodeSimMembership,
-    decodeTransmittedEntry: (data) => {
-      if (data[0] !== 0xee) throw new Error('bad');
-      return { command: data.subarray(3), index: data[1] as number, term: data[2] as number };
-    },
-    ...over,
-  };
-}
-
-const e = (index: number, term: number, id = index): LogEntry => ({ command: simCommand(id), index, term });
-
-function node(
-  self: string | null,
-  peers: string[],
-  entries: LogEntry[] = [],
-  term = 0,
-  over: Partial<CoreOptions> = {},
-) {
-  return new RaftCore(options(self, over), {
-    hardState: { term, votedFor: null },
-    entries: [{ command: NO_OP_COMMAND, index: 1, term: 0 }, ...entries],
-    commitIndex: 1,
-    lastApplied: 1,
-    peers,
-    nowMs: 0,
-  });
-}
-
-function drain(c: RaftCore): CoreOutput[] {
-  const outs: CoreOutput[] = [];
-  for (let o = c.takeOutput(); o !== null; o = c.takeOutput()) outs.push(o);
-  return outs;
-}
+import { simCommand, simMembershipCommand } from '../sim/simulator.js';
+import { drain, e, node } from './core-helpers.js';
 
 function sent(outs: CoreOutput[], after = false): { to: string; message: RaftMessage }[] {
   return outs.flatMap((o) => (after ? o.sendAfterPersist : o.send)) as { to: string; message: RaftMessage }[];

@@ -9,8 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeMethodCall } from '../../src/raft/commands.js';
-import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
-import type { CoreOptions } from '../../src/raft/core/options.js';
+import { RaftCore } from '../../src/raft/core/core.js';
 import { type LogEntry, NO_OP_COMMAND, type RaftMessage, RaftState } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import type { Journal, JournalState } from '../../src/raft/journal/types.js';
@@ -23,52 +22,11 @@ import type { PeerId, Transport, TransportHandler } from '../../src/raft/transpo
 import { decodePickle, encodePickle } from '../../src/wire/pickle/index.js';
 import type { PyDictKey, PyValue } from '../../src/wire/value.js';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
-import { decodeSimMembership, simCommand } from '../sim/simulator.js';
+import { simCommand } from '../sim/simulator.js';
+import { drain, e, node, options } from './core-helpers.js';
 
 // ------------------------------------------------------------------------------------------------
-// core helpers (as in core.test.ts)
-
-function options(self: string | null, over: Partial<CoreOptions> = {}): CoreOptions {
-  return {
-    selfId: self,
-    electionTimeoutMinMs: 400,
-    electionTimeoutMaxMs: 1400,
-    appendEntriesPeriodMs: 100,
-    leaderFallbackTimeoutMs: 30_000,
-    appendEntriesBatchSizeBytes: 65536,
-    snapshotChunkBytes: 4,
-    appendEntriesUseBatch: false,
-    commandsWaitLeader: false,
-    commandsQueueSize: 100,
-    dynamicMembershipChange: true,
-    maxSendBytesPerRound: 1 << 20,
-    random: () => 0.5,
-    decodeMembership: decodeSimMembership,
-    decodeTransmittedEntry: () => {
-      throw new Error('no transmissions here');
-    },
-    ...over,
-  };
-}
-
-const e = (index: number, term: number, id = index): LogEntry => ({ command: simCommand(id), index, term });
-
-function node(self: string, peers: string[], entries: LogEntry[] = [], term = 0) {
-  return new RaftCore(options(self), {
-    hardState: { term, votedFor: null },
-    entries: [{ command: NO_OP_COMMAND, index: 1, term: 0 }, ...entries],
-    commitIndex: 1,
-    lastApplied: 1,
-    peers,
-    nowMs: 0,
-  });
-}
-
-function drain(c: RaftCore): CoreOutput[] {
-  const outs: CoreOutput[] = [];
-  for (let o = c.takeOutput(); o !== null; o = c.takeOutput()) outs.push(o);
-  return outs;
-}
+// core helpers: ./core-helpers.ts
 
 // ------------------------------------------------------------------------------------------------
 // runtime helpers
