@@ -16,6 +16,7 @@ import {
   kvLog,
   kwargs,
   lastLogIndex,
+  ok,
   plain,
   rawCall,
   recordDict,
@@ -27,11 +28,6 @@ afterEach(async () => {
   await cluster?.destroy();
   cluster = null;
 });
-
-function ok(r: KvRecord | false): KvRecord {
-  expect(r).not.toBe(false);
-  return r as KvRecord;
-}
 
 describe('B. apply-time rules', () => {
   it('B01 created: replaced by updated when it differs from the stored one, kept when equal', async () => {

@@ -4,13 +4,13 @@
  * on it), and our own unconditional deletes carry `prevExist: true`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { KvRecord } from '../../src/kv/record.js';
 import { FailReason } from '../../src/raft/core/types.js';
 import {
   KvCluster,
   kvLog,
   kwargs,
   lastLogIndex,
+  ok,
   plain,
   rawCall,
   recordDict,
@@ -22,11 +22,6 @@ afterEach(async () => {
   await cluster?.destroy();
   cluster = null;
 });
-
-function ok(r: KvRecord | false): KvRecord {
-  expect(r).not.toBe(false);
-  return r as KvRecord;
-}
 
 describe('D. delete', () => {
   it('D01 a delete removes the key everywhere and runs on_delete once on each node', async () => {

@@ -17,6 +17,7 @@ import {
   KvCluster,
   kvLog,
   lastLogIndex,
+  ok,
   plain,
   rawCall,
   sleep,
@@ -31,11 +32,6 @@ afterEach(async () => {
   cluster = null;
   for (const c of cleanups.splice(0)) c();
 });
-
-function ok(r: KvRecord | false): KvRecord {
-  expect(r).not.toBe(false);
-  return r as KvRecord;
-}
 
 /** Let each node tick a few times at the current clocks. */
 async function ticks(ms = 100): Promise<void> {

@@ -274,3 +274,9 @@ export function flush(): Promise<void> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** The record a write returned; fails the test when the write was refused (false). */
+export function ok(r: KvRecord | false): KvRecord {
+  expect(r).not.toBe(false);
+  return r as KvRecord;
+}

@@ -7,7 +7,7 @@ import type { KvRecord } from '../../src/kv/record.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
-import { KvCluster, kvLog, plain } from './acceptance-helpers.js';
+import { KvCluster, kvLog, ok, plain } from './acceptance-helpers.js';
 
 let cluster: KvCluster | null = null;
 let tcpNodes: KVStoreTTL[] = [];
@@ -17,11 +17,6 @@ afterEach(async () => {
   await Promise.all(tcpNodes.map((n) => n.destroy()));
   tcpNodes = [];
 });
-
-function ok(r: KvRecord | false): KvRecord {
-  expect(r).not.toBe(false);
-  return r as KvRecord;
-}
 
 describe('A. records and indexes', () => {
   it('A01 a fresh single node numbers its first writes 3 and 4; records carry value, updated, created, index', async () => {
