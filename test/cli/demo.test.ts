@@ -96,10 +96,12 @@ describe('npm start (raftdcs demo)', () => {
     dirs.push(dir);
     const ports = await freePorts(3);
     const first = startDemo(dir, ports);
-    await first.waitLine(/leader=/, 20_000);
+    // a leader: at least two of the three nodes are listening (the first line, leader=none, can come
+    // before any of them is)
+    await first.waitLine(/leader=127\.0\.0\.1/, 20_000);
     const second = startDemo(join(dir, 'other'), ports);
     expect(await second.exited).toBe(1);
-    expect(second.lines.join('\n')).toMatch(new RegExp(`port ${ports[0]} on 127.0.0.1 is in use`));
+    expect(second.lines.join('\n')).toMatch(new RegExp(`port (${ports.join('|')}) on 127.0.0.1 is in use`));
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);
   });
