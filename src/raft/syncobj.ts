@@ -104,6 +104,8 @@ export interface SyncObjDeps {
   readonly observer?: DriverObserver;
   /** test-only: deliberately broken core behaviours the simulator must catch */
   readonly unsafeTestFaults?: UnsafeTestFaults;
+  /** test-only: bytes of entries per peer and replication round (default 16 MiB) */
+  readonly maxSendBytesPerRound?: number;
 }
 
 export interface SyncObjOptions {
@@ -174,6 +176,7 @@ export class SyncObj {
       transport: (handler) => transport(handler, this.conf, selfAddress),
       observer: deps.observer,
       unsafeTestFaults: deps.unsafeTestFaults,
+      maxSendBytesPerRound: deps.maxSendBytesPerRound,
     });
     this.driver.onFatal(() => void this.destroy());
     this.readyPromise = new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@
 import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
 import type { CoreOptions } from '../../src/raft/core/options.js';
 import { type LogEntry, NO_OP_COMMAND } from '../../src/raft/core/types.js';
-import { decodeSimMembership, simCommand } from '../sim/simulator.js';
+import { decodeSimMembership, simCommand } from '../sim/toy-commands.js';
 
 export function options(self: string | null, over: Partial<CoreOptions> = {}): CoreOptions {
   return {

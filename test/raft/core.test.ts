@@ -11,7 +11,7 @@ import {
   type RaftMessage,
   RaftState,
 } from '../../src/raft/core/types.js';
-import { simCommand, simMembershipCommand } from '../sim/simulator.js';
+import { simCommand, simMembershipCommand } from '../sim/toy-commands.js';
 import { drain, e, node } from './core-helpers.js';
 
 function sent(outs: CoreOutput[], after = false): { to: string; message: RaftMessage }[] {

@@ -22,7 +22,7 @@ import type { PeerId, Transport, TransportHandler } from '../../src/raft/transpo
 import { decodePickle, encodePickle } from '../../src/wire/pickle/index.js';
 import type { PyDictKey, PyValue } from '../../src/wire/value.js';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
-import { simCommand } from '../sim/simulator.js';
+import { simCommand } from '../sim/toy-commands.js';
 import { drain, e, node, options } from './core-helpers.js';
 
 // ------------------------------------------------------------------------------------------------

@@ -35,11 +35,9 @@ export class SimViolation extends Error {
   }
 }
 
-const dec = new TextDecoder();
-
-/** A command's identity in the checks: its type byte and its body. */
+/** A command's identity in the checks: its bytes (latin1: one character per byte). */
 export function commandKey(command: Uint8Array): string {
-  return `${command[0]}:${dec.decode(command.subarray(1))}`;
+  return Buffer.from(command.buffer, command.byteOffset, command.byteLength).toString('latin1');
 }
 
 function entryKey(e: LogEntry): string {
@@ -116,7 +114,7 @@ export class SafetyChecker {
 
   afterStep(sim: CheckedCluster, now: number): void {
     for (const { id, core, voter } of sim.liveNodes()) {
-      const st = core.status();
+      const st = core.brief();
       if (!(st.lastApplied <= st.commitIndex && st.commitIndex <= st.lastIndex)) {
         this.fail(
           sim,

@@ -11,6 +11,7 @@ type Op =
   | { readonly kind: 'truncate'; readonly from: number }
   | { readonly kind: 'append'; readonly entries: readonly LogEntry[] }
   | { readonly kind: 'reset'; readonly entries: readonly LogEntry[] }
+  | { readonly kind: 'compact'; readonly index: number }
   | { readonly kind: 'commit'; readonly index: number };
 
 export interface DiskState {
@@ -43,6 +44,11 @@ function applyOp(s: DiskState, op: Op): void {
     case 'reset':
       s.entries = [...op.entries];
       return;
+    case 'compact': {
+      const first = (s.entries[0] as LogEntry).index;
+      if (op.index > first) s.entries = s.entries.slice(op.index - first);
+      return;
+    }
     case 'commit':
       if (op.index > s.commitHint) s.commitHint = op.index;
       return;
@@ -56,6 +62,8 @@ function cloneState(s: DiskState): DiskState {
 export class SimDisk {
   private durable: DiskState;
   private pending: Op[] = [];
+  /** sequence number of the first pending write (writes are numbered from 0 in issue order) */
+  private pendingFrom = 0;
   /** writes and fsyncs issued, for reporting */
   fsyncs = 0;
 
@@ -79,6 +87,9 @@ export class SimDisk {
   reset(entries: readonly LogEntry[]): void {
     this.pending.push({ kind: 'reset', entries: [...entries] });
   }
+  compact(index: number): void {
+    this.pending.push({ kind: 'compact', index });
+  }
   writeCommitHint(index: number): void {
     this.pending.push({ kind: 'commit', index });
   }
@@ -87,10 +98,23 @@ export class SimDisk {
     return this.pending.length > 0;
   }
 
+  /** The sequence number the next write gets: `syncUpTo(mark)` makes the writes before it durable. */
+  get mark(): number {
+    return this.pendingFrom + this.pending.length;
+  }
+
   /** Make every write issued so far durable. */
   sync(): void {
-    for (const op of this.pending) applyOp(this.durable, op);
-    this.pending = [];
+    this.syncUpTo(this.mark);
+  }
+
+  /** Make the writes issued before `mark` durable (an fsync started when that was the mark). */
+  syncUpTo(mark: number): void {
+    const n = Math.min(this.pending.length, mark - this.pendingFrom);
+    if (n <= 0) return;
+    for (const op of this.pending.slice(0, n)) applyOp(this.durable, op);
+    this.pending = this.pending.slice(n);
+    this.pendingFrom += n;
     this.fsyncs++;
   }
 
@@ -100,6 +124,7 @@ export class SimDisk {
       const keep = rng.int(0, this.pending.length);
       for (const op of this.pending.slice(0, keep)) applyOp(this.durable, op);
     }
+    this.pendingFrom += this.pending.length;
     this.pending = [];
   }
 

@@ -39,7 +39,7 @@ import {
   RaftState,
 } from '../../src/raft/core/types.js';
 import { type CheckedCluster, commandKey, SafetyChecker, SimViolation } from './checker.js';
-import { decodeSimMembership, simCommand } from './simulator.js';
+import { decodeSimMembership, simCommand } from './toy-commands.js';
 
 const NODES = ['s1', 's2', 's3', 's4', 's5'] as const;
 type Id = (typeof NODES)[number];

@@ -25,7 +25,7 @@ import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
 import { FailReason, type LogEntry, type NodeId, RaftState } from '../../src/raft/core/types.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../../src/wire/value.js';
 import { SimViolation } from './checker.js';
-import { Cluster, LATE_ASSIGNMENT, type SimMode, type SimNode, type SimProfile } from './cluster.js';
+import type { SimProfile } from './cluster.js';
 import {
   type ClientOp,
   type ExpireIssue,
@@ -34,6 +34,7 @@ import {
   type KvHistory,
 } from './kv-checker.js';
 import { FUNC_DELETE, FUNC_EXPIRE, FUNC_SET, type ModelRecord, stateText } from './kv-model.js';
+import { Cluster, LATE_ASSIGNMENT, type SimMode, type SimNode } from './legacy-core-cluster.js';
 import type { Rng } from './rng.js';
 
 /** A deliberately broken apply rule, for proving the checkers can fail. */

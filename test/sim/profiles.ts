@@ -9,7 +9,7 @@ export const PROFILES: Record<string, SimProfile> = {
   lossy: { ...BASE_PROFILE, name: 'lossy', dropRate: 0.25, dupRate: 0.1, maxDelayMs: 120, faultEveryMs: 800 },
   fsync: { ...BASE_PROFILE, name: 'fsync', fsyncMinMs: 0.5, fsyncMaxMs: 8, tornWrites: true },
   membership: { ...BASE_PROFILE, name: 'membership', membershipChanges: true, proposalsPerSecond: 60 },
-  compaction: { ...BASE_PROFILE, name: 'compaction', compaction: true, proposalsPerSecond: 80 },
+  compaction: { ...BASE_PROFILE, name: 'compaction', compactAfterEntries: 40, proposalsPerSecond: 80 },
 };
 
 /** The rotation CI uses: seed s runs ROTATION[s % length]. */

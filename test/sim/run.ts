@@ -45,7 +45,7 @@ for (const seed of seeds) {
       }
       continue;
     }
-    const r = new Simulator(seed, profile).run();
+    const r = await new Simulator(seed, profile).run();
     steps += r.steps;
     if (values.verbose || seeds.length === 1) {
       console.log(

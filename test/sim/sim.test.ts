@@ -15,21 +15,21 @@ const CHUNK = 125;
 describe('simulator: safety and liveness over many seeds', () => {
   for (let start = FIRST; start < FIRST + SEEDS; start += CHUNK) {
     const end = Math.min(FIRST + SEEDS, start + CHUNK) - 1;
-    it(`seeds ${start}..${end} (profiles ${ROTATION.join(', ')})`, () => {
+    it(`seeds ${start}..${end} (profiles ${ROTATION.join(', ')})`, async () => {
       for (let seed = start; seed <= end; seed++) {
-        const result = new Simulator(seed, profileFor(seed)).run();
+        const result = await new Simulator(seed, profileFor(seed)).run();
         // a run that proposes nothing or elects nobody would prove nothing
         expect(result.leadersElected, `seed ${seed}`).toBeGreaterThan(0);
       }
     });
   }
 
-  it('every profile makes progress and exercises its faults', () => {
+  it('every profile makes progress and exercises its faults', async () => {
     for (const [name, profile] of Object.entries(PROFILES)) {
       let acked = 0;
       let crashes = 0;
       for (let seed = 1; seed <= 4; seed++) {
-        const r = new Simulator(seed, profile).run();
+        const r = await new Simulator(seed, profile).run();
         acked += r.acked;
         crashes += r.crashes;
       }
@@ -38,21 +38,21 @@ describe('simulator: safety and liveness over many seeds', () => {
     }
   });
 
-  it('replays a seed exactly', () => {
-    const a = new Simulator(77, PROFILES.lossy!).run();
-    const b = new Simulator(77, PROFILES.lossy!).run();
+  it('replays a seed exactly', async () => {
+    const a = await new Simulator(77, PROFILES.lossy!).run();
+    const b = await new Simulator(77, PROFILES.lossy!).run();
     expect(b).toEqual(a);
   });
 });
 
-function firstViolation(
+async function firstViolation(
   fault: UnsafeTestFaults,
   profile: string,
   maxSeeds: number,
-): SimViolation | undefined {
+): Promise<SimViolation | undefined> {
   for (let seed = 1; seed <= maxSeeds; seed++) {
     try {
-      new Simulator(seed, PROFILES[profile]!, fault).run();
+      await new Simulator(seed, PROFILES[profile]!, fault).run();
     } catch (e) {
       if (e instanceof SimViolation) return e;
       throw e;
@@ -62,14 +62,14 @@ function firstViolation(
 }
 
 describe('simulator: a deliberately broken core is caught', () => {
-  it('granting two votes in one term breaks Election Safety', () => {
-    const v = firstViolation({ grantTwoVotesPerTerm: true }, 'lossy', 200);
+  it('granting two votes in one term breaks Election Safety', async () => {
+    const v = await firstViolation({ grantTwoVotesPerTerm: true }, 'lossy', 200);
     expect(v?.property).toBe('Election Safety');
     expect(v?.message).toMatch(/replay: npm run sim -- --profile lossy --seed \d+/);
   });
 
-  it('forgetting term and vote across restarts breaks safety', () => {
-    const v = firstViolation({ skipPersistHardState: true }, 'base', 200);
+  it('forgetting term and vote across restarts breaks safety', async () => {
+    const v = await firstViolation({ skipPersistHardState: true }, 'base', 200);
     expect(v).toBeInstanceOf(SimViolation);
     expect(['Election Safety', 'Log Matching', 'Leader Completeness', 'State Machine Safety']).toContain(
       v?.property,

@@ -1,26 +1,23 @@
 /**
- * The toy mode of the deterministic simulator (the cluster mechanics are cluster.ts): commands are
- * opaque (`c<id>`), a node's state machine is the set of commands it applied, and clients propose
- * at random live nodes (with membership changes on, a voter sometimes proposes adding or removing
- * the spare voter). The Raft SafetyChecker runs after every step; after healing, liveness requires
- * a leader and every acknowledged command applied on every participant. A failing seed replays
- * exactly.
+ * The toy mode of the deterministic simulator (the world is cluster.ts): every node is a real
+ * SyncObj subclass (`ToyNode`) whose one replicated method records `(index, command id)` — a state
+ * that is not idempotent, so an entry applied twice, skipped, or lost under a snapshot shows. Clients
+ * call it at random live nodes through the public API (with membership changes on, a voter sometimes
+ * adds or removes the spare voter). The Raft SafetyChecker runs after every event; every apply is
+ * checked against the node's own state; after healing, liveness requires a leader, every
+ * acknowledged command applied on every participant, and identical states everywhere. A failing seed
+ * replays exactly.
  */
+import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
 import { CommandType, FailReason, type LogEntry } from '../../src/raft/core/types.js';
+import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
+import { SyncObj, type SyncObjDeps } from '../../src/raft/syncobj.js';
+import type { PyDictKey, PyValue } from '../../src/wire/value.js';
 import { commandKey, SimViolation } from './checker.js';
-import {
-  BASE_PROFILE,
-  Cluster,
-  decodeSimMembership,
-  LATE_ASSIGNMENT,
-  type SimMode,
-  type SimNode,
-  type SimProfile,
-  simMembershipCommand,
-} from './cluster.js';
+import { BASE_PROFILE, Cluster, type SimMode, type SimNode, type SimProfile } from './cluster.js';
 
-export { BASE_PROFILE, commandKey, decodeSimMembership, type SimProfile, SimViolation, simMembershipCommand };
+export { BASE_PROFILE, commandKey, type SimProfile, SimViolation };
 
 export interface SimResult {
   readonly seed: number;
@@ -34,39 +31,53 @@ export interface SimResult {
   readonly maxTerm: number;
 }
 
-// commands: REGULAR = 0x00 + "c<id>" (membership commands: cluster.ts)
+/** The toy state machine: the commands applied, as `(index, id)` in apply order. */
+export class ToyNode extends SyncObj {
+  /** flat pairs: index, id, index, id, … */
+  applied: number[] = [];
 
-const enc = new TextEncoder();
+  @replicated({ name: 'cmd' })
+  cmd(call: ReplicatedCall): number {
+    const id = call.args[0] as number;
+    this.applied.push(call.index, id);
+    return id;
+  }
 
-export function simCommand(id: number): Uint8Array {
-  const body = enc.encode(`c${id}`);
-  const out = new Uint8Array(body.length + 1);
-  out[0] = CommandType.Regular;
-  out.set(body, 1);
-  return out;
+  /** Call `cmd(id)` through the public API; `done` gets pysyncobj's callback arguments. */
+  propose(id: number, done: (result: PyValue | undefined, reason: number) => void): void {
+    this.callWithCallback(this.cmd, [id], undefined, done);
+  }
+
+  protected override serializeAttributes(): Map<PyDictKey, PyValue> {
+    const m = super.serializeAttributes();
+    m.set('applied', [...this.applied]);
+    return m;
+  }
+
+  protected override restoreAttributes(data: Map<PyDictKey, PyValue>): void {
+    super.restoreAttributes(data);
+    const a = data.get('applied');
+    this.applied = Array.isArray(a) ? (a as number[]).slice() : [];
+  }
 }
 
-/** A node's state machine: the keys (commandKey) of the commands it applied. */
-interface ToyApp {
-  applied: Set<string>;
-}
+type ToySimNode = SimNode<ToyNode>;
 
-type ToyNode = SimNode<ToyApp, ReadonlySet<string>>;
+/** how long clients keep proposing after the network healed */
+const CLIENTS_AFTER_HEAL_MS = 4000;
 
-class ToyMode implements SimMode<ToyApp, ReadonlySet<string>> {
+class ToyMode implements SimMode<ToyNode> {
   readonly label = '';
-  readonly coreOptions;
-  readonly compactAfterEntries = 40;
-  readonly duplicateSubmissions = true;
+  readonly tuning;
   readonly membershipFaults = false;
-  /** ids of the commands whose proposal succeeded */
+  /** ids of the commands whose call succeeded */
   readonly acked = new Set<number>();
   proposed = 0;
   private nextCmd = 1;
-  private c!: Cluster<ToyApp, ReadonlySet<string>>;
+  private c!: Cluster<ToyNode>;
 
   constructor(faults: UnsafeTestFaults | undefined) {
-    this.coreOptions = {
+    this.tuning = {
       appendEntriesBatchSizeBytes: 256,
       snapshotChunkBytes: 64,
       maxSendBytesPerRound: 4096,
@@ -74,40 +85,68 @@ class ToyMode implements SimMode<ToyApp, ReadonlySet<string>> {
     };
   }
 
-  attach(cluster: Cluster<ToyApp, ReadonlySet<string>>): void {
+  mayDuplicate(): boolean {
+    return true;
+  }
+
+  attach(cluster: Cluster<ToyNode>): void {
     this.c = cluster;
   }
 
-  newNode(): ToyApp {
-    return { applied: new Set() };
+  create(
+    _n: ToySimNode,
+    selfAddress: string | null,
+    partners: readonly string[],
+    conf: SyncObjConfOptions,
+    deps: SyncObjDeps,
+  ): ToyNode {
+    return new ToyNode(selfAddress, partners, conf, { deps });
   }
 
-  load(n: ToyNode, snapshot: ReadonlySet<string> | null): void {
-    n.app.applied = new Set(snapshot ?? []);
+  /** An entry was applied: the state machine holds it once, after everything before it. */
+  onApplied(n: ToySimNode, e: LogEntry): void {
+    if (e.command[0] !== CommandType.Regular) return;
+    const a = (n.obj as ToyNode).applied;
+    const last = a[a.length - 2];
+    const before = a[a.length - 4];
+    if (last !== e.index) {
+      this.c.fail('State Machine Safety', `${n.id} applied entry ${e.index} but its state ends with ${last}`);
+    }
+    if (before !== undefined && before >= e.index) {
+      this.c.fail(
+        'State Machine Safety',
+        `${n.id} applies entry ${e.index} to a state that already holds entry ${before}`,
+      );
+    }
   }
 
-  capture(n: ToyNode): ReadonlySet<string> {
-    return new Set(n.app.applied);
+  /** A snapshot was loaded: its state holds nothing past the snapshot's last entry. */
+  onSnapshotInstalled(n: ToySimNode, lastEntry: LogEntry): void {
+    const a = (n.obj as ToyNode).applied;
+    const last = a[a.length - 2];
+    if (last !== undefined && last > lastEntry.index) {
+      this.c.fail(
+        'State Machine Safety',
+        `${n.id} loaded a snapshot at ${lastEntry.index} whose state holds entry ${last}`,
+      );
+    }
   }
 
-  apply(n: ToyNode, e: LogEntry): undefined {
-    n.app.applied.add(commandKey(e.command));
-  }
-
-  // clients: proposals at a random live node, at proposalsPerSecond during chaos, 30% of that after
+  // clients: proposals at a random live node, at proposalsPerSecond during chaos, 30% of that for
+  // the first seconds after healing, then none (convergence is judged on a quiet cluster)
 
   startClients(): void {
     const c = this.c;
     const mean = 1000 / c.profile.proposalsPerSecond;
     c.at(c.now + c.rng.range(0, 2 * mean), () => {
       if (!c.healed || c.rng.chance(0.3)) this.proposeRandom();
-      if (c.now < c.profile.chaosMs + c.profile.healMs) this.startClients();
+      if (c.now < c.profile.chaosMs + CLIENTS_AFTER_HEAL_MS) this.startClients();
     });
   }
 
   private proposeRandom(): void {
     const c = this.c;
-    const live = c.nodes.filter((n) => n.core !== null);
+    const live = c.nodes.filter((n) => n.obj !== null && n.core !== null);
     if (live.length === 0) return;
     const n = c.rng.pick(live);
     if (c.profile.membershipChanges && n.voter && c.rng.chance(0.05)) {
@@ -116,28 +155,42 @@ class ToyMode implements SimMode<ToyApp, ReadonlySet<string>> {
     }
     const id = this.nextCmd++;
     this.proposed++;
-    c.propose(n, simCommand(id), (_result, reason) => {
-      if (reason === FailReason.Success || reason === LATE_ASSIGNMENT) this.acked.add(id);
+    (n.obj as ToyNode).propose(id, (_result, reason) => {
+      if (reason === FailReason.Success) this.acked.add(id);
     });
   }
 
-  // liveness: every acknowledged command applied on every participant
+  // liveness: every acknowledged command applied on every participant, identical states
 
-  converged(leader: ToyNode): boolean {
+  converged(leader: ToySimNode): boolean {
     const participants = this.c.participants(leader);
-    for (const id of this.acked) {
-      const key = commandKey(simCommand(id));
-      for (const n of participants) if (!n.app.applied.has(key)) return false;
+    const want = (leader.obj as ToyNode).applied;
+    const ids = new Set<number>();
+    for (let i = 1; i < want.length; i += 2) ids.add(want[i] as number);
+    for (const id of this.acked) if (!ids.has(id)) return false;
+    for (const n of participants) {
+      const a = (n.obj as ToyNode).applied;
+      if (a.length !== want.length) return false;
+      for (let i = 0; i < a.length; i++) {
+        if (a[i] !== want[i]) {
+          this.c.fail(
+            'State Machine Safety',
+            `${n.id} and the leader ${leader.id} applied the log to different states (from position ${i >> 1})`,
+          );
+        }
+      }
     }
     return true;
   }
 
   livenessDetail(): string[] {
-    const missing = [...this.acked].filter((id) =>
-      this.c.nodes.some((n) => n.core && !n.app.applied.has(commandKey(simCommand(id)))),
-    );
+    const leader = this.c.currentLeader();
+    const ids = new Set<number>();
+    const a = leader?.obj?.applied ?? [];
+    for (let i = 1; i < a.length; i += 2) ids.add(a[i] as number);
+    const missing = [...this.acked].filter((id) => !ids.has(id));
     return missing.length > 0
-      ? [`acknowledged commands not applied everywhere: ${missing.slice(0, 10).join(', ')}`]
+      ? [`acknowledged commands the leader has not applied: ${missing.slice(0, 10).join(', ')}`]
       : [];
   }
 }
@@ -149,10 +202,10 @@ export class Simulator {
     private readonly faults?: UnsafeTestFaults,
   ) {}
 
-  run(): SimResult {
+  async run(): Promise<SimResult> {
     const mode = new ToyMode(this.faults);
     const cluster = new Cluster(this.seed, this.profile, mode);
-    cluster.run();
+    await cluster.run();
     return {
       seed: this.seed,
       profile: this.profile.name,
@@ -165,4 +218,9 @@ export class Simulator {
       maxTerm: cluster.maxTerm,
     };
   }
+}
+
+/** Command keys of the toy mode's entries, for tests that look at logs. */
+export function entryKey(e: LogEntry): string {
+  return commandKey(e.command);
 }

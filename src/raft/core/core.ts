@@ -130,6 +130,11 @@ export interface CoreStatus {
   readonly selfRemoved: boolean;
 }
 
+export type CoreBrief = Pick<
+  CoreStatus,
+  'state' | 'term' | 'commitIndex' | 'lastApplied' | 'firstIndex' | 'lastIndex'
+>;
+
 export class RaftCore {
   private readonly opts: CoreOptions;
   private readonly selfId: NodeId | null;
@@ -545,6 +550,18 @@ export class RaftCore {
       hasQuorum: this.hasQuorum(),
       isReady: this.readyFired,
       selfRemoved: this.selfRemoved,
+    };
+  }
+
+  /** The indexes, role and term only (cheap: for checks after every step in the simulator). */
+  brief(): CoreBrief {
+    return {
+      state: this.state,
+      term: this.term,
+      commitIndex: this.commitIndex,
+      lastApplied: this.lastApplied,
+      firstIndex: this.log.firstIndex,
+      lastIndex: this.log.lastIndex,
     };
   }
 

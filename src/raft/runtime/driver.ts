@@ -82,6 +82,8 @@ export interface DriverSeams {
   readonly observer?: DriverObserver;
   /** deliberately broken behaviours, for proving the simulator's checks can fail */
   readonly unsafeTestFaults?: UnsafeTestFaults;
+  /** bytes of entries sent to one peer per replication round (default 16 MiB; the simulator cuts it) */
+  readonly maxSendBytesPerRound?: number;
 }
 
 interface Pending {
@@ -255,7 +257,7 @@ export class RaftDriver {
         commandsWaitLeader: c.commandsWaitLeader,
         commandsQueueSize: c.commandsQueueSize,
         dynamicMembershipChange: c.dynamicMembershipChange,
-        maxSendBytesPerRound: 16 * 1024 * 1024,
+        maxSendBytesPerRound: this.seams.maxSendBytesPerRound ?? 16 * 1024 * 1024,
         random: this.seams.random,
         decodeMembership,
         decodeTransmittedEntry,

@@ -1,0 +1,273 @@
+/**
+ * The simulated network and the Transport each node life gets from it. Connections follow
+ * pysyncobj's rules (a voter keeps one connection to every other member it knows; read-only nodes
+ * connect to the voters; a voter accepts a node it knows or a read-only node), take a random time
+ * to set up (DNS, TCP and the handshake), and break when a process stops or a partition cuts both
+ * directions. Messages travel as the runtime's real pickle bytes and are decoded by the real codec
+ * on arrival; the network delays, drops, duplicates and reorders them — or, on FIFO (TCP-like)
+ * links, delivers them in order and loses only what was in flight when the connection broke.
+ */
+import type { Transport, TransportHandler } from '../../src/raft/transport/types.js';
+import { decodePickle } from '../../src/wire/pickle/index.js';
+import type { PyValue } from '../../src/wire/value.js';
+import type { Rng } from './rng.js';
+import type { SimClock } from './seams.js';
+
+export interface NetworkProfile {
+  readonly minDelayMs: number;
+  readonly maxDelayMs: number;
+  /** per-link FIFO delivery (TCP-like) instead of independent delays */
+  readonly fifo: boolean;
+  readonly dropRate: number;
+  readonly dupRate: number;
+  /** time to (re)establish a connection */
+  readonly connectMinMs: number;
+  readonly connectMaxMs: number;
+}
+
+/** Whether a message may be duplicated by the network (forwarded submissions may be spared). */
+export type DuplicateFilter = (message: PyValue) => boolean;
+
+interface Link {
+  /** the connection is established (both ends told) */
+  up: boolean;
+  /** a set-up is scheduled */
+  connecting: boolean;
+  /** incremented each time the connection is established */
+  generation: number;
+}
+
+export class SimNetwork {
+  private readonly transports = new Map<string, SimTransport>();
+  private readonly links = new Map<string, Link>();
+  /** one-way blocks "a>b": nothing from a reaches b */
+  readonly blocked = new Set<string>();
+  private readonly fifoClock = new Map<string, number>();
+  /** faults (drops, duplicates) are off once the network is healed */
+  lossy = true;
+  messagesSent = 0;
+
+  constructor(
+    private readonly clock: SimClock,
+    private readonly rng: Rng,
+    private readonly profile: NetworkProfile,
+    private readonly mayDuplicate: DuplicateFilter,
+  ) {}
+
+  /** The transport of a new node life (`readonlyId` for a node without a self address). */
+  transport(nodeId: string, voter: boolean, handler: TransportHandler): SimTransport {
+    const t = new SimTransport(this, nodeId, voter, handler);
+    return t;
+  }
+
+  /** @internal */
+  register(t: SimTransport): void {
+    this.transports.set(t.nodeId, t);
+    this.refresh();
+  }
+
+  /** @internal */
+  unregister(t: SimTransport): void {
+    if (this.transports.get(t.nodeId) === t) this.transports.delete(t.nodeId);
+    this.refresh();
+  }
+
+  private key(a: string, b: string): string {
+    return a < b ? `${a}|${b}` : `${b}|${a}`;
+  }
+
+  private link(a: string, b: string): Link {
+    const k = this.key(a, b);
+    let l = this.links.get(k);
+    if (!l) {
+      l = { up: false, connecting: false, generation: 0 };
+      this.links.set(k, l);
+    }
+    return l;
+  }
+
+  /** Whether a connection between a and b can exist now. */
+  private possible(a: SimTransport, b: SimTransport): boolean {
+    if (!a.voter && !b.voter) return false;
+    if (this.blocked.has(`${a.nodeId}>${b.nodeId}`) && this.blocked.has(`${b.nodeId}>${a.nodeId}`))
+      return false;
+    const aToB = a.wants(b.nodeId) && (b.wants(a.nodeId) || !a.voter);
+    const bToA = b.wants(a.nodeId) && (a.wants(b.nodeId) || !b.voter);
+    return aToB || bToA;
+  }
+
+  /** Re-evaluate every connection: break the impossible ones, start setting up the possible ones. */
+  refresh(): void {
+    const ts = [...this.transports.values()];
+    for (const [k, l] of this.links) {
+      if (!l.up) continue;
+      const [a, b] = k.split('|') as [string, string];
+      const ta = this.transports.get(a);
+      const tb = this.transports.get(b);
+      if (ta && tb && this.possible(ta, tb)) continue;
+      l.up = false;
+      ta?.disconnected(b);
+      tb?.disconnected(a);
+    }
+    for (let i = 0; i < ts.length; i++) {
+      for (let j = i + 1; j < ts.length; j++) {
+        const a = ts[i] as SimTransport;
+        const b = ts[j] as SimTransport;
+        if (!this.possible(a, b)) continue;
+        const l = this.link(a.nodeId, b.nodeId);
+        if (l.up || l.connecting) continue;
+        l.connecting = true;
+        const delay = this.rng.range(this.profile.connectMinMs, this.profile.connectMaxMs);
+        this.clock.at(this.clock.now + delay, () => {
+          l.connecting = false;
+          const ta = this.transports.get(a.nodeId);
+          const tb = this.transports.get(b.nodeId);
+          if (l.up || !ta || !tb || !this.possible(ta, tb)) return;
+          l.up = true;
+          l.generation++;
+          ta.connected(tb.nodeId, !tb.voter);
+          tb.connected(ta.nodeId, !ta.voter);
+        });
+      }
+    }
+  }
+
+  isUp(a: string, b: string): boolean {
+    return this.links.get(this.key(a, b))?.up ?? false;
+  }
+
+  /** @internal a message from `from` to `to` (pickle bytes) */
+  send(from: SimTransport, to: string, pickle: Uint8Array): boolean {
+    const l = this.links.get(this.key(from.nodeId, to));
+    if (!l?.up) return false;
+    this.messagesSent++;
+    if (this.blocked.has(`${from.nodeId}>${to}`)) return true;
+    const p = this.profile;
+    // once healed, links behave like TCP: in order (a chunked dump only arrives whole in order)
+    const fifo = p.fifo || !this.lossy;
+    const lossy = this.lossy && !p.fifo;
+    if (lossy && this.rng.chance(p.dropRate)) return true;
+    const value = decodePickle(pickle);
+    const copies = lossy && this.rng.chance(p.dupRate) && this.mayDuplicate(value) ? 2 : 1;
+    const generation = l.generation;
+    for (let c = 0; c < copies; c++) {
+      let at = this.clock.now + this.rng.range(p.minDelayMs, p.maxDelayMs);
+      if (fifo) {
+        const k = `${from.nodeId}>${to}`;
+        at = Math.max(at, (this.fifoClock.get(k) ?? 0) + 0.001);
+        this.fifoClock.set(k, at);
+      }
+      this.clock.at(at, () => {
+        // a connection that broke loses what it carried; datagram-like links deliver whenever a
+        // connection is up again
+        if (!l.up || (fifo && l.generation !== generation)) return;
+        if (this.blocked.has(`${from.nodeId}>${to}`)) return;
+        if (process.env.SIM_TRACE && this.clock.now > Number(process.env.SIM_TRACE))
+          console.error(
+            this.clock.now.toFixed(1),
+            from.nodeId,
+            '->',
+            to,
+            JSON.stringify(value, (_k, v) =>
+              v instanceof Map
+                ? Object.fromEntries(v)
+                : v instanceof Uint8Array
+                  ? `<${v.length}>`
+                  : typeof v === 'bigint'
+                    ? String(v)
+                    : v,
+            ),
+          );
+        this.transports.get(to)?.deliver(from.nodeId, value);
+      });
+    }
+    return true;
+  }
+}
+
+export class SimTransport implements Transport {
+  private readonly nodes = new Set<string>();
+  private readonly peers = new Set<string>();
+  private started = false;
+  private closed = false;
+
+  constructor(
+    private readonly net: SimNetwork,
+    readonly nodeId: string,
+    readonly voter: boolean,
+    private readonly handler: TransportHandler,
+  ) {}
+
+  wants(peer: string): boolean {
+    return this.nodes.has(peer);
+  }
+
+  start(): Promise<void> {
+    if (!this.closed) {
+      this.started = true;
+      this.net.register(this);
+    }
+    return Promise.resolve();
+  }
+
+  addNode(address: string): void {
+    if (this.nodes.has(address)) return;
+    this.nodes.add(address);
+    if (this.started) this.net.refresh();
+  }
+
+  dropNode(address: string): void {
+    if (!this.nodes.delete(address)) return;
+    // no disconnect callback for a dropped node (the runtime told its core itself)
+    this.peers.delete(address);
+    if (this.started) this.net.refresh();
+  }
+
+  send(peer: string, message: PyValue): boolean {
+    void peer;
+    void message;
+    throw new Error('the simulator carries pickled messages only (sendPickled)');
+  }
+
+  sendPickled(peer: string, pickle: Uint8Array): boolean {
+    if (this.closed || !this.peers.has(peer)) return false;
+    return this.net.send(this, peer, pickle);
+  }
+
+  isConnected(peer: string): boolean {
+    return !this.closed && this.peers.has(peer);
+  }
+
+  destroy(): Promise<void> {
+    this.stop();
+    return Promise.resolve();
+  }
+
+  /** The process died or stopped: every connection breaks, no callback fires on this side. */
+  stop(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.peers.clear();
+    this.net.unregister(this);
+  }
+
+  /** @internal */
+  connected(peer: string, readonly: boolean): void {
+    if (this.closed) return;
+    if (this.voter && !readonly && !this.nodes.has(peer)) return;
+    this.peers.add(peer);
+    this.handler.onPeerConnected(peer, readonly);
+  }
+
+  /** @internal */
+  disconnected(peer: string): void {
+    if (this.closed || !this.peers.delete(peer)) return;
+    this.handler.onPeerDisconnected(peer);
+  }
+
+  /** @internal */
+  deliver(from: string, value: PyValue): void {
+    if (this.closed || !this.peers.has(from)) return;
+    this.handler.onMessage(from, value);
+  }
+}
