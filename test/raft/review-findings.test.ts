@@ -8,178 +8,32 @@
  * persistence matters, a journal whose fsync completes only when the test says so.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeMethodCall } from '../../src/raft/commands.js';
 import { RaftCore } from '../../src/raft/core/core.js';
-import { type LogEntry, NO_OP_COMMAND, type RaftMessage, RaftState } from '../../src/raft/core/types.js';
+import { NO_OP_COMMAND, type RaftMessage, RaftState } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
-import type { Journal, JournalState } from '../../src/raft/journal/types.js';
-import { messageFromPy, messageToPy } from '../../src/raft/messages.js';
-import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
 import { type Dump, decodeDump, encodeDumpChunks } from '../../src/raft/snapshot/dump.js';
 import { type DumpStore, gzipChunks, MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
-import { SyncObj } from '../../src/raft/syncobj.js';
-import type { PeerId, Transport, TransportHandler } from '../../src/raft/transport/types.js';
-import { decodePickle, encodePickle } from '../../src/wire/pickle/index.js';
 import type { PyDictKey, PyValue } from '../../src/wire/value.js';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
 import { simCommand } from '../sim/toy-commands.js';
 import { drain, e, node, options } from './core-helpers.js';
+import {
+  ae,
+  Counter,
+  FAST,
+  GatedJournal,
+  incr,
+  lastIndexOf,
+  ScriptedTransport,
+  turns,
+  until,
+} from './runtime-helpers.js';
 
 // ------------------------------------------------------------------------------------------------
 // core helpers: ./core-helpers.ts
 
 // ------------------------------------------------------------------------------------------------
-// runtime helpers
-
-const FAST = {
-  appendEntriesPeriod: 0.02,
-  raftMinTimeout: 5, // no election of its own during a test
-  raftMaxTimeout: 6,
-  connectionTimeout: 10,
-  autoTick: false,
-  appendEntriesUseBatch: false,
-  dynamicMembershipChange: true,
-  commandsWaitLeader: false,
-};
-
-class Counter extends SyncObj {
-  value = 0;
-
-  @replicated({ name: 'incr' })
-  incr(call: ReplicatedCall): number {
-    this.value += call.args[0] as number;
-    return this.value;
-  }
-
-  protected override serializeAttributes(): Map<PyDictKey, PyValue> {
-    const m = super.serializeAttributes();
-    m.set('value', this.value);
-    return m;
-  }
-
-  protected override restoreAttributes(data: Map<PyDictKey, PyValue>): void {
-    super.restoreAttributes(data);
-    this.value = (data.get('value') as number | undefined) ?? 0;
-  }
-}
-
-/** `incr(n)` as a log command (Counter has one replicated method: function id 0). */
-const incr = (n: number) => encodeMethodCall({ funcId: 0, args: [n], kwargs: undefined });
-
-/** A transport the test drives: it injects messages and reads what the node sent. */
-class ScriptedTransport implements Transport {
-  handler!: TransportHandler;
-  readonly connected = new Set<string>();
-  readonly sent: { to: string; message: RaftMessage; note: unknown }[] = [];
-  /** called at each send; its value is stored with the message (e.g. the journal's durable state) */
-  noteOnSend: () => unknown = () => null;
-
-  readonly factory = (handler: TransportHandler): Transport => {
-    this.handler = handler;
-    return this;
-  };
-
-  async start(): Promise<void> {}
-  addNode(_address: PeerId): void {}
-  dropNode(_address: PeerId): void {}
-  send(peer: PeerId, message: PyValue): boolean {
-    return this.sendPickled(peer, encodePickle(message));
-  }
-  sendPickled(peer: PeerId, pickle: Uint8Array): boolean {
-    if (!this.connected.has(peer)) return false;
-    const message = messageFromPy(decodePickle(pickle)) as RaftMessage;
-    this.sent.push({ to: peer, message, note: this.noteOnSend() });
-    return true;
-  }
-  isConnected(peer: PeerId): boolean {
-    return this.connected.has(peer);
-  }
-  async destroy(): Promise<void> {
-    this.connected.clear();
-  }
-
-  connect(peer: string): void {
-    this.connected.add(peer);
-    this.handler.onPeerConnected(peer, false);
-  }
-
-  deliver(from: string, message: RaftMessage): void {
-    this.handler.onMessage(from, messageToPy(message));
-  }
-}
-
-/** A journal whose fsyncs complete only when `release()` is called; tracks what is durable. */
-class GatedJournal implements Journal {
-  readonly durableImmediately = false;
-  readonly inner = new MemoryJournal();
-  /** the journal contents as of the last completed fsync */
-  durable: JournalState = this.inner.snapshot();
-  private waiting: { state: JournalState; resolve: () => void }[] = [];
-  /** from now on every fsync completes at once (for shutting down) */
-  autoRelease = false;
-
-  open(): Promise<JournalState> {
-    return this.inner.open();
-  }
-  writeHardState(h: Parameters<Journal['writeHardState']>[0]): void {
-    this.inner.writeHardState(h);
-  }
-  truncateFrom(from: number): void {
-    this.inner.truncateFrom(from);
-  }
-  append(entries: readonly LogEntry[]): void {
-    this.inner.append(entries);
-  }
-  reset(entries: readonly LogEntry[]): void {
-    this.inner.reset(entries);
-  }
-  compact(index: number): void {
-    this.inner.compact(index);
-  }
-  setCommitIndex(index: number): void {
-    this.inner.setCommitIndex(index);
-  }
-  sync(): Promise<void> {
-    const state = this.inner.snapshot();
-    const p = new Promise<void>((resolve) => this.waiting.push({ state, resolve }));
-    if (this.autoRelease) this.release();
-    return p;
-  }
-  /** complete every fsync requested so far */
-  release(): void {
-    for (const w of this.waiting.splice(0)) {
-      this.durable = w.state;
-      w.resolve();
-    }
-  }
-  get pendingSyncs(): number {
-    return this.waiting.length;
-  }
-  async close(): Promise<void> {
-    this.release();
-  }
-}
-
-const lastIndexOf = (s: JournalState) => (s.entries[s.entries.length - 1] as LogEntry).index;
-const turn = () => new Promise<void>((r) => setImmediate(r));
-async function turns(n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await turn();
-}
-async function until(cond: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const ae = (
-  term: number,
-  prevLogIdx: number,
-  prevLogTerm: number,
-  entries: LogEntry[],
-  commitIndex: number,
-): RaftMessage => ({ type: 'append_entries', term, commitIndex, prevLogIdx, prevLogTerm, entries });
+// runtime helpers: ./runtime-helpers.ts
 
 // ================================================================================================
 

@@ -370,7 +370,13 @@ export class RaftCore {
       this.outEvents.push({ type: 'membershipReset', members: [...this.members] });
     }
     if (this.leaderId !== null) {
-      this.sendNextNodeIdx(this.leaderId, (keep ? this.log.lastIndex : lastEntry.index) + 1, false, true);
+      // Acknowledge the snapshot only: its entries are committed, so every leader of this term or
+      // a later one holds them. What the kept log holds after it came from whichever leader sent
+      // it — possibly not the one answered now (a new leader may have been elected during the
+      // install) — and is checked by the next append like any other entry.
+      const acked =
+        this.opts.unsafeTestFaults?.ackKeptLogAfterInstall && keep ? this.log.lastIndex : lastEntry.index;
+      this.sendNextNodeIdx(this.leaderId, acked + 1, false, true);
     }
     this.applyCommitted();
     this.checkReady();
@@ -785,6 +791,9 @@ export class RaftCore {
     chunk: { data: Uint8Array; isFirst: boolean; isLast: boolean } | null,
   ): void {
     if (chunk === null) return; // the leader is writing its dump
+    // one install at a time: a transfer arriving while a received dump is being installed is
+    // ignored (the acknowledgement after the install tells the leader where to go on)
+    if (this.installingSnapshot && !this.opts.unsafeTestFaults?.acceptSnapshotDuringInstall) return;
     if (chunk.isFirst) this.snapshotBuffer = [];
     if (this.snapshotBuffer === null) return; // no transfer started
     if (chunk.data.length > 0) this.snapshotBuffer.push(chunk.data);

@@ -51,6 +51,16 @@ export interface UnsafeTestFaults {
    * the recovery of the term from the log's last entry)
    */
   readonly skipPersistHardState?: boolean;
+  /**
+   * after a snapshot install that kept the log, acknowledge everything the log holds (lastIndex + 1)
+   * instead of the snapshot's last index + 1: claims entries that may not match the current leader's
+   */
+  readonly ackKeptLogAfterInstall?: boolean;
+  /**
+   * accept a new snapshot transfer while a received one is being installed, and let the runtime
+   * install without first applying what the core already handed out (two installs interleave)
+   */
+  readonly acceptSnapshotDuringInstall?: boolean;
 }
 
 export interface SnapshotData {

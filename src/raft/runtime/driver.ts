@@ -18,7 +18,7 @@ import { encodePickle } from '../../wire/pickle/index.js';
 import type { PyValue } from '../../wire/value.js';
 import { decodeMembership, decodeTransmittedEntry } from '../commands.js';
 import type { Logger, SyncObjConf } from '../config.js';
-import { type CoreOutput, type ProposalOutcome, RaftCore } from '../core/core.js';
+import { type CoreOutput, type ProposalOutcome, RaftCore, RaftInvariantError } from '../core/core.js';
 import type { SnapshotData, UnsafeTestFaults } from '../core/options.js';
 import { FailReason, type LogEntry, type OutgoingMessage } from '../core/types.js';
 import type { Journal } from '../journal/types.js';
@@ -804,7 +804,14 @@ export class RaftDriver {
         } catch (e) {
           return failed('cannot store the dump', e);
         }
-        if (this.destroyed) return;
+        if (this.destroyed || this.coreRef !== core) return;
+        if (!this.seams.unsafeTestFaults?.acceptSnapshotDuringInstall) {
+          // apply what the core handed out meanwhile (a deferred drain may be pending): the state
+          // machine must be at the core's lastApplied before it is compared with the dump
+          this.drain();
+          if (this.destroyed) return;
+          if (dump.lastEntry.index <= core.status().lastApplied) return failed('already applied');
+        }
         if (dump.lastEntry.index <= this.lastAppliedIndex) return failed('already applied');
         // from here on synchronous: state, journal and core switch together
         this.host.restoreState(dump.data);
@@ -815,7 +822,7 @@ export class RaftDriver {
           this.journal.compact(dump.prevEntry.index); // keep the entries after the dump
         else this.journal.reset([dump.prevEntry, dump.lastEntry]);
         this.persistQueue.push({ messages: [], persistIndex: 0, persistTerm: 0 }); // acks wait for the journal
-        core.installSnapshot(
+        const installed = core.installSnapshot(
           {
             lastEntry: dump.lastEntry,
             prevEntry: dump.prevEntry,
@@ -826,6 +833,15 @@ export class RaftDriver {
           },
           this.scheduler.now(),
         );
+        if (installed === 'ignored' && !this.seams.unsafeTestFaults?.acceptSnapshotDuringInstall) {
+          // unreachable: the state was restored for a dump the core did not take
+          this.fail(
+            new RaftInvariantError(
+              `the core refused a snapshot at ${dump.lastEntry.index} after its state was loaded`,
+            ),
+          );
+          return;
+        }
         this.flushPersistQueue();
         this.lastAppliedIndex = dump.lastEntry.index;
         this.lastDumpPrevIndex = dump.prevEntry.index;
