@@ -16,8 +16,10 @@
  *  - term and vote are persisted before a vote or an acknowledgement leaves the node;
  *  - the leader commits only entries of its current term, counting itself only once persisted;
  *  - commit indexes never decrease; match indexes never decrease while a connection lasts and
- *    a rewind (reset) never goes below matchIndex + 1, so a Python follower (which deletes
- *    everything after prevLogIdx) never loses an entry it was counted for;
+ *    a rewind (reset) never goes below matchIndex + 1, and an answer without a term (a Python
+ *    follower's) never counts beyond nextIndex − 1, where the appends already sent since the last
+ *    rewind will cut that follower back to: a Python follower (which deletes everything after
+ *    prevLogIdx) never loses an entry it was counted for;
  *  - votes are counted once per voter and only from voting members;
  *  - a follower truncates only on a real conflict and never past the commit index;
  *  - chunked snapshot messages do not move the commit index; transmissions are never sent;
@@ -261,7 +263,13 @@ export class RaftCore {
       case 'next_node_idx':
         // an answer that says which term it answers (raftdcs followers) must be from this term
         if (this.state === RaftState.Leader && (message.term === undefined || message.term === this.term)) {
-          this.onNextNodeIdx(from, message.nextNodeIdx, message.reset, message.success);
+          this.onNextNodeIdx(
+            from,
+            message.nextNodeIdx,
+            message.reset,
+            message.success,
+            message.term !== undefined,
+          );
         }
         return;
       case 'apply_command':
@@ -788,14 +796,28 @@ export class RaftCore {
   // --------------------------------------------------------------------------------------------
   // replication: leader side
 
-  private onNextNodeIdx(from: NodeId, nextNodeIdx: number, reset: boolean, success: boolean): void {
+  private onNextNodeIdx(
+    from: NodeId,
+    nextNodeIdx: number,
+    reset: boolean,
+    success: boolean,
+    /** the answer carries its term: a raftdcs follower's */
+    withTerm: boolean,
+  ): void {
     const p = this.progress.get(from);
     if (p === undefined) return;
     p.lastResponseMs = this.now;
     if (success) {
-      const acked = Math.min(nextNodeIdx - 1, this.log.lastIndex);
+      // A pysyncobj follower (its answers carry no term) deletes every entry after prevLogIdx on
+      // each append it accepts, so after a rewind the appends already sent from the rewind point
+      // cut it back to where they end, whatever it acknowledged before: an answer of an earlier,
+      // longer append still on its way must not count beyond that end — nextIndex − 1, as for
+      // these followers nextIndex moves only by sending and by rewinding. A raftdcs follower
+      // truncates only on a conflict, never this leader's entries.
+      const limit = withTerm ? this.log.lastIndex : p.nextIndex - 1;
+      const acked = Math.min(nextNodeIdx - 1, limit);
       if (acked > p.matchIndex) p.matchIndex = acked;
-      if (nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
+      if (withTerm && nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
       // a pysyncobj 0.3.11 follower acknowledges one index short (next_node_idx = last index it
       // received): a heartbeat right away confirms that last entry instead of a period later
       if (nextNodeIdx === p.lastSentIndex && p.matchIndex < p.lastSentIndex) {
