@@ -16,8 +16,13 @@
  *  - term and vote are persisted before a vote or an acknowledgement leaves the node;
  *  - the leader commits only entries of its current term, counting itself only once persisted;
  *  - commit indexes never decrease; match indexes never decrease while a connection lasts and
- *    a rewind (reset) never goes below matchIndex + 1, so a Python follower (which deletes
- *    everything after prevLogIdx) never loses an entry it was counted for;
+ *    a rewind (reset) never goes below matchIndex + 1, and an answer without a term (a Python
+ *    follower's) never counts beyond nextIndex − 1, where the appends already sent since the last
+ *    rewind will cut that follower back to: a Python follower (which deletes everything after
+ *    prevLogIdx) never loses an entry it was counted for;
+ *  - a follower answers an append of an older term with its term (pysyncobj: no answer), and a
+ *    node steps down on a next_node_idx of a later term; a reconnect does not count as an answer
+ *    for the leader fallback;
  *  - votes are counted once per voter and only from voting members;
  *  - a follower truncates only on a real conflict and never past the commit index;
  *  - chunked snapshot messages do not move the commit index; transmissions are never sent;
@@ -264,9 +269,20 @@ export class RaftCore {
         this.onAppendEntries(from, message);
         return;
       case 'next_node_idx':
+        if (message.term !== undefined && message.term > this.term) {
+          // a raftdcs peer is in a later term (it answers an append of a deposed leader with it)
+          this.stepDownToTerm(message.term);
+          return;
+        }
         // an answer that says which term it answers (raftdcs followers) must be from this term
         if (this.state === RaftState.Leader && (message.term === undefined || message.term === this.term)) {
-          this.onNextNodeIdx(from, message.nextNodeIdx, message.reset, message.success);
+          this.onNextNodeIdx(
+            from,
+            message.nextNodeIdx,
+            message.reset,
+            message.success,
+            message.term !== undefined,
+          );
         }
         return;
       case 'apply_command':
@@ -296,7 +312,11 @@ export class RaftCore {
     this.connected.add(peer);
     if (readonly) this.readonlyPeers.add(peer);
     if (this.state === RaftState.Leader && (readonly || this.members.has(peer))) {
-      this.progress.set(peer, this.freshProgress());
+      const fresh = this.freshProgress();
+      // a reconnect is no answer: the leader fallback keeps counting from the peer's last one
+      const known = this.progress.get(peer);
+      if (known !== undefined) fresh.lastResponseMs = known.lastResponseMs;
+      this.progress.set(peer, fresh);
       this.dirtyPeers.add(peer);
     }
   }
@@ -667,6 +687,13 @@ export class RaftCore {
     };
   }
 
+  /** A peer is in a later term: adopt it and wait for that term's leader (no election at once). */
+  private stepDownToTerm(term: number): void {
+    const wasLeader = this.state === RaftState.Leader;
+    this.adoptTerm(term);
+    if (wasLeader) this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+  }
+
   private checkLeaderFallback(): void {
     const deadline = this.now - this.opts.leaderFallbackTimeoutMs;
     let count = 1;
@@ -692,7 +719,14 @@ export class RaftCore {
     >,
   ): void {
     if (this.readonlyPeers.has(from)) return;
-    if (m.term < this.term) return;
+    if (m.term < this.term) {
+      // a deposed leader: tell it the current term. A raftdcs leader steps down on it. A pysyncobj
+      // leader reads only next_node_idx/reset/success (syncobj.py, __onMessageReceived): with
+      // neither reset nor success it changes only its time of our last answer, never its
+      // nextIndex or matchIndex — it learns the term from the new leader's appends or votes
+      this.sendNextNodeIdx(from, this.log.lastIndex + 1, false, false);
+      return;
+    }
     if (m.term === this.term && this.state === RaftState.Leader && from !== this.selfId) {
       this.anomaly(`append_entries from ${from} in my own leadership term ${m.term}: stepping down`);
     }
@@ -814,14 +848,28 @@ export class RaftCore {
   // --------------------------------------------------------------------------------------------
   // replication: leader side
 
-  private onNextNodeIdx(from: NodeId, nextNodeIdx: number, reset: boolean, success: boolean): void {
+  private onNextNodeIdx(
+    from: NodeId,
+    nextNodeIdx: number,
+    reset: boolean,
+    success: boolean,
+    /** the answer carries its term: a raftdcs follower's */
+    withTerm: boolean,
+  ): void {
     const p = this.progress.get(from);
     if (p === undefined) return;
     p.lastResponseMs = this.now;
     if (success) {
-      const acked = Math.min(nextNodeIdx - 1, this.log.lastIndex);
+      // A pysyncobj follower (its answers carry no term) deletes every entry after prevLogIdx on
+      // each append it accepts, so after a rewind the appends already sent from the rewind point
+      // cut it back to where they end, whatever it acknowledged before: an answer of an earlier,
+      // longer append still on its way must not count beyond that end — nextIndex − 1, as for
+      // these followers nextIndex moves only by sending and by rewinding. A raftdcs follower
+      // truncates only on a conflict, never this leader's entries.
+      const limit = withTerm ? this.log.lastIndex : p.nextIndex - 1;
+      const acked = Math.min(nextNodeIdx - 1, limit);
       if (acked > p.matchIndex) p.matchIndex = acked;
-      if (nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
+      if (withTerm && nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
       // a pysyncobj 0.3.11 follower acknowledges one index short (next_node_idx = last index it
       // received): a heartbeat right away confirms that last entry instead of a period later
       if (nextNodeIdx === p.lastSentIndex && p.matchIndex < p.lastSentIndex) {
