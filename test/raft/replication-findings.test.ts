@@ -15,7 +15,7 @@ import { messageToPy } from '../../src/raft/messages.js';
 import { PY_JSON_FUNCTIONS, toJ } from '../helpers/py-json.js';
 import { describePython, runPython } from '../helpers/python.js';
 import { PysyncobjFollower } from '../sim/pysyncobj-follower.js';
-import { simCommand } from '../sim/simulator.js';
+import { simCommand } from '../sim/toy-commands.js';
 import { drain, e, node } from './core-helpers.js';
 
 /** Hand over the core's output; the core counts its own entries as durable at once. */
