@@ -1,5 +1,12 @@
-/** Named simulation profiles: the fault mixes CI runs (each seed picks one profile by rotation). */
+/**
+ * Simulation profiles. By default every seed draws its own (swarm testing): cluster size, read-only
+ * nodes, latencies of the network, fsync, dump writes and dump codec, fault rates and kinds,
+ * compaction threshold, membership churn, timeouts — so rare interleavings (Figure 8, installs
+ * racing elections) are reached by search rather than by a fixed list of mixes. The named profiles
+ * stay for targeted runs (`--profile lossy`) and for the KV mode's rotation.
+ */
 import { BASE_PROFILE, type SimProfile } from './cluster.js';
+import { Rng } from './rng.js';
 
 export const PROFILES: Record<string, SimProfile> = {
   base: BASE_PROFILE,
@@ -10,9 +17,20 @@ export const PROFILES: Record<string, SimProfile> = {
   fsync: { ...BASE_PROFILE, name: 'fsync', fsyncMinMs: 0.5, fsyncMaxMs: 8, tornWrites: true },
   membership: { ...BASE_PROFILE, name: 'membership', membershipChanges: true, proposalsPerSecond: 60 },
   compaction: { ...BASE_PROFILE, name: 'compaction', compactAfterEntries: 40, proposalsPerSecond: 80 },
+  /** snapshots sent often and installed slowly, while leaders change */
+  installs: {
+    ...BASE_PROFILE,
+    name: 'installs',
+    voters: 5,
+    compactAfterEntries: 12,
+    dumpWriteMaxMs: 400,
+    codecMaxMs: 400,
+    faultEveryMs: 700,
+    proposalsPerSecond: 60,
+  },
 };
 
-/** The rotation CI uses: seed s runs ROTATION[s % length]. */
+/** The rotation of named profiles (the KV mode's CI runs; `--rotation` for the toy mode). */
 export const ROTATION: readonly string[] = [
   'base',
   'five',
@@ -24,9 +42,60 @@ export const ROTATION: readonly string[] = [
   'compaction',
 ];
 
+/** The profile a swarm seed draws: every dimension from its own seeded stream. */
+export function swarmProfile(seed: number): SimProfile {
+  const r = new Rng(seed ^ 0x5a4d5eed);
+  const fifo = r.chance(0.4);
+  const maxDelayMs = r.pick([5, 20, 20, 60, 150]);
+  const fsyncSlow = r.chance(0.5);
+  const electionMinMs = r.int(300, 600);
+  return {
+    name: 'swarm',
+    voters: r.pick([3, 3, 4, 5, 5]),
+    readonlyNodes: r.chance(0.25) ? 1 : 0,
+    chaosMs: r.int(6_000, 12_000),
+    healMs: 30_000,
+    tickMs: r.pick([25, 50, 50]),
+    minDelayMs: r.range(0.2, Math.min(5, maxDelayMs)),
+    maxDelayMs,
+    fifo,
+    dropRate: fifo ? 0 : r.pick([0, 0.02, 0.05, 0.15, 0.3]),
+    dupRate: fifo ? 0 : r.pick([0, 0.02, 0.1]),
+    connectMinMs: 1,
+    connectMaxMs: r.pick([5, 30, 200]),
+    faultEveryMs: r.pick([500, 800, 1500, 2500]),
+    partitions: r.chance(0.85),
+    oneWayPartitions: r.chance(0.6),
+    crashes: r.chance(0.85),
+    fsyncMinMs: fsyncSlow ? r.range(0, 2) : 0,
+    fsyncMaxMs: fsyncSlow ? r.pick([2, 8, 30]) : 0,
+    dumpWriteMaxMs: r.pick([0, 5, 50, 400]),
+    codecMaxMs: r.pick([0, 5, 50, 400]),
+    tornWrites: r.chance(0.4),
+    proposalsPerSecond: r.pick([15, 40, 80]),
+    membershipChanges: r.chance(0.25),
+    compactAfterEntries: r.pick([0, 0, 10, 25, 60]),
+    electionMinMs,
+    electionMaxMs: electionMinMs + r.int(300, 1000),
+    // SyncObjConf requires raftMinTimeout > 3 × appendEntriesPeriod
+    heartbeatMs: r.pick([50, 100, 150].filter((h) => 3 * h < electionMinMs)),
+    leaderFallbackMs: r.pick([1500, 3000, 5000]),
+  };
+}
+
+/** A seed's profile: the named one when given, else the seed's own swarm draw. */
 export function profileFor(seed: number, name?: string): SimProfile {
-  const key = name ?? (ROTATION[seed % ROTATION.length] as string);
-  const p = PROFILES[key];
-  if (!p) throw new Error(`unknown simulation profile '${key}' (known: ${Object.keys(PROFILES).join(', ')})`);
+  if (name === undefined || name === 'swarm') return swarmProfile(seed);
+  const p = PROFILES[name];
+  if (!p) {
+    throw new Error(
+      `unknown simulation profile '${name}' (known: swarm, ${Object.keys(PROFILES).join(', ')})`,
+    );
+  }
   return p;
+}
+
+/** The named profile of the rotation for seed s (the KV mode's CI runs). */
+export function rotationProfile(seed: number): SimProfile {
+  return PROFILES[ROTATION[seed % ROTATION.length] as string] as SimProfile;
 }
