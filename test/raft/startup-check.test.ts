@@ -15,7 +15,7 @@ import { journalPaths } from '../../src/raft/journal/paths.js';
 import {
   checkStartupFiles,
   type EntryId,
-  PartialDataCode,
+  type PartialDataCode,
   PartialDataError,
 } from '../../src/raft/journal/startup-check.js';
 import type { JournalFileInfo, JournalOpened } from '../../src/raft/journal/types.js';
