@@ -48,6 +48,11 @@ export interface ControllerOptions {
   readonly maxBindRetries?: number | null;
   /** `--log-level` (overrides `log.level` / PATRONI_LOG_LEVEL, also across SIGHUP) */
   readonly logLevel?: string | null;
+  /**
+   * `--unsafe-allow-partial-data`: start even though the data files show a partial loss (SyncObjConf
+   * `unsafeAllowPartialData`); a command-line flag only, so that it is used for one start by hand
+   */
+  readonly unsafeAllowPartialData?: boolean;
   readonly logFormat?: LogFormat;
   /** default process.env; PATRONI_* variables read are removed from it, as Patroni does */
   readonly env?: EnvSource;
@@ -107,6 +112,13 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
     'starting the raft controller',
   );
   if (node.timeouts.logLine !== null) log.info(node.timeouts.logLine);
+  const allowPartialData = options.unsafeAllowPartialData === true;
+  if (allowPartialData) {
+    log.warn(
+      { journal: node.files.journal, dump: node.files.dump },
+      '--unsafe-allow-partial-data: starting even if the journal or dump shows lost data (the node then forgets its vote and acknowledged entries); do not pass it to later starts',
+    );
+  }
 
   // ---- signals: installed before anything is started, removed when we return
   let resolveStop!: (why: string) => void;
@@ -175,6 +187,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
         maxBindRetries: settings.maxBindRetries,
         bindRetryTime: settings.bindRetryTime,
         fsync: 'always',
+        unsafeAllowPartialData: allowPartialData,
         logger: raftLog,
       },
     });

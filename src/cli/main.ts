@@ -58,6 +58,10 @@ export function buildProgram(): Command {
         .choices(LOG_FORMATS)
         .default('auto'),
     )
+    .option(
+      '--unsafe-allow-partial-data',
+      'start although the journal is missing or empty, or begins after the dump (forgets the vote and acknowledged entries; see docs/controller.md)',
+    )
     .action(
       async (
         configfile: string | undefined,
@@ -67,6 +71,7 @@ export function buildProgram(): Command {
           maxBindRetries?: number;
           logLevel?: string;
           logFormat: LogFormat;
+          unsafeAllowPartialData?: boolean;
         },
       ) => {
         if (configfile !== undefined && opts.config !== undefined && configfile !== opts.config) {
@@ -81,6 +86,7 @@ export function buildProgram(): Command {
           maxBindRetries: opts.maxBindRetries ?? null,
           logLevel: opts.logLevel ?? null,
           logFormat: opts.logFormat,
+          unsafeAllowPartialData: opts.unsafeAllowPartialData === true,
         });
         process.exit(code);
       },

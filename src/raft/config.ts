@@ -77,6 +77,16 @@ export interface SyncObjConfOptions {
    * decides (only for tests and benchmarks: a power loss can lose acknowledged writes and votes).
    */
   fsync?: FsyncPolicy;
+  /**
+   * raftdcs: start even though the data files show that part of this node's state was lost — the
+   * journal missing or empty beside a dump, or empty with no dump, or starting after the dump
+   * (src/raft/journal/startup-check.ts). Without it such a start is refused with a
+   * PartialDataError naming the files. With it the node starts from what is left, forgetting its
+   * vote and the entries it acknowledged: only safe when the other members alone hold every
+   * committed entry on a quorum, or after the node was removed from the cluster (then add it back).
+   * For one start by hand; never leave it on (pysyncobj has no such option: it always started).
+   */
+  unsafeAllowPartialData?: boolean;
   /** raftdcs: frames larger than this are refused (the connection is dropped) */
   maxFrameBytes?: number;
   /** raftdcs: where log lines go (pino-compatible) */
@@ -116,6 +126,7 @@ const DEFAULTS = {
   onCodeVersionChanged: null,
   dynamicMembershipChange: false,
   fsync: 'always',
+  unsafeAllowPartialData: false,
   maxFrameBytes: 64 * 1024 * 1024,
   logger: silentLogger,
 } as const satisfies Required<SyncObjConfOptions>;
@@ -151,6 +162,7 @@ const BOOLEAN_KEYS = [
   'logCompactionSplit',
   'commandsWaitLeader',
   'dynamicMembershipChange',
+  'unsafeAllowPartialData',
 ] as const;
 const NULLABLE_STRING_KEYS = ['password', 'bindAddress', 'fullDumpFile', 'journalFile'] as const;
 const CALLBACK_KEYS = ['onReady', 'onStateChanged', 'onCodeVersionChanged'] as const;

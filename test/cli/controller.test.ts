@@ -11,15 +11,20 @@
  * - the drop-in: Debian's patroni_raft_controller runs on a YAML file and stores keys, then ours
  *   starts on the same file and data_dir and serves the same keys.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
+import { FileJournal } from '../../src/raft/journal/file-journal.js';
+import { journalPaths } from '../../src/raft/journal/paths.js';
+import { FileDumpStore } from '../../src/raft/snapshot/dump-store.js';
 import { TcpUtility } from '../../src/raft/transport/utility-client.js';
+import { MemoryNetwork } from '../helpers/memory-transport.js';
 import { freeLoopbackAddresses, freePorts } from '../helpers/ports.js';
 import { PYSYNCOBJ_STATUS_KEYS } from '../helpers/pysyncobj-status.js';
 import { describePython } from '../helpers/python.js';
+import { waitFor } from '../helpers/wait.js';
 import { eventually, PATRONI_RAFT_CONTROLLER, type Proc, useProcesses } from './cli-process.js';
 
 const procs = useProcesses();
@@ -378,6 +383,73 @@ describe('raftdcs controller: running', () => {
     const fatal = ctl.logs().find((l) => l.msg === 'the raft node could not start');
     expect(fatal).toMatchObject({ selfAddr: `127.0.0.1:${port}`, bindAddr: null, maxBindRetries: 3 });
     expect(String(fatal?.err)).toContain(`cannot listen on 0.0.0.0:${port} after 3 attempt(s)`);
+  });
+});
+
+describe('raftdcs controller: partial data', () => {
+  it('a dump without its journal: exit 3 naming both files and the way out; --unsafe-allow-partial-data starts it once', async () => {
+    const [self] = (await freeLoopbackAddresses(1)) as [string];
+    const dir = procs.dir();
+    const dataDir = join(dir, 'raft');
+    const files = journalPaths(dataDir, self, { windows: false });
+    // the node's files as a run leaves them (in process, no sockets): keys, then a dump
+    mkdirSync(dataDir);
+    const net = new MemoryNetwork();
+    const journal = new FileJournal(files.journal);
+    const kv = new KVStoreTTL({
+      selfAddr: self,
+      partnerAddrs: [],
+      conf: { raftMinTimeout: 0.08, raftMaxTimeout: 0.16, appendEntriesPeriod: 0.02 },
+      deps: { transport: net.factory, journal, dumpStore: new FileDumpStore(files.dump) },
+    });
+    clients.push(kv);
+    await waitFor(() => kv.isLeader(), 10_000, 'the in-process node to lead');
+    expect(await kv.set('/service/batman/config', '{"ttl":30}')).not.toBe(false);
+    kv.forceLogCompaction();
+    await waitFor(
+      () => existsSync(files.dump) && (journal.snapshot().entries[0]?.index ?? 1) > 1,
+      10_000,
+      'a dump',
+    );
+    await kv.destroy();
+    // the journal is lost
+    rmSync(files.journal);
+
+    const config = writeConfig(
+      dir,
+      'raft.yml',
+      `raft:\n  self_addr: '${self}'\n  data_dir: ${dataDir}\n${FAST}`,
+    );
+    const refused = procs.raftdcs(['controller', config]);
+    expect((await refused.waitExit(20_000)).code, refused.stderr()).toBe(3);
+    const fatal = refused.logs().find((l) => l.msg === 'the raft node could not start');
+    const err = String(fatal?.err);
+    expect(err).toContain('JOURNAL_MISSING');
+    expect(err).toContain(files.journal);
+    expect(err).toContain(files.dump);
+    expect(err).toContain('--unsafe-allow-partial-data');
+    expect(existsSync(files.journal)).toBe(false);
+
+    const once = procs.raftdcs(['controller', config, '--unsafe-allow-partial-data']);
+    await once.waitForLog((l) => l.msg === 'raft node listening', 20_000, 'the override start');
+    expect(once.logs().some((l) => l.code === 'JOURNAL_MISSING' && l.level === 40)).toBe(true);
+    const reader = await readOnlyClient(self);
+    await eventually(
+      () => reader.get('/service/batman/config')?.value,
+      10_000,
+      'the key from the dump on the reader',
+    );
+    expect(reader.get('/service/batman/config')?.value).toBe('{"ttl":30}');
+    await reader.destroy();
+    once.signal('SIGTERM');
+    expect((await once.waitExit(20_000)).code).toBe(0);
+    expect(existsSync(files.journal)).toBe(true);
+
+    // the journal now belongs with the dump: a plain start
+    const plain = procs.raftdcs(['controller', config]);
+    await plain.waitForLog((l) => l.msg === 'raft node listening', 20_000, 'the plain restart');
+    plain.signal('SIGTERM');
+    expect((await plain.waitExit(20_000)).code).toBe(0);
   });
 });
 

@@ -9,7 +9,8 @@
  *   few fsyncs.
  * - `open()` replays the file. A torn tail (partial or damaged last write, trailing zeros) is cut
  *   off, fsync'd and logged; damage followed by earlier-synced records is a JournalCorruptError.
- *   A missing file starts fresh; a pysyncobj journal at the path is imported (./migrate.ts).
+ *   A missing (or 0-byte) file starts fresh — after `verify` (JournalOpenOptions) accepted it, so
+ *   a refusal creates nothing; a pysyncobj journal at the path is imported (./migrate.ts).
  * - When dead records (truncated, compacted, superseded) dominate the file, it is rewritten in the
  *   background to `<file>.tmp`; records written meanwhile are carried over, then the temporary is
  *   fsync'd, renamed over the journal and the directory fsync'd.
@@ -28,7 +29,7 @@ import { type JournalLogger, silentJournalLogger } from './logger.js';
 import { migratePysyncobjJournal, moveMetaAside } from './migrate.js';
 import { journalSidePaths } from './paths.js';
 import { JOURNAL_APP_NAME } from './pysyncobj-journal.js';
-import type { Journal, JournalState } from './types.js';
+import type { Journal, JournalFileInfo, JournalOpenOptions, JournalState } from './types.js';
 import { writeAll, writeStateFile } from './write-file.js';
 
 export type JournalFsyncPolicy = 'always' | 'never';
@@ -155,20 +156,19 @@ export class FileJournal implements Journal {
   // --------------------------------------------------------------------------------------------
   // open and recovery
 
-  async open(): Promise<JournalState> {
+  async open(options: JournalOpenOptions = {}): Promise<JournalState> {
     if (this.phase !== 'new')
       throw new JournalStateError('JOURNAL_BAD_OP', `open() called twice on ${this.path}`);
     this.phase = 'opening';
     try {
       await this.removeLeftoverTmp();
       let bytes = await this.readJournal();
-      if (bytes !== null && bytes.length === 0) {
-        this.log.warn(
-          { file: this.path },
-          'journal file is empty (not written by raftdcs); starting a fresh journal',
-        );
-        bytes = null;
-      }
+      const file: JournalFileInfo = {
+        path: this.path,
+        existed: bytes !== null,
+        empty: bytes !== null && bytes.length === 0,
+      };
+      if (file.empty) bytes = null;
       if (bytes !== null && !hasJournalMagic(bytes) && isPysyncobjJournal(bytes)) {
         if (!this.migrate) {
           throw new JournalCorruptError(
@@ -183,11 +183,20 @@ export class FileJournal implements Journal {
         if (bytes === null) throw new Error(`the imported journal ${this.path} vanished`);
       }
       if (bytes === null) {
+        // nothing is created before the caller accepted starting without a journal
+        options.verify?.({ ...this.model.state(), file });
+        if (file.empty) {
+          this.log.warn(
+            { file: this.path },
+            'journal file is empty (not written by raftdcs); starting a fresh journal',
+          );
+        }
         this.writeOffset = await this.createFresh();
         this.handle = await this.fs.open(this.path, 'r+');
       } else {
         await this.recover(bytes);
         await this.moveLeftoverPythonMeta();
+        options.verify?.({ ...this.model.state(), file });
       }
       this.phase = 'open';
       return this.model.state();

@@ -3,7 +3,7 @@
  * benchmarks of the Raft path without disks, and read-only nodes (which keep no files).
  */
 import type { HardState, LogEntry } from '../core/types.js';
-import { INITIAL_ENTRY, type Journal, type JournalState } from './types.js';
+import { INITIAL_ENTRY, type Journal, type JournalOpenOptions, type JournalState } from './types.js';
 
 export class MemoryJournal implements Journal {
   readonly durableImmediately = true;
@@ -17,8 +17,10 @@ export class MemoryJournal implements Journal {
     if (initial?.commitIndex !== undefined) this.commitIndex = initial.commitIndex;
   }
 
-  async open(): Promise<JournalState> {
-    return this.snapshot();
+  async open(options?: JournalOpenOptions): Promise<JournalState> {
+    const state = this.snapshot();
+    options?.verify?.(state);
+    return state;
   }
 
   /** The current contents (for tests). */

@@ -14,11 +14,35 @@ export interface JournalState {
   readonly commitIndex: number;
 }
 
+/** What `open()` shows `verify`: the state, and for a file journal what was on disk. */
+export interface JournalOpened extends JournalState {
+  /** what a file journal found at its path (absent for in-memory journals) */
+  readonly file?: JournalFileInfo;
+}
+
+/** What a file journal found on disk when it was opened, before it created or repaired anything. */
+export interface JournalFileInfo {
+  readonly path: string;
+  /** false: there was no file (a fresh journal is created, after `verify` accepted that) */
+  readonly existed: boolean;
+  /** the file existed but held 0 bytes (raftdcs never leaves one: its files are created by rename) */
+  readonly empty: boolean;
+}
+
+export interface JournalOpenOptions {
+  /**
+   * Called once with the state `open()` is about to return — for a missing or empty file before a
+   * fresh one is created, for an existing file after recovery. When it throws, `open()` fails with
+   * that error without creating a journal file (the runtime's start-up check refuses partial data here).
+   */
+  readonly verify?: (opened: JournalOpened) => void;
+}
+
 export interface Journal {
   /** true when writes are durable as soon as they are queued (no need to await `sync`) */
   readonly durableImmediately: boolean;
   /** Load the persisted state (recovering a torn tail); called once before any write. */
-  open(): Promise<JournalState>;
+  open(options?: JournalOpenOptions): Promise<JournalState>;
   writeHardState(hardState: HardState): void;
   /** delete entries with index ≥ `from` */
   truncateFrom(from: number): void;

@@ -21,7 +21,8 @@ import type { Logger, SyncObjConf } from '../config.js';
 import { type CoreOutput, type ProposalOutcome, RaftCore, RaftInvariantError } from '../core/core.js';
 import type { SnapshotData, UnsafeTestFaults } from '../core/options.js';
 import { FailReason, type LogEntry, type OutgoingMessage } from '../core/types.js';
-import type { Journal } from '../journal/types.js';
+import { enforceStartupCheck } from '../journal/startup-check.js';
+import type { Journal, JournalOpened } from '../journal/types.js';
 import { messageFromPy, messageToPy } from '../messages.js';
 import type { Dump } from '../snapshot/dump.js';
 import type { DumpStore } from '../snapshot/dump-store.js';
@@ -209,15 +210,20 @@ export class RaftDriver {
         throw new Error(`cannot read the dump ${this.dumpStore.description}: ${(e as Error).message}`);
       }
     }
-    const state = await this.journal.open();
+    // refuse partial data (a lost journal or dump) before a missing journal is created afresh
+    let checked = false;
+    const verify = (journal: JournalOpened) => {
+      checked = true;
+      const files = { journal, dump, dumpFile: this.dumpStore.description };
+      enforceStartupCheck(files, {
+        allowPartialData: this.conf.values.unsafeAllowPartialData,
+        logger: this.log,
+      });
+    };
+    const state = await this.journal.open({ verify });
+    if (!checked) verify(state);
     if (this.destroyed) return;
     let entries = state.entries;
-    if (dump === null && (entries[0] as LogEntry).index > 1) {
-      throw new Error(
-        `the journal starts at index ${(entries[0] as LogEntry).index} (it was compacted) but there is no dump ` +
-          `(${this.dumpStore.description}): the state before it is missing; refusing to start`,
-      );
-    }
     let lastApplied = (entries[0] as LogEntry).index;
     let selfRemoved = false;
     let peers = this.partners;
