@@ -13,16 +13,23 @@
  * What runs on each node and what clients do is a mode (`SimMode`): the toy mode (simulator.ts)
  * and the KV mode (kv-simulator.ts).
  */
+
+import { gunzipSync } from 'node:zlib';
+import { decodeTransmittedEntry } from '../../src/raft/commands.js';
 import { type Logger, type SyncObjConfOptions, silentLogger } from '../../src/raft/config.js';
 import type { RaftCore } from '../../src/raft/core/core.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
-import { type LogEntry, type NodeId, RaftState } from '../../src/raft/core/types.js';
+import { type LogEntry, NO_OP_COMMAND, type NodeId, RaftState } from '../../src/raft/core/types.js';
+import { messageFromPy, messageToPy } from '../../src/raft/messages.js';
+import { decodeDumpPickle } from '../../src/raft/snapshot/dump.js';
 import type { SyncObj, SyncObjDeps } from '../../src/raft/syncobj.js';
+import { encodePickle } from '../../src/wire/pickle/index.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { type CheckedCluster, SafetyChecker, SimViolation } from './checker.js';
 import { SimDisk } from './disk.js';
 import { EventQueue } from './event-queue.js';
 import { type NetworkProfile, SimNetwork, type SimTransport } from './network.js';
+import { PysyncobjFollower } from './pysyncobj-follower.js';
 import { Rng } from './rng.js';
 import {
   type SimClock,
@@ -59,6 +66,8 @@ export interface SimProfile extends NetworkProfile, SimLatencies {
   readonly electionMaxMs: number;
   readonly heartbeatMs: number;
   readonly leaderFallbackMs: number;
+  /** how many of the voters are modelled pysyncobj 0.3.11 followers (pysyncobj-follower.ts) */
+  readonly pysyncobjFollowers: number;
 }
 
 export const BASE_PROFILE: SimProfile = {
@@ -91,6 +100,7 @@ export const BASE_PROFILE: SimProfile = {
   electionMaxMs: 1400,
   heartbeatMs: 100,
   leaderFallbackMs: 3000,
+  pysyncobjFollowers: 0,
 };
 
 /** Every node address the simulator uses: `n1:1`, `n2:1`, … (read-only nodes have none). */
@@ -101,6 +111,8 @@ export function simAddress(i: number): NodeId {
 /** One simulated process: its disk and dump outlive its lives; `obj` and `core` are the live ones. */
 export class SimNode<N extends SyncObj> {
   obj: N | null = null;
+  /** a modelled Python pysyncobj follower instead of a raftdcs node (never crashed: it persists no vote) */
+  py: PysyncobjFollower | null = null;
   core: RaftCore | null = null;
   transport: SimTransport | null = null;
   incarnation = 0;
@@ -115,6 +127,7 @@ export class SimNode<N extends SyncObj> {
     readonly voter: boolean,
     /** this node's wall clock minus virtual time, ms */
     readonly wallOffsetMs: number,
+    readonly kind: 'raftdcs' | 'pysyncobj' = 'raftdcs',
   ) {}
   get alive(): boolean {
     return this.life.alive;
@@ -164,6 +177,8 @@ export interface SimMode<N extends SyncObj> {
   onApplied?(n: SimNode<N>, e: LogEntry): void;
   /** after a received snapshot was loaded on `n` */
   onSnapshotInstalled?(n: SimNode<N>, lastEntry: LogEntry): void;
+  /** a modelled pysyncobj follower loaded a dump (its state `data` at `lastEntry`) */
+  onPythonSnapshot?(n: SimNode<N>, data: PyValue, lastEntry: LogEntry): void;
   /** `n` crashed: its callers' calls end with an unknown outcome */
   onCrash?(n: SimNode<N>): void;
   /** after every event (the Raft checks ran) */
@@ -211,14 +226,17 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     this.net = new SimNetwork(this, netRng, profile, (m) => mode.mayDuplicate(m));
     mode.attach(this);
     for (let i = 1; i <= profile.voters; i++) this.votersInitial.push(simAddress(i));
-    for (const id of this.votersInitial) this.addNode(id, true);
+    const pythonFrom = profile.voters - profile.pysyncobjFollowers + 1;
+    for (const [i, id] of this.votersInitial.entries()) {
+      this.addNode(id, true, i + 1 >= pythonFrom ? 'pysyncobj' : 'raftdcs');
+    }
     for (let i = 1; i <= profile.readonlyNodes; i++) this.addNode(`ro${i}`, false);
     // a spare voter that membership changes add and remove while the cluster runs
     if (profile.membershipChanges) this.spareVoters.push(simAddress(profile.voters + 1));
   }
 
-  private addNode(id: NodeId, voter: boolean): SimNode<N> {
-    const n = new SimNode<N>(id, voter, 1_700_000_000_000 + this.rng.range(-50, 50));
+  private addNode(id: NodeId, voter: boolean, kind: 'raftdcs' | 'pysyncobj' = 'raftdcs'): SimNode<N> {
+    const n = new SimNode<N>(id, voter, 1_700_000_000_000 + this.rng.range(-50, 50), kind);
     this.nodes.push(n);
     this.byId.set(id, n);
     return n;
@@ -323,6 +341,10 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
   /** (Re)start a node: a new life of its process on its disk and dump. */
   private start(n: SimNode<N>, configuredPeers: readonly NodeId[]): void {
     if (n.alive) return;
+    if (n.kind === 'pysyncobj') {
+      this.startPython(n, configuredPeers);
+      return;
+    }
     n.incarnation++;
     const life = { alive: true };
     n.life = life;
@@ -382,6 +404,59 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     });
   }
 
+  /**
+   * A modelled pysyncobj follower: it answers what Python answers (pysyncobj-follower.ts), applies
+   * what it considers committed, and never campaigns. It persists no vote, so it is never crashed
+   * here (a restarted Python node can vote twice in a term: pysyncobj's own flaw, not ours).
+   */
+  private startPython(n: SimNode<N>, configuredPeers: readonly NodeId[]): void {
+    n.incarnation++;
+    const life = { alive: true };
+    n.life = life;
+    n.appliedIndex = 1;
+    const model = new PysyncobjFollower(n.id, [{ command: NO_OP_COMMAND, index: 1, term: 0 }], 0, {
+      decodeTransmittedEntry,
+      loadSnapshot: (data) => {
+        let dump: ReturnType<typeof decodeDumpPickle>;
+        try {
+          dump = decodeDumpPickle(gunzipSync(data));
+        } catch {
+          return null; // chunks lost or reordered on a datagram-like link: the dump does not load
+        }
+        this.guard(() => {
+          n.appliedIndex = dump.lastEntry.index;
+          this.checker.onSnapshotInstalled(this, n.id, dump.lastEntry);
+          this.mode.onPythonSnapshot?.(n, dump.data, dump.lastEntry);
+        });
+        return { prevEntry: dump.prevEntry, lastEntry: dump.lastEntry };
+      },
+    });
+    n.py = model;
+    const t = this.net.transport(n.id, true, {
+      onMessage: (from, value) => {
+        const message = messageFromPy(value);
+        if (message === null || !life.alive) return;
+        for (const out of model.step(from, message)) {
+          t.sendPickled(out.to, encodePickle(messageToPy(out.message), { bytes: 'binbytes' }));
+        }
+        for (const e of model.applyCommitted()) {
+          if (e.index <= n.appliedIndex) continue; // covered by a loaded dump
+          this.guard(() => {
+            n.appliedIndex = e.index;
+            this.checker.onApply(this, n.id, e);
+            this.mode.onApplied?.(n, e);
+          });
+        }
+      },
+      onPeerConnected: () => {},
+      onPeerDisconnected: () => {},
+      onUtilityCommand: () => {},
+    });
+    n.transport = t;
+    for (const p of configuredPeers) if (p !== n.id) t.addNode(p);
+    void t.start();
+  }
+
   private violationFor(property: string, detail: string): SimViolation {
     return new SimViolation(this.seed, this.label, this.now, property, detail);
   }
@@ -402,6 +477,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     n.transport = null;
     n.core = null;
     n.obj = null;
+    n.py = null;
   }
 
   /** Propose on `n` to add the spare voter (created and started on first use) or to remove it. */
@@ -468,9 +544,9 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         break;
       }
       case 'crash': {
-        const live = this.nodes.filter((n) => n.alive);
+        const live = this.nodes.filter((n) => n.alive && n.kind === 'raftdcs');
         // keep at least one node alive most of the time; sometimes crash everything
-        if (live.length > 1 || r.chance(0.2)) this.crash(r.pick(live.length > 0 ? live : this.nodes));
+        if (live.length > 1 || (live.length > 0 && r.chance(0.2))) this.crash(r.pick(live));
         break;
       }
       case 'restart': {
@@ -517,6 +593,10 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     const target = leader.core.status();
     if (target.commitIndex !== target.lastIndex) return false;
     for (const n of this.participants(leader)) {
+      if (n.py) {
+        if (n.py.leader !== leader.id || n.appliedIndex !== target.lastIndex) return false;
+        continue;
+      }
       const st = n.core?.status();
       if (!st || st.leader !== leader.id) return false;
       if (st.lastApplied !== target.lastIndex || n.appliedIndex !== target.lastIndex) return false;
@@ -527,6 +607,13 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
   private livenessReport(): string {
     const lines = [`no convergence ${this.profile.healMs} ms after healing`];
     for (const n of this.nodes) {
+      if (n.py) {
+        const py = n.py;
+        lines.push(
+          `${n.id} (pysyncobj): term=${py.term} leader=${py.leader} commit=${py.commitIndex} applied=${py.lastApplied}/${n.appliedIndex} first=${py.firstIndex} last=${py.lastIndex}`,
+        );
+        continue;
+      }
       const st = n.core?.status();
       lines.push(
         st

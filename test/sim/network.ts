@@ -43,6 +43,7 @@ export class SimNetwork {
   /** one-way blocks "a>b": nothing from a reaches b */
   readonly blocked = new Set<string>();
   private readonly fifoClock = new Map<string, number>();
+  private readonly decoded = new WeakMap<Uint8Array, PyValue>();
   /** faults (drops, duplicates) are off once the network is healed */
   lossy = true;
   messagesSent = 0;
@@ -147,7 +148,12 @@ export class SimNetwork {
     const fifo = p.fifo || !this.lossy;
     const lossy = this.lossy && !p.fifo;
     if (lossy && this.rng.chance(p.dropRate)) return true;
-    const value = decodePickle(pickle);
+    // the runtime pickles one append_entries once for all its followers: decode it once too
+    let value = this.decoded.get(pickle);
+    if (value === undefined) {
+      value = decodePickle(pickle);
+      this.decoded.set(pickle, value);
+    }
     const copies = lossy && this.rng.chance(p.dupRate) && this.mayDuplicate(value) ? 2 : 1;
     const generation = l.generation;
     for (let c = 0; c < copies; c++) {

@@ -17,6 +17,8 @@ export const PROFILES: Record<string, SimProfile> = {
   fsync: { ...BASE_PROFILE, name: 'fsync', fsyncMinMs: 0.5, fsyncMaxMs: 8, tornWrites: true },
   membership: { ...BASE_PROFILE, name: 'membership', membershipChanges: true, proposalsPerSecond: 60 },
   compaction: { ...BASE_PROFILE, name: 'compaction', compactAfterEntries: 40, proposalsPerSecond: 80 },
+  /** one of three voters is a modelled pysyncobj follower */
+  python: { ...BASE_PROFILE, name: 'python', pysyncobjFollowers: 1, compactAfterEntries: 30 },
   /** snapshots sent often and installed slowly, while leaders change */
   installs: {
     ...BASE_PROFILE,
@@ -49,13 +51,14 @@ export function swarmProfile(seed: number): SimProfile {
   const maxDelayMs = r.pick([5, 20, 20, 60, 150]);
   const fsyncSlow = r.chance(0.5);
   const electionMinMs = r.int(300, 600);
+  const membershipChanges = r.chance(0.25);
   return {
     name: 'swarm',
     voters: r.pick([3, 3, 4, 5, 5]),
     readonlyNodes: r.chance(0.25) ? 1 : 0,
-    chaosMs: r.int(6_000, 12_000),
+    chaosMs: r.int(4_000, 10_000),
     healMs: 30_000,
-    tickMs: r.pick([25, 50, 50]),
+    tickMs: r.pick([25, 50, 100]),
     minDelayMs: r.range(0.2, Math.min(5, maxDelayMs)),
     maxDelayMs,
     fifo,
@@ -73,13 +76,15 @@ export function swarmProfile(seed: number): SimProfile {
     codecMaxMs: r.pick([0, 5, 50, 400]),
     tornWrites: r.chance(0.4),
     proposalsPerSecond: r.pick([15, 40, 80]),
-    membershipChanges: r.chance(0.25),
+    membershipChanges,
     compactAfterEntries: r.pick([0, 0, 10, 25, 60]),
     electionMinMs,
     electionMaxMs: electionMinMs + r.int(300, 1000),
     // SyncObjConf requires raftMinTimeout > 3 × appendEntriesPeriod
     heartbeatMs: r.pick([50, 100, 150].filter((h) => 3 * h < electionMinMs)),
     leaderFallbackMs: r.pick([1500, 3000, 5000]),
+    // a modelled Python follower (it applies no membership change: not with membership churn)
+    pysyncobjFollowers: !membershipChanges && r.chance(0.3) ? 1 : 0,
   };
 }
 

@@ -8,6 +8,7 @@
  * acknowledged command applied on every participant, and identical states everywhere. A failing seed
  * replays exactly.
  */
+import { decodeMethodCall } from '../../src/raft/commands.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
 import { CommandType, FailReason, type LogEntry } from '../../src/raft/core/types.js';
@@ -64,7 +65,7 @@ export class ToyNode extends SyncObj {
 type ToySimNode = SimNode<ToyNode>;
 
 /** how long clients keep proposing after the network healed */
-const CLIENTS_AFTER_HEAL_MS = 4000;
+const CLIENTS_AFTER_HEAL_MS = 1500;
 
 class ToyMode implements SimMode<ToyNode> {
   readonly label = '';
@@ -103,10 +104,29 @@ class ToyMode implements SimMode<ToyNode> {
     return new ToyNode(selfAddress, partners, conf, { deps });
   }
 
+  /** the toy state of the modelled pysyncobj followers (they run no ToyNode) */
+  private readonly pythonStates = new Map<ToySimNode, number[]>();
+
+  private stateOf(n: ToySimNode): number[] {
+    if (n.obj) return n.obj.applied;
+    let a = this.pythonStates.get(n);
+    if (!a) {
+      a = [];
+      this.pythonStates.set(n, a);
+    }
+    return a;
+  }
+
+  onPythonSnapshot(n: ToySimNode, data: PyValue, _lastEntry: LogEntry): void {
+    const a = data instanceof Map ? data.get('applied') : undefined;
+    this.pythonStates.set(n, Array.isArray(a) ? (a as number[]).slice() : []);
+  }
+
   /** An entry was applied: the state machine holds it once, after everything before it. */
   onApplied(n: ToySimNode, e: LogEntry): void {
     if (e.command[0] !== CommandType.Regular) return;
-    const a = (n.obj as ToyNode).applied;
+    if (n.py) this.stateOf(n).push(e.index, decodeMethodCall(e.command).args[0] as number);
+    const a = this.stateOf(n);
     const last = a[a.length - 2];
     const before = a[a.length - 4];
     if (last !== e.index) {
@@ -164,12 +184,12 @@ class ToyMode implements SimMode<ToyNode> {
 
   converged(leader: ToySimNode): boolean {
     const participants = this.c.participants(leader);
-    const want = (leader.obj as ToyNode).applied;
+    const want = this.stateOf(leader);
     const ids = new Set<number>();
     for (let i = 1; i < want.length; i += 2) ids.add(want[i] as number);
     for (const id of this.acked) if (!ids.has(id)) return false;
     for (const n of participants) {
-      const a = (n.obj as ToyNode).applied;
+      const a = this.stateOf(n);
       if (a.length !== want.length) return false;
       for (let i = 0; i < a.length; i++) {
         if (a[i] !== want[i]) {
