@@ -18,7 +18,15 @@ export const PROFILES: Record<string, SimProfile> = {
   membership: { ...BASE_PROFILE, name: 'membership', membershipChanges: true, proposalsPerSecond: 60 },
   compaction: { ...BASE_PROFILE, name: 'compaction', compactAfterEntries: 40, proposalsPerSecond: 80 },
   /** one of three voters is a modelled pysyncobj follower */
-  python: { ...BASE_PROFILE, name: 'python', pysyncobjFollowers: 1, compactAfterEntries: 30 },
+  python: {
+    ...BASE_PROFILE,
+    name: 'python',
+    fifo: true,
+    dropRate: 0,
+    dupRate: 0,
+    pysyncobjFollowers: 1,
+    compactAfterEntries: 30,
+  },
   /** snapshots sent often and installed slowly, while leaders change */
   installs: {
     ...BASE_PROFILE,
@@ -83,8 +91,9 @@ export function swarmProfile(seed: number): SimProfile {
     // SyncObjConf requires raftMinTimeout > 3 × appendEntriesPeriod
     heartbeatMs: r.pick([50, 100, 150].filter((h) => 3 * h < electionMinMs)),
     leaderFallbackMs: r.pick([1500, 3000, 5000]),
-    // a modelled Python follower (it applies no membership change: not with membership churn)
-    pysyncobjFollowers: !membershipChanges && r.chance(0.3) ? 1 : 0,
+    // a modelled Python follower: pysyncobj runs over TCP only (in-order links), and the model
+    // applies no membership change (not with membership churn)
+    pysyncobjFollowers: fifo && !membershipChanges && r.chance(0.4) ? 1 : 0,
   };
 }
 
