@@ -161,6 +161,8 @@ export class RaftCore {
   private readonly readonlyPeers = new Set<NodeId>();
 
   private electionDeadlineMs: number;
+  /** when the leader was last heard from (a follower's view) */
+  private lastLeaderContactMs = Number.NEGATIVE_INFINITY;
   private readonly votes = new Set<NodeId>();
 
   // leader state
@@ -641,6 +643,10 @@ export class RaftCore {
   private onRequestVote(from: NodeId, term: number, lastLogIndex: number, lastLogTerm: number): void {
     if (this.selfId === null) return; // read-only nodes never vote
     if (this.readonlyPeers.has(from)) return;
+    // Raft §6: while a current leader is known (heard from within the minimum election timeout),
+    // vote requests are disregarded — a removed member that never learned of its removal, or a
+    // node cut off from the leader, cannot depose a leader that still reaches a majority
+    if (term > this.term && this.currentLeaderKnown()) return;
     if (term > this.term) this.adoptTerm(term);
     if (term < this.term || this.state === RaftState.Leader) return;
     if (lastLogTerm < this.log.lastTerm) return;
@@ -651,6 +657,20 @@ export class RaftCore {
     this.markHardState();
     this.electionDeadlineMs = this.now + this.randomElectionTimeout();
     this.outSendAfterPersist.push({ to: from, message: { type: 'response_vote', term } });
+  }
+
+  /** A leader is in contact (Raft §6): we lead with a majority heard recently, or follow a leader heard recently. */
+  private currentLeaderKnown(): boolean {
+    const window = this.opts.electionTimeoutMinMs;
+    if (this.state === RaftState.Leader) {
+      let count = 1;
+      for (const peer of this.members) {
+        const p = this.progress.get(peer);
+        if (p && this.now - p.lastResponseMs < window) count++;
+      }
+      return count > (this.members.size + 1) / 2;
+    }
+    return this.leaderId !== null && this.now - this.lastLeaderContactMs < window;
   }
 
   private onResponseVote(from: NodeId, term: number): void {
@@ -731,6 +751,7 @@ export class RaftCore {
       this.anomaly(`append_entries from ${from} in my own leadership term ${m.term}: stepping down`);
     }
     this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    this.lastLeaderContactMs = this.now;
     if (m.term > this.term) this.adoptTerm(m.term);
     if (this.state !== RaftState.Follower) this.setState(RaftState.Follower);
     if (this.leaderId !== from) {
