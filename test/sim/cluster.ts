@@ -66,6 +66,8 @@ export interface SimProfile extends NetworkProfile, SimLatencies {
   readonly electionMaxMs: number;
   readonly heartbeatMs: number;
   readonly leaderFallbackMs: number;
+  /** processes are stopped (SIGSTOP) for a while and resumed */
+  readonly pauses: boolean;
   /** how many of the voters are modelled pysyncobj 0.3.11 followers (pysyncobj-follower.ts) */
   readonly pysyncobjFollowers: number;
 }
@@ -100,6 +102,7 @@ export const BASE_PROFILE: SimProfile = {
   electionMaxMs: 1400,
   heartbeatMs: 100,
   leaderFallbackMs: 3000,
+  pauses: false,
   pysyncobjFollowers: 0,
 };
 
@@ -116,7 +119,7 @@ export class SimNode<N extends SyncObj> {
   core: RaftCore | null = null;
   transport: SimTransport | null = null;
   incarnation = 0;
-  life = { alive: false };
+  life = { alive: false, pausedUntil: 0 };
   readonly disk = new SimDisk();
   readonly dumpFile = new SimDumpFile();
   /** the last log index applied to the state machine in this life (a loaded dump's at first) */
@@ -204,6 +207,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
   now = 0;
   steps = 0;
   crashes = 0;
+  pauses = 0;
   healed = false;
   readonly nodes: SimNode<N>[] = [];
   private readonly byId = new Map<NodeId, SimNode<N>>();
@@ -346,7 +350,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       return;
     }
     n.incarnation++;
-    const life = { alive: true };
+    const life = { alive: true, pausedUntil: 0 };
     n.life = life;
     n.core = null;
     n.appliedIndex = 0;
@@ -383,7 +387,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       dumpStore: new SimDumpStore(n.dumpFile, this, life, rng, p),
       dumpCodec: new SimDumpCodec(this, life, rng, p),
       transport: (handler) => {
-        const t = this.net.transport(n.id, n.voter, handler);
+        const t = this.net.transport(n.id, n.voter, handler, life);
         n.transport = t;
         return t;
       },
@@ -411,7 +415,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
    */
   private startPython(n: SimNode<N>, configuredPeers: readonly NodeId[]): void {
     n.incarnation++;
-    const life = { alive: true };
+    const life = { alive: true, pausedUntil: 0 };
     n.life = life;
     n.appliedIndex = 1;
     const model = new PysyncobjFollower(n.id, [{ command: NO_OP_COMMAND, index: 1, term: 0 }], 0, {
@@ -432,26 +436,31 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       },
     });
     n.py = model;
-    const t = this.net.transport(n.id, true, {
-      onMessage: (from, value) => {
-        const message = messageFromPy(value);
-        if (message === null || !life.alive) return;
-        for (const out of model.step(from, message)) {
-          t.sendPickled(out.to, encodePickle(messageToPy(out.message), { bytes: 'binbytes' }));
-        }
-        for (const e of model.applyCommitted()) {
-          if (e.index <= n.appliedIndex) continue; // covered by a loaded dump
-          this.guard(() => {
-            n.appliedIndex = e.index;
-            this.checker.onApply(this, n.id, e);
-            this.mode.onApplied?.(n, e);
-          });
-        }
+    const t = this.net.transport(
+      n.id,
+      true,
+      {
+        onMessage: (from, value) => {
+          const message = messageFromPy(value);
+          if (message === null || !life.alive) return;
+          for (const out of model.step(from, message)) {
+            t.sendPickled(out.to, encodePickle(messageToPy(out.message), { bytes: 'binbytes' }));
+          }
+          for (const e of model.applyCommitted()) {
+            if (e.index <= n.appliedIndex) continue; // covered by a loaded dump
+            this.guard(() => {
+              n.appliedIndex = e.index;
+              this.checker.onApply(this, n.id, e);
+              this.mode.onApplied?.(n, e);
+            });
+          }
+        },
+        onPeerConnected: () => {},
+        onPeerDisconnected: () => {},
+        onUtilityCommand: () => {},
       },
-      onPeerConnected: () => {},
-      onPeerDisconnected: () => {},
-      onUtilityCommand: () => {},
-    });
+      life,
+    );
     n.transport = t;
     for (const p of configuredPeers) if (p !== n.id) t.addNode(p);
     void t.start();
@@ -514,6 +523,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     if (p.partitions) kinds.push('partition', 'isolate');
     if (p.oneWayPartitions) kinds.push('oneway');
     if (p.crashes) kinds.push('crash', 'crash', 'restart', 'restart');
+    if (p.pauses) kinds.push('pause');
     if (p.membershipChanges && this.mode.membershipFaults) kinds.push('membership');
     const kind = r.pick(kinds);
     const ids = this.nodes.map((n) => n.id);
@@ -549,6 +559,17 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         if (live.length > 1 || (live.length > 0 && r.chance(0.2))) this.crash(r.pick(live));
         break;
       }
+      case 'pause': {
+        // SIGSTOP: the process runs nothing (timers, completions, reads) until SIGCONT; its
+        // connections stay up and what arrives meanwhile waits in its sockets
+        const live = this.nodes.filter((n) => n.alive && n.kind === 'raftdcs');
+        if (live.length > 0) {
+          const n = r.pick(live);
+          n.life.pausedUntil = Math.max(n.life.pausedUntil, this.now + r.range(200, 6000));
+          this.pauses++;
+        }
+        break;
+      }
       case 'restart': {
         const dead = this.nodes.filter((n) => !n.alive);
         if (dead.length > 0) this.start(r.pick(dead), this.votersInitial);
@@ -568,6 +589,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     this.net.lossy = false;
     this.net.blocked.clear();
     for (const n of this.nodes) if (!n.alive) this.start(n, this.votersInitial);
+    // a process paused past the heal resumes then (its waiting events run in order)
     this.net.refresh();
   }
 

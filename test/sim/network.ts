@@ -11,7 +11,7 @@ import type { Transport, TransportHandler } from '../../src/raft/transport/types
 import { decodePickle } from '../../src/wire/pickle/index.js';
 import type { PyValue } from '../../src/wire/value.js';
 import type { Rng } from './rng.js';
-import type { SimClock } from './seams.js';
+import { runIn, type SimClock, type SimLife } from './seams.js';
 
 export interface NetworkProfile {
   readonly minDelayMs: number;
@@ -56,9 +56,8 @@ export class SimNetwork {
   ) {}
 
   /** The transport of a new node life (`readonlyId` for a node without a self address). */
-  transport(nodeId: string, voter: boolean, handler: TransportHandler): SimTransport {
-    const t = new SimTransport(this, nodeId, voter, handler);
-    return t;
+  transport(nodeId: string, voter: boolean, handler: TransportHandler, life: SimLife): SimTransport {
+    return new SimTransport(this, nodeId, voter, handler, (fn) => runIn(this.clock, life, fn));
   }
 
   /** @internal */
@@ -202,6 +201,8 @@ export class SimTransport implements Transport {
     readonly nodeId: string,
     readonly voter: boolean,
     private readonly handler: TransportHandler,
+    /** runs a callback as the node's process (postponed while it is paused) */
+    private readonly asNode: (fn: () => void) => void,
   ) {}
 
   wants(peer: string): boolean {
@@ -262,18 +263,24 @@ export class SimTransport implements Transport {
     if (this.closed) return;
     if (this.voter && !readonly && !this.nodes.has(peer)) return;
     this.peers.add(peer);
-    this.handler.onPeerConnected(peer, readonly);
+    this.asNode(() => {
+      if (!this.closed && this.peers.has(peer)) this.handler.onPeerConnected(peer, readonly);
+    });
   }
 
   /** @internal */
   disconnected(peer: string): void {
     if (this.closed || !this.peers.delete(peer)) return;
-    this.handler.onPeerDisconnected(peer);
+    this.asNode(() => {
+      if (!this.closed) this.handler.onPeerDisconnected(peer);
+    });
   }
 
-  /** @internal */
+  /** @internal a message arrived (a paused process reads it when it resumes) */
   deliver(from: string, value: PyValue): void {
     if (this.closed || !this.peers.has(from)) return;
-    this.handler.onMessage(from, value);
+    this.asNode(() => {
+      if (!this.closed && this.peers.has(from)) this.handler.onMessage(from, value);
+    });
   }
 }

@@ -15,6 +15,7 @@ export const PROFILES: Record<string, SimProfile> = {
   readonly: { ...BASE_PROFILE, name: 'readonly', readonlyNodes: 1 },
   lossy: { ...BASE_PROFILE, name: 'lossy', dropRate: 0.25, dupRate: 0.1, maxDelayMs: 120, faultEveryMs: 800 },
   fsync: { ...BASE_PROFILE, name: 'fsync', fsyncMinMs: 0.5, fsyncMaxMs: 8, tornWrites: true },
+  pauses: { ...BASE_PROFILE, name: 'pauses', pauses: true, fifo: true, dropRate: 0, dupRate: 0 },
   membership: { ...BASE_PROFILE, name: 'membership', membershipChanges: true, proposalsPerSecond: 60 },
   compaction: { ...BASE_PROFILE, name: 'compaction', compactAfterEntries: 40, proposalsPerSecond: 80 },
   /** one of three voters is a modelled pysyncobj follower */
@@ -78,6 +79,7 @@ export function swarmProfile(seed: number): SimProfile {
     partitions: r.chance(0.85),
     oneWayPartitions: r.chance(0.6),
     crashes: r.chance(0.85),
+    pauses: r.chance(0.4),
     fsyncMinMs: fsyncSlow ? r.range(0, 2) : 0,
     fsyncMaxMs: fsyncSlow ? r.pick([2, 8, 30]) : 0,
     dumpWriteMaxMs: r.pick([0, 5, 50, 400]),

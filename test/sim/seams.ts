@@ -26,6 +26,18 @@ export interface SimClock {
 export interface SimLife {
   /** false once the process crashed or was stopped */
   readonly alive: boolean;
+  /** the process is stopped (SIGSTOP) until then: its events wait, in order */
+  pausedUntil: number;
+}
+
+/** Run `fn` as `life`: dropped once the life ended, postponed while the process is paused. */
+export function runIn(clock: SimClock, life: SimLife, fn: () => void): void {
+  if (!life.alive) return;
+  if (life.pausedUntil > clock.now) {
+    clock.at(life.pausedUntil, () => runIn(clock, life, fn));
+    return;
+  }
+  fn();
 }
 
 /** Latency ranges (ms) of the asynchronous completions of a node. */
@@ -55,7 +67,7 @@ export class SimScheduler implements Scheduler {
   setTimer(delayMs: number, fn: () => void): TimerHandle {
     let cancelled = false;
     this.clock.at(this.clock.now + Math.max(0, delayMs), () => {
-      if (!cancelled && this.life.alive) fn();
+      if (!cancelled) runIn(this.clock, this.life, fn);
     });
     return {
       cancel: () => {
@@ -65,9 +77,7 @@ export class SimScheduler implements Scheduler {
   }
 
   defer(fn: () => void): void {
-    this.clock.at(this.clock.now, () => {
-      if (this.life.alive) fn();
-    });
+    this.clock.at(this.clock.now, () => runIn(this.clock, this.life, fn));
   }
 }
 
@@ -83,11 +93,12 @@ function later<T>(clock: SimClock, life: SimLife, latencyMs: number, make: () =>
     threw = true;
   }
   return new Promise<T>((resolve, reject) => {
-    clock.at(clock.now + latencyMs, () => {
-      if (!life.alive) return;
-      if (threw) reject(error);
-      else resolve(value as T);
-    });
+    clock.at(clock.now + latencyMs, () =>
+      runIn(clock, life, () => {
+        if (threw) reject(error);
+        else resolve(value as T);
+      }),
+    );
   });
 }
 
