@@ -144,6 +144,17 @@ async function runHere(seeds: readonly number[]): Promise<number> {
           `replay: npm run sim -- --profile ${profile.name}${values.kv ? ' --kv' : ''} --seed ${seed}\n`,
         );
       }
+      if (values['stop-at-first'] && faults !== undefined && !values.kv) {
+        // with a fault on, only a violation the same seed does not show without it counts
+        const clean = await new Simulator(seed, profile).run().then(
+          () => true,
+          () => false,
+        );
+        if (!clean) {
+          console.log(`(seed ${seed} fails without the fault too: not counted)`);
+          continue;
+        }
+      }
       if (values['stop-at-first']) {
         console.log(`first violation at seed ${seed} (${ran} seeds run)`);
         break;
