@@ -812,7 +812,7 @@ export class RaftCore {
       return;
     }
     if (prev.term !== prevLogTerm) {
-      this.sendNextNodeIdx(from, prevLogIdx, true, false);
+      this.sendNextNodeIdx(from, this.conflictRetryIndex(prevLogIdx, prev.term), true, false);
       return;
     }
     let expected = prevLogIdx + 1;
@@ -839,6 +839,23 @@ export class RaftCore {
     const newCommit = Math.min(leaderCommit, lastReceived);
     if (newCommit > this.commitIndex) this.setCommitIndex(newCommit);
     this.applyCommitted();
+  }
+
+  /**
+   * Where the leader should resend from after its entry at `index` conflicts with ours (of term
+   * `term`): the first index of our run of `term` entries ending there, but not below commitIndex + 1.
+   * pysyncobj answers `index` and the leader then walks a divergent suffix back one entry per round
+   * trip (seconds to minutes for an old leader's hundreds of uncommitted entries, and stale "too
+   * short" answers to pipelined batches keep pulling it up again). Answering the start of the run
+   * costs one round trip per divergent term, and our committed entries are the leader's (Leader
+   * Completeness), so the retry from commitIndex + 1 at the latest matches. Resending from lower
+   * is always safe: we truncate only on a real conflict, and our leader never rewinds below
+   * matchIndex + 1.
+   */
+  private conflictRetryIndex(index: number, term: number): number {
+    let i = index;
+    while (i - 1 > this.commitIndex && this.log.termAt(i - 1) === term) i--;
+    return i;
   }
 
   private onSnapshotChunk(
