@@ -31,10 +31,15 @@ function settle(c: RaftCore): CoreOutput[] {
   return [...outs, ...drain(c)];
 }
 
-const appendEntries = (term: number, prevLogIdx: number, prevLogTerm: number): RaftMessage => ({
+const appendEntries = (
+  term: number,
+  prevLogIdx: number,
+  prevLogTerm: number,
+  commitIndex = 1,
+): RaftMessage => ({
   type: 'append_entries',
   term,
-  commitIndex: 1,
+  commitIndex,
   prevLogIdx,
   prevLogTerm,
   entries: [],
@@ -44,7 +49,7 @@ describe('a follower with a divergent suffix', () => {
   it('answers a conflict with the start of its run of the conflicting term, not one index back', () => {
     // 2..5 term 1, 6..12 term 2, 13..20 term 3; commit 3
     const f = node('b:1', ['a:1', 'c:1'], [...range(2, 5, 1), ...range(6, 12, 2), ...range(13, 20, 3)], 3);
-    f.step('a:1', { ...appendEntries(3, 20, 3), commitIndex: 3 }, 1);
+    f.step('a:1', appendEntries(3, 20, 3, 3), 1);
     drain(f);
     expect(f.status().commitIndex).toBe(3);
 
