@@ -8,9 +8,18 @@
  * Phases: connector `connecting` → (password: `keys`) → `open` (hello sent, onOpen);
  *         acceptor (password: `keys`) → `open` (the owner reads the hello from the first message).
  *
+ * Stale reads (pysyncobj's rule, given `staleness`): bytes that arrive on a connection nothing was
+ * read from for more than `connectionTimeoutMs` may have waited that long in the socket — our process
+ * was stopped or its event loop blocked, or the network held them — and so may carry commands whose
+ * senders have given up. Such a connection is closed before those bytes are decoded: none of its
+ * frames reach the owner. A peer that pings is never that quiet when all is well; for a peer that
+ * does not ping (Python) quiet can be idleness, so its bytes count as stale only when our own event
+ * loop also did not poll for that long (else they arrived after our last poll, i.e. recently).
+ *
  * This module must never: throw out of a socket event, deliver a key-exchange message or a ping to
- * the owner, call the owner re-entrantly from a method the owner called (close is reported from the
- * socket's 'close' event only), write after close, or buffer more than `maxPendingBytes` unsent.
+ * the owner, deliver a frame read after the connection went stale, call the owner re-entrantly from
+ * a method the owner called (close is reported from the socket's 'close' event only), write after
+ * close, or buffer more than `maxPendingBytes` unsent.
  */
 import type { Socket } from 'node:net';
 import { WireError } from '../../wire/errors.js';
@@ -55,6 +64,14 @@ export interface ConnectionConfig {
   /** what log lines call the other side until the owner knows better */
   label: string;
   logger: TransportLogger;
+  /** drop the connection, unread, when its bytes may be older than this (see the module comment) */
+  staleness?: StalenessCheck;
+}
+
+export interface StalenessCheck {
+  connectionTimeoutMs: number;
+  /** when our event loop last finished polling for I/O (bytes read later arrived after it) */
+  lastPollMs(): number;
 }
 
 const PING = dict({ type: PING_TYPE });
@@ -246,7 +263,13 @@ export class Connection {
 
   #onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
-    this.lastReadMs = this.#config.nowMs();
+    const now = this.#config.nowMs();
+    const stale = this.#staleReason(now, chunk.length);
+    if (stale !== null) {
+      this.close(stale, 'warn');
+      return;
+    }
+    this.lastReadMs = now;
     this.bytesReceived += chunk.length;
     this.#decoder.push(chunk);
     // (a handler may close the connection between two frames)
@@ -276,6 +299,21 @@ export class Connection {
 
   #isClosed(): boolean {
     return this.phase === 'closed';
+  }
+
+  /** Why the bytes arriving now must not be read (pysyncobj's connectionTimeout check), or null. */
+  #staleReason(now: number, bytes: number): string | null {
+    const check = this.#config.staleness;
+    if (check === undefined) return null;
+    const limit = check.connectionTimeoutMs;
+    const quietMs = now - this.lastReadMs;
+    if (quietMs <= limit) return null;
+    const quiet = `nothing read for ${Math.round(quietMs)} ms (connectionTimeoutMs ${limit})`;
+    const dropped = `${bytes} buffered bytes and what follows discarded unread`;
+    if (this.peerPings) return `stale: ${quiet} from a pinging peer; ${dropped}`;
+    const unpolledMs = now - check.lastPollMs();
+    if (unpolledMs <= limit) return null; // the peer was idle; these bytes came after our last poll
+    return `stale: ${quiet} and our event loop did not poll for ${Math.round(unpolledMs)} ms (stopped or blocked); ${dropped}`;
   }
 
   /** The first message of an encrypted connection: the other side's random key. */

@@ -13,6 +13,18 @@
  * received is closed after `connectionTimeoutMs` of silence; peers that never ping (Python) are left
  * to TCP keepalive and socket errors — we never close a live connection for being idle.
  *
+ * Stale connections (pysyncobj's rule: it drops a connection whose last read is older than
+ * connectionTimeout before reading from it): bytes that may have waited in a socket for longer than
+ * `connectionTimeoutMs` are never decoded — the connection is closed unread (Connection, with the
+ * poll witness below for peers that never ping) and the peer reconnects. They would be commands
+ * forwarded by clients that have since been told their write failed; applied late, a demoted
+ * primary's failed leader-lock refresh extends its lock by a TTL. After SIGCONT, or when a long
+ * synchronous job ends, libuv's poll phase runs the sockets' 'data' callbacks before any timer, so
+ * the sweep cannot be relied on to notice the stall first: a `setImmediate` scheduled by each sweep
+ * records when the loop last finished a poll phase, and bytes read later arrived after that moment.
+ * A connection accepted while the loop had not polled for that long may have sat in the accept queue
+ * just as long: it is closed at once.
+ *
  * This module must never: invoke a handler callback re-entrantly (from inside a call the owner made)
  * or after destroy(); let a peer's bytes crash the process; buffer unboundedly for a slow peer;
  * retry a connect or a bind in a tight loop; pass a ping or a key-exchange message to the owner.
@@ -22,7 +34,13 @@ import { Fernet, type SecondsClock } from '../../wire/fernet.js';
 import { encodeFrameFromPickle, type RandomSource } from '../../wire/frame.js';
 import { type PyValue, pyRepr } from '../../wire/value.js';
 import { type HostPort, isIpLiteral, listenAddress, shouldConnect, splitHostPort } from './address.js';
-import { Connection, type ConnectionConfig, type ConnectionEvents, type LogLevel } from './connection.js';
+import {
+  Connection,
+  type ConnectionConfig,
+  type ConnectionEvents,
+  type LogLevel,
+  type StalenessCheck,
+} from './connection.js';
 import { CachingDnsResolver, type HostResolver } from './dns.js';
 import {
   type ResolvedTransportSettings,
@@ -119,6 +137,9 @@ export class TcpTransport implements Transport {
   #sweepTimer: NodeJS.Timeout | null = null;
   #sweepIntervalMs = 0;
   #lastSweepMs = 0;
+  /** when our event loop last finished a poll phase (set from the check phase; see the module comment) */
+  #lastPollMs = 0;
+  #pollWitness: NodeJS.Immediate | null = null;
 
   readonly #nodes = new Map<string, NodeSlot>();
   readonly #readonlyPeers = new Map<string, Connection>();
@@ -128,9 +149,14 @@ export class TcpTransport implements Transport {
   #plainFrameCache: { pickle: Buffer; frame: Buffer } | null = null;
   readonly #lookups = new Set<Promise<unknown>>();
   readonly #events: ConnectionEvents;
+  readonly #staleness: StalenessCheck;
 
   constructor(options: TcpTransportOptions, handler: TransportHandler) {
     this.#s = resolveTransportSettings(options);
+    this.#staleness = {
+      connectionTimeoutMs: this.#s.connectionTimeoutMs,
+      lastPollMs: () => this.#lastPollMs,
+    };
     this.selfAddress = options.selfAddress;
     if (this.selfAddress !== null) splitHostPort(this.selfAddress); // throws AddressError early
     this.#log = this.#s.logger;
@@ -189,12 +215,15 @@ export class TcpTransport implements Transport {
       throw new TransportError(TransportErrorCode.NotStartable, 'destroyed while starting');
     }
     this.#running = true;
+    // (at most connectionTimeoutMs / 6 apart: the poll witness is that fresh while the loop runs)
     const sweepMs = Math.max(
       5,
-      Math.min(this.#s.keepalivePingIntervalMs || Number.POSITIVE_INFINITY, this.#s.connectionTimeoutMs) / 2,
+      Math.min(this.#s.keepalivePingIntervalMs || Number.POSITIVE_INFINITY, this.#s.connectionTimeoutMs / 3) /
+        2,
     );
     this.#sweepIntervalMs = sweepMs;
     this.#lastSweepMs = this.#s.nowMs();
+    this.#lastPollMs = this.#lastSweepMs;
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
     for (const slot of this.#nodes.values()) this.#connect(slot);
     if (this.selfAddress !== null) await this.#bind(this.selfAddress);
@@ -206,6 +235,8 @@ export class TcpTransport implements Transport {
     this.#running = false;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#sweepTimer = null;
+    if (this.#pollWitness) clearImmediate(this.#pollWitness);
+    this.#pollWitness = null;
     if (this.#bindTimer) clearTimeout(this.#bindTimer);
     this.#bindTimer = null;
     this.#abortStart?.(new TransportError(TransportErrorCode.NotStartable, 'destroyed while binding'));
@@ -555,6 +586,20 @@ export class TcpTransport implements Transport {
       return;
     }
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
+    const unpolledMs = this.#s.nowMs() - this.#lastPollMs;
+    if (unpolledMs > this.#s.connectionTimeoutMs) {
+      // it may have waited in the accept queue through our stall, its frames with it
+      this.#log.warn(
+        {
+          peer: from,
+          unpolledMs: Math.round(unpolledMs),
+          connectionTimeoutMs: this.#s.connectionTimeoutMs,
+        },
+        'incoming connection closed unread: our event loop did not poll for longer than connectionTimeoutMs (stopped or blocked), so what it carries may be stale',
+      );
+      socket.destroy();
+      return;
+    }
     const conn = new Connection(socket, this.#connectionConfig('acceptor', from), this.#events);
     this.#unbound.add(conn);
     this.#log.debug({ peer: from }, 'incoming connection');
@@ -734,18 +779,37 @@ export class TcpTransport implements Transport {
   // ------------------------------------------------------------------------------------------
   // timers
 
+  /**
+   * Runs in the check phase, so a poll phase ran since `since` (when the sweep scheduled it): what
+   * was in the sockets then has been read, and bytes read from now on arrived after `since`. (Not
+   * "now": another immediate queued before this one may have blocked the loop since that poll.)
+   */
+  #witnessPoll(since: number): void {
+    this.#pollWitness = null;
+    if (!this.#destroyed) this.#lastPollMs = Math.max(this.#lastPollMs, since);
+  }
+
   /** Keepalive pings, dead-connection detection, handshake and connect timeouts. */
   #sweep(): void {
     if (this.#destroyed) return;
     const now = this.#s.nowMs();
-    // After a stall of our own event loop (GC, a long synchronous job) the bytes that arrived meanwhile
-    // are still unread: timers run before I/O. Judge no connection on stale read times; next round.
+    // runs after the next poll phase (not now: a stall may have just ended, its bytes still unread);
+    // replaces a witness still pending from before a stall, which could only vouch for that earlier time
+    if (this.#pollWitness) clearImmediate(this.#pollWitness);
+    this.#pollWitness = setImmediate(() => this.#witnessPoll(now));
+    // After a stall of our own event loop (GC, a long synchronous job, SIGSTOP) the bytes that arrived
+    // meanwhile may still be unread: timers can run before I/O. Judge no connection on its read time
+    // now; the poll phase reads those bytes (a connection they are too old for is closed unread
+    // there, see Connection) and the next round judges the rest.
     const gapMs = now - this.#lastSweepMs;
     const stalled = gapMs > 2 * this.#sweepIntervalMs + 50;
     this.#lastSweepMs = now;
     this.#plainFrameCache = null; // a broadcast happens within one tick; do not pin a big frame
     if (stalled)
-      this.#log.debug({ gapMs: Math.round(gapMs) }, 'event loop stalled; timeouts checked next round');
+      this.#log[gapMs > this.#s.connectionTimeoutMs ? 'warn' : 'debug'](
+        { gapMs: Math.round(gapMs), connectionTimeoutMs: this.#s.connectionTimeoutMs },
+        'event loop stalled; timeouts checked next round',
+      );
     const timeout = this.#s.connectionTimeoutMs;
     const pingEvery = this.#s.keepalivePingIntervalMs;
     for (const conn of this.#allConnections()) {
@@ -806,6 +870,7 @@ export class TcpTransport implements Transport {
       nowMs: this.#s.nowMs,
       label,
       logger: this.#log,
+      staleness: this.#staleness,
     };
     if (hello !== undefined) c.hello = hello;
     if (this.#tokenClock) c.tokenClock = this.#tokenClock;
