@@ -86,6 +86,7 @@ export const BASE_PROFILE: SimProfile = {
   dupRate: 0.02,
   connectMinMs: 1,
   connectMaxMs: 30,
+  connectionTimeoutMs: 3500,
   faultEveryMs: 1500,
   partitions: true,
   oneWayPartitions: true,

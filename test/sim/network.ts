@@ -20,6 +20,8 @@ export interface NetworkProfile {
   readonly fifo: boolean;
   readonly dropRate: number;
   readonly dupRate: number;
+  /** a connection whose bytes waited unread longer than this is dropped (after a pause) */
+  readonly connectionTimeoutMs: number;
   /** time to (re)establish a connection */
   readonly connectMinMs: number;
   readonly connectMaxMs: number;
@@ -130,6 +132,24 @@ export class SimNetwork {
         });
       }
     }
+  }
+
+  get now(): number {
+    return this.clock.now;
+  }
+
+  get connectionTimeoutMs(): number {
+    return this.profile.connectionTimeoutMs;
+  }
+
+  /** Close the connection between a and b (both ends told); it is set up again when possible. */
+  breakLink(a: string, b: string): void {
+    const l = this.links.get(this.key(a, b));
+    if (!l?.up) return;
+    l.up = false;
+    this.transports.get(a)?.disconnected(b);
+    this.transports.get(b)?.disconnected(a);
+    this.refresh();
   }
 
   isUp(a: string, b: string): boolean {
@@ -276,11 +296,21 @@ export class SimTransport implements Transport {
     });
   }
 
-  /** @internal a message arrived (a paused process reads it when it resumes) */
+  /**
+   * @internal a message arrived. A paused process reads it when it resumes — unless it sat unread
+   * longer than the connection timeout: then the transport drops the connection unread (pysyncobj's
+   * rule, and the TCP transport's), and what the peer sent on it is lost.
+   */
   deliver(from: string, value: PyValue): void {
     if (this.closed || !this.peers.has(from)) return;
+    const arrived = this.net.now;
     this.asNode(() => {
-      if (!this.closed && this.peers.has(from)) this.handler.onMessage(from, value);
+      if (this.closed || !this.peers.has(from)) return;
+      if (this.net.now - arrived > this.net.connectionTimeoutMs) {
+        this.net.breakLink(this.nodeId, from);
+        return;
+      }
+      this.handler.onMessage(from, value);
     });
   }
 }

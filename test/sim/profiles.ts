@@ -75,6 +75,7 @@ export function swarmProfile(seed: number): SimProfile {
     dupRate: fifo ? 0 : r.pick([0, 0.02, 0.1]),
     connectMinMs: 1,
     connectMaxMs: r.pick([5, 30, 200]),
+    connectionTimeoutMs: r.pick([1000, 3500]),
     faultEveryMs: r.pick([500, 800, 1500, 2500]),
     partitions: r.chance(0.85),
     oneWayPartitions: r.chance(0.6),
