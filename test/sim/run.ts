@@ -33,7 +33,7 @@ for (const seed of seeds) {
   const profile = profileFor(seed, values.profile);
   try {
     if (values.kv) {
-      const r = new KvSimulator(seed, profile).run();
+      const r = await new KvSimulator(seed, profile).run();
       steps += r.steps;
       if (values.verbose || seeds.length === 1) {
         console.log(
