@@ -16,7 +16,7 @@
 import type { SyncObjConfOptions } from '../raft/config.js';
 import { FailReason } from '../raft/core/types.js';
 import { type ReplicatedCall, replicated } from '../raft/replicated.js';
-import { SyncObj, type SyncObjConsumer, type SyncObjDeps } from '../raft/syncobj.js';
+import { SyncObj, type SyncObjConsumer, type SyncObjDeps, type TimerHandle } from '../raft/syncobj.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../wire/value.js';
 import { discoverMembers, joinCluster } from './dyn-member.js';
 import { RaftError } from './errors.js';
@@ -41,7 +41,10 @@ export interface KVStoreTTLOptions {
   readonly onDelete?: (key: string) => void;
   /** SyncObj settings (Patroni's are the defaults here: no batching, dynamic membership, fail fast) */
   readonly conf?: SyncObjConfOptions;
-  /** wall clock in epoch seconds (Python `time.time()`); records and expiry use it */
+  /**
+   * wall clock in epoch seconds (Python `time.time()`); records and expiry use it. Default: the
+   * scheduler's wall clock (Date.now() in production)
+   */
   readonly wallClock?: () => number;
   /** pause between retry rounds, ms (Patroni: 1 s) */
   readonly retryPauseMs?: number;
@@ -122,7 +125,8 @@ export class KVStoreTTL extends SyncObj {
       { consumers: options.consumers, deps: options.deps },
     );
     this.retryTimeoutSeconds = options.retryTimeout || 10;
-    this.wallClock = options.wallClock ?? (() => Date.now() / 1000);
+    // the scheduler's wall clock: Date.now() in production
+    this.wallClock = options.wallClock ?? (() => this.scheduler.wallNow() / 1000);
     this.retryPauseMs = options.retryPauseMs ?? 1000;
     this.sm = new KvStateMachine({ onSet: options.onSet, onDelete: options.onDelete });
     this.addOnTickCallback(() => this.expireKeys());
@@ -302,17 +306,19 @@ export class KVStoreTTL extends SyncObj {
     timeoutSeconds?: number | null,
   ): Promise<PyValue | undefined | false> {
     const budget = timeoutSeconds || this.retryTimeoutSeconds;
-    // monotonic: a wall-clock step must not shorten or stretch the budget
-    const deadline = performance.now() + budget * 1000;
+    // monotonic: a wall-clock step must not shorten or stretch the budget; all time and timers
+    // come from this node's scheduler (Node's in production, the simulator's virtual one in tests)
+    const clock = this.scheduler;
+    const deadline = clock.now() + budget * 1000;
     return new Promise((resolve, reject) => {
       let finished = false;
       let wake: (() => void) | null = null;
       let lastError: FailReason | null = null;
-      let timer: NodeJS.Timeout | null = null;
+      let timer: TimerHandle | null = null;
       const finish = (fn: () => void) => {
         if (finished) return;
         finished = true;
-        if (timer) clearTimeout(timer);
+        timer?.cancel();
         fn();
       };
       const round = (waitMs: number) => {
@@ -331,14 +337,14 @@ export class KVStoreTTL extends SyncObj {
         // timerFired: the wait ran its full length (no failure woke it early)
         const afterWait = (timerFired: boolean) => {
           wake = null;
-          if (timer) clearTimeout(timer);
+          timer?.cancel();
           timer = null;
           if (finished) return;
           if (lastError === FailReason.RequestDenied) {
             finish(() => resolve(false));
             return;
           }
-          const remaining = deadline - performance.now();
+          const remaining = deadline - clock.now();
           if (remaining <= 0) {
             finish(() => reject(new RaftError('timeout')));
             return;
@@ -347,21 +353,21 @@ export class KVStoreTTL extends SyncObj {
             // the wait's timer fired a hair early (libuv's loop clock is truncated to ms and
             // may be stale): the budget is spent, as it would be in Patroni, so wait out the
             // remainder instead of starting another round
-            timer = setTimeout(() => afterWait(true), Math.ceil(remaining));
+            timer = clock.setTimer(Math.ceil(remaining), () => afterWait(true));
             return;
           }
           // Patroni: time is left, so pause and submit again
-          timer = setTimeout(() => {
+          timer = clock.setTimer(this.retryPauseMs, () => {
             timer = null;
             round(remaining);
-          }, this.retryPauseMs);
+          });
         };
         if (lastError !== null) {
           afterWait(false);
           return;
         }
         wake = () => afterWait(false);
-        timer = setTimeout(() => afterWait(true), Math.max(0, waitMs));
+        timer = clock.setTimer(Math.max(0, waitMs), () => afterWait(true));
       };
       round(budget * 1000);
     });

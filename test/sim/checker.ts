@@ -59,6 +59,11 @@ export class SafetyChecker {
     throw new SimViolation(sim.seed, sim.label, now, property, detail);
   }
 
+  /** the highest commit index any node has reported (as of the last step checked) */
+  get maxCommittedIndex(): number {
+    return this.maxCommitted;
+  }
+
   onStart(_sim: CheckedCluster, id: NodeId): void {
     this.lastCommit.delete(id);
     this.recordedUpTo.delete(id);

@@ -76,8 +76,6 @@ export interface ClientOp {
   /** the highest commit index of any node when the operation returned */
   commitBound?: number;
   finishedAt?: number;
-  /** completed by an index assignment for an entry already applied (see the simulator) */
-  lateAssignment?: boolean;
 }
 
 export interface ExpireIssue {

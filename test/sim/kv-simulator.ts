@@ -1,31 +1,40 @@
 /**
- * The KV mode of the deterministic simulator (the cluster mechanics are cluster.ts: the same
- * virtual network, disks, crashes and fault profiles as the toy mode): every node's state machine
- * is a KvStateMachine (src/kv) applying real pickled KVStoreTTL commands (`encodeMethodCall` with
- * Patroni's function ids 0 `_delete`, 1 `_expire`, 2 `_set`), the leader expires overdue keys as
- * KVStoreTTL does (limb included), and clients run Patroni's client side against a few keys: local
- * pre-check, record built with the node's wall clock, the retry loop (submit, wait, 1 s pause,
- * resubmit until the budget is spent; the first success of any round wins). Every operation is
- * recorded with its invoke and response times and its outcome — the result, `false`, or unknown
- * (timed out, node crashed) — and kv-checker.ts proves the history linearizable and the replicas
- * identical.
+ * The KV mode of the deterministic simulator (the world is cluster.ts: the same virtual network,
+ * disks, crashes and fault profiles as the toy mode). Every node is a real KVStoreTTL (src/kv) —
+ * its replicated `_set` / `_delete` / `_expire`, its leader-driven expiry on its own tick callback,
+ * its dumps — on a real SyncObj runtime with simulated seams; its wall clock is the node's skewed
+ * one. Clients run Patroni's client side through KVStoreTTL's public API — `set` (local pre-check,
+ * record built with the node's wall clock, the retry loop: submit, wait, 1 s pause, resubmit until
+ * the budget is spent, the first success of any round wins), `delete` (recursive or not), Python
+ * Patroni's unconditional delete (through `retry`), and local `get` — against a few keys, on a
+ * random live node. Every operation is recorded with its invoke and response times and its
+ * outcome — the result, `false`, or unknown (the retry budget ran out, or the node crashed) — and
+ * kv-checker.ts proves the history linearizable and the replicas identical.
+ *
+ * The simulator only watches: a thin KVStoreTTL subclass (SimKVStore) counts each operation's
+ * submission rounds, keeps the bytes it submitted and records the expiries the leader proposes.
+ * Nothing here persists, sends, applies or installs anything itself.
  */
 
-import {
-  type CasConditions,
-  checkConditions,
-  conditionKwargs,
-  type KvRecord,
-  newRecordDict,
-  valuesMatch,
-} from '../../src/kv/record.js';
-import { KvStateMachine } from '../../src/kv/state-machine.js';
-import { decodeMethodCall, encodeMethodCall } from '../../src/raft/commands.js';
+import { RaftError } from '../../src/kv/errors.js';
+import { KVStoreTTL, type KVStoreTTLOptions } from '../../src/kv/kvstore-ttl.js';
+import type { CasConditions, KvRecord } from '../../src/kv/record.js';
+import { decodeMethodCall } from '../../src/raft/commands.js';
+import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
-import { FailReason, type LogEntry, type NodeId, RaftState } from '../../src/raft/core/types.js';
-import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../../src/wire/value.js';
+import { CommandType, type FailReason, type LogEntry } from '../../src/raft/core/types.js';
+import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
+import type { ResultCallback, Scheduler, SyncObjDeps } from '../../src/raft/syncobj.js';
+import type { PyDictKey, PyValue } from '../../src/wire/value.js';
 import { SimViolation } from './checker.js';
-import type { SimProfile } from './cluster.js';
+import {
+  Cluster,
+  type ModeTuning,
+  type SimMode,
+  type SimNode,
+  type SimProfile,
+  simAddress,
+} from './cluster.js';
 import {
   type ClientOp,
   type ExpireIssue,
@@ -33,8 +42,7 @@ import {
   type KvCheckOptions,
   type KvHistory,
 } from './kv-checker.js';
-import { FUNC_DELETE, FUNC_EXPIRE, FUNC_SET, type ModelRecord, stateText } from './kv-model.js';
-import { Cluster, LATE_ASSIGNMENT, type SimMode, type SimNode } from './legacy-core-cluster.js';
+import { FUNC_EXPIRE, type ModelRecord, stateText } from './kv-model.js';
 import type { Rng } from './rng.js';
 
 /** A deliberately broken apply rule, for proving the checkers can fail. */
@@ -75,36 +83,97 @@ export interface KvSimResult {
   readonly leadersElected: number;
   readonly crashes: number;
   readonly searchSteps: number;
-  /** operations completed by an index assignment for an entry already applied (never over TCP) */
-  readonly lateAssignments: number;
 }
 
 // ----------------------------------------------------------------------------------------------
+// the nodes
 
-/** A state machine with a broken `_set` rule (test-only). */
-class BrokenKvStateMachine extends KvStateMachine {
-  constructor(private readonly drop: 'prevValue' | 'prevIndex') {
-    super();
+/** One client operation in flight on a node. */
+interface Call {
+  readonly op: ClientOp;
+  readonly node: KvSimNode;
+  /** the retry loop ran out of budget (set and delete report that as plain `false`) */
+  timedOut: boolean;
+  /** end the client's wait (first caller wins: the node's answer or its crash) */
+  end(outcome: 'ok' | 'unknown', result?: ModelRecord | boolean): void;
+}
+
+/** How the simulator watches a node: its submissions, its leader's expiries. */
+interface KvWatcher {
+  /** the leader proposed `_expire` (KVStoreTTL's own tick callback) */
+  onExpireProposed(command: Uint8Array): void;
+}
+
+/**
+ * KVStoreTTL as it is, plus bookkeeping: the client operation whose `set` / `delete` / `retry` is
+ * being called (`nextCall`) has its submission rounds counted and its command bytes kept; the loop
+ * running out of time is noted (set and delete return plain `false` then, which the history must
+ * record as an unknown outcome).
+ */
+class SimKVStore extends KVStoreTTL {
+  /** set by the client around its call into set / delete / retry; the retry loop takes it */
+  nextCall: Call | null = null;
+  /** the call whose round is submitting right now */
+  private submitting: Call | null = null;
+  private readonly watcher: KvWatcher;
+
+  constructor(options: KVStoreTTLOptions, watcher: KvWatcher) {
+    super(options);
+    this.watcher = watcher;
   }
-  override applySet(args: readonly PyValue[], kwargs: PyDict, index: number): KvRecord | false {
-    const kw = new Map(kwargs);
-    kw.delete(this.drop);
-    return super.applySet(args, kw, index);
+
+  override retry(
+    submit: (cb: (result: PyValue | undefined, reason: FailReason) => void) => void,
+    timeoutSeconds?: number | null,
+  ): Promise<PyValue | undefined | false> {
+    const call = this.nextCall;
+    this.nextCall = null;
+    if (call === null) return super.retry(submit, timeoutSeconds);
+    return super
+      .retry((cb) => {
+        call.op.rounds++;
+        this.submitting = call;
+        try {
+          submit(cb);
+        } finally {
+          this.submitting = null;
+        }
+      }, timeoutSeconds)
+      .catch((e: unknown) => {
+        if (e instanceof RaftError) call.timedOut = true;
+        throw e;
+      });
+  }
+
+  protected override submit(command: Uint8Array, cb: ResultCallback | null): void {
+    const call = this.submitting;
+    if (call !== null) call.op.command ??= command;
+    else if (command[0] === CommandType.Regular && decodeMethodCall(command).funcId === FUNC_EXPIRE) {
+      this.watcher.onExpireProposed(command);
+    }
+    super.submit(command, cb);
   }
 }
 
-/** What runs on a node besides Raft: KVStoreTTL's state machine and its expiry limb. */
-interface KvApp {
-  sm: KvStateMachine;
-  readonly limb: Map<string, PyDict>;
-  /** this node's wall clock offset, seconds */
-  readonly skew: number;
+/** A KVStoreTTL whose `_set` ignores one condition (test-only: the checks must catch it). */
+class BrokenKVStore extends SimKVStore {
+  constructor(
+    options: KVStoreTTLOptions,
+    watcher: KvWatcher,
+    private readonly drop: 'prevValue' | 'prevIndex',
+  ) {
+    super(options, watcher);
+  }
+
+  @replicated({ name: '_set' })
+  override _set(call: ReplicatedCall): KvRecord | false {
+    const kwargs = new Map(call.kwargs);
+    kwargs.delete(this.drop);
+    return super._set({ ...call, kwargs });
+  }
 }
 
-/** A dump: the KV map (records are immutable, so a shallow copy is a point-in-time state). */
-type KvDump = Map<PyDictKey, PyValue>;
-
-type KvSimNode = SimNode<KvApp, KvDump>;
+type KvSimNode = SimNode<SimKVStore>;
 
 function toModel(r: KvRecord): ModelRecord {
   return r.expire === undefined
@@ -113,36 +182,40 @@ function toModel(r: KvRecord): ModelRecord {
 }
 
 /** The canonical text of a node's whole KV state (same form as the model's). */
-export function kvStateText(sm: KvStateMachine): string {
-  return stateText([...sm.getPrefix('')].map(([k, r]) => [k, toModel(r)] as [string, ModelRecord]));
+export function kvStateText(kv: KVStoreTTL): string {
+  return stateText([...kv.getPrefix('')].map(([k, r]) => [k, toModel(r)] as [string, ModelRecord]));
 }
 
-class KvMode implements SimMode<KvApp, KvDump> {
+function isApplyCommand(message: PyValue): boolean {
+  return message instanceof Map && message.get('type') === 'apply_command';
+}
+
+// ----------------------------------------------------------------------------------------------
+
+class KvMode implements SimMode<SimKVStore> {
   readonly label = ' --kv';
-  readonly coreOptions;
-  readonly compactAfterEntries = 30;
-  /**
-   * forwarded submissions are never duplicated: over TCP nothing is, and a duplicated
-   * apply_command is a second submission no client made (Raft messages still are)
-   */
-  readonly duplicateSubmissions = false;
+  readonly tuning: ModeTuning;
   readonly membershipFaults = true;
   readonly checker: KvChecker;
   readonly history: KvHistory = { ops: [], expires: [] };
-  private c!: Cluster<KvApp, KvDump>;
+  private c!: Cluster<SimKVStore>;
   private clientRng!: Rng;
-  private skewRng!: Rng;
   private readonly keys: string[];
   private readonly clientsStopAt: number;
   private activeClients = 0;
-  private maxCommit = 0;
+  /** operations waiting for a node's answer */
+  private readonly calls = new Set<Call>();
+  /** an error thrown in a client's continuation, rethrown after the event */
+  private error: unknown = null;
+  /** what the converged participants held (captured before the cluster stops them) */
+  private finalStates: { id: string; appliedIndex: number; state: string }[] = [];
 
   constructor(
     seed: number,
     profile: SimProfile,
     private readonly options: KvSimOptions,
   ) {
-    this.coreOptions = {
+    this.tuning = {
       appendEntriesBatchSizeBytes: 1024,
       snapshotChunkBytes: 256,
       maxSendBytesPerRound: 16384,
@@ -154,102 +227,66 @@ class KvMode implements SimMode<KvApp, KvDump> {
     this.clientsStopAt = profile.chaosMs + 2000;
   }
 
-  attach(cluster: Cluster<KvApp, KvDump>): void {
+  /**
+   * Forwarded submissions are never duplicated: over TCP nothing is, and a duplicated
+   * apply_command is a second submission no client made (Raft messages still are).
+   */
+  mayDuplicate(message: PyValue): boolean {
+    return !isApplyCommand(message);
+  }
+
+  attach(cluster: Cluster<SimKVStore>): void {
     this.c = cluster;
     this.clientRng = cluster.rng.fork();
-    this.skewRng = cluster.rng.fork();
   }
 
-  newNode(_id: NodeId, _voter: boolean, spare: boolean): KvApp {
-    return { sm: new KvStateMachine(), limb: new Map(), skew: spare ? 0 : this.skewRng.range(-0.3, 0.3) };
-  }
-
-  // --------------------------------------------------------------------------------------------
-  // the state machine
-
-  private newStateMachine(n: KvSimNode): KvStateMachine {
+  create(
+    n: KvSimNode,
+    selfAddress: string | null,
+    partners: readonly string[],
+    conf: SyncObjConfOptions,
+    deps: SyncObjDeps,
+  ): SimKVStore {
+    const scheduler = deps.scheduler as Scheduler;
+    const options: KVStoreTTLOptions = {
+      selfAddr: selfAddress,
+      partnerAddrs: partners,
+      conf,
+      deps,
+      retryTimeout: 10,
+      retryPauseMs: 1000,
+      // the node's own (skewed) wall clock: records and expiry use it
+      wallClock: () => scheduler.wallNow() / 1000,
+    };
+    const watcher: KvWatcher = {
+      onExpireProposed: (command) => {
+        const key = decodeMethodCall(command).args[0] as string;
+        const issue: ExpireIssue = { key, command, invoke: this.c.now };
+        this.history.expires.push(issue);
+      },
+    };
     const f = this.options.applyFault;
-    if (f === 'ignorePrevValue' || (f === 'divergentN2' && n.id === 'n2'))
-      return new BrokenKvStateMachine('prevValue');
-    if (f === 'ignorePrevIndex') return new BrokenKvStateMachine('prevIndex');
-    return new KvStateMachine();
-  }
-
-  load(n: KvSimNode, dump: KvDump | null): void {
-    n.app.sm = this.newStateMachine(n);
-    if (dump !== null) n.app.sm.restore(dump);
-  }
-
-  capture(n: KvSimNode): KvDump {
-    return n.app.sm.snapshot();
-  }
-
-  apply(n: KvSimNode, e: LogEntry): PyValue | KvRecord {
-    const call = decodeMethodCall(e.command);
-    const kwargs = call.kwargs ?? new Map<PyDictKey, PyValue>();
-    const sm = n.app.sm;
-    if (call.funcId === FUNC_SET) return sm.applySet(call.args, kwargs, e.index);
-    if (call.funcId === FUNC_DELETE) return sm.applyDelete(call.args, kwargs);
-    if (call.funcId === FUNC_EXPIRE) {
-      sm.applyExpire(call.args);
-      return null;
-    }
-    return this.c.fail('apply', `${n.id}: unknown function id ${call.funcId} at ${e.index}`);
-  }
-
-  onStart(n: KvSimNode): void {
-    n.app.limb.clear();
+    if (f === 'ignorePrevValue' || (f === 'divergentN2' && n.id === simAddress(2)))
+      return new BrokenKVStore(options, watcher, 'prevValue');
+    if (f === 'ignorePrevIndex') return new BrokenKVStore(options, watcher, 'prevIndex');
+    return new SimKVStore(options, watcher);
   }
 
   onApplied(n: KvSimNode, e: LogEntry): void {
-    this.checker.onApply(n.id, e, kvStateText(n.app.sm), this.c.now);
+    this.checker.onApply(n.id, e, kvStateText(n.obj as SimKVStore), this.c.now);
   }
 
   onSnapshotInstalled(n: KvSimNode, lastEntry: LogEntry): void {
-    this.checker.onSnapshotInstalled(n.id, lastEntry.index, kvStateText(n.app.sm));
+    this.checker.onSnapshotInstalled(n.id, lastEntry.index, kvStateText(n.obj as SimKVStore));
+  }
+
+  /** The node's process is gone: its operations in flight end with an unknown outcome. */
+  onCrash(n: KvSimNode): void {
+    for (const call of [...this.calls]) if (call.node === n) call.end('unknown');
   }
 
   afterStep(): void {
-    for (const n of this.c.nodes) {
-      const c = n.core?.status().commitIndex ?? 0;
-      if (c > this.maxCommit) this.maxCommit = c;
-    }
-  }
-
-  afterTick(n: KvSimNode): void {
-    this.expireKeys(n);
-  }
-
-  private wallClock(n: KvSimNode): number {
-    return 1000 + this.c.now / 1000 + n.app.skew;
-  }
-
-  /** KVStoreTTL's leader-driven expiry, run after every tick. */
-  private expireKeys(n: KvSimNode): void {
-    const core = n.core;
-    if (!core) return;
-    if (core.role !== RaftState.Leader) {
-      n.app.limb.clear();
-      return;
-    }
-    const now = this.wallClock(n);
-    for (const key of n.app.sm.expiring) {
-      const value = n.app.sm.raw(key);
-      if (value === undefined) continue;
-      const e = value.get('expire');
-      const t = e instanceof PyFloat ? e.value : typeof e === 'number' ? e : Number.NaN;
-      if (!(t <= now)) continue;
-      const inLimb = n.app.limb.get(key);
-      if (inLimb !== undefined && valuesMatch(inLimb, value)) continue;
-      n.app.limb.set(key, value);
-      const command = encodeMethodCall({ funcId: FUNC_EXPIRE, args: [key, value], kwargs: undefined });
-      const issue: ExpireIssue = { key, command, invoke: this.c.now };
-      this.history.expires.push(issue);
-      this.c.propose(n, command, () => {
-        const l = n.app.limb.get(key);
-        if (l !== undefined && valuesMatch(l, value)) n.app.limb.delete(key);
-      });
-    }
+    if (this.error !== null) throw this.error;
   }
 
   // --------------------------------------------------------------------------------------------
@@ -257,29 +294,42 @@ class KvMode implements SimMode<KvApp, KvDump> {
 
   startClients(): void {
     const clients = this.options.clients ?? 4;
-    for (let c = 0; c < clients; c++) this.scheduleClient(c);
+    for (let c = 0; c < clients; c++) {
+      this.activeClients++;
+      this.client(c).catch((e: unknown) => {
+        this.error ??= e;
+      });
+    }
   }
 
-  private scheduleClient(client: number): void {
-    this.activeClients++;
-    const next = () => {
-      if (this.c.now >= this.clientsStopAt) {
-        this.activeClients--;
-        return;
-      }
-      this.runClientOp(client, () => this.c.at(this.c.now + this.clientRng.range(5, 80), next));
-    };
-    this.c.at(this.c.now + this.clientRng.range(0, 100), next);
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.c.at(this.c.now + ms, resolve));
   }
 
-  private runClientOp(client: number, then: () => void): void {
+  private async client(client: number): Promise<void> {
+    await this.sleep(this.clientRng.range(0, 100));
+    while (this.c.now < this.clientsStopAt) {
+      await this.runClientOp(client);
+      await this.sleep(this.clientRng.range(5, 80));
+    }
+    this.activeClients--;
+  }
+
+  /** The highest commit index any node has reached (a local read cannot be newer). */
+  private commitBound(n: KvSimNode): number {
+    return Math.max(this.c.checker.maxCommittedIndex, n.core?.brief().commitIndex ?? 0);
+  }
+
+  private async runClientOp(client: number): Promise<void> {
+    const c = this.c;
     const r = this.clientRng;
-    const live = this.c.nodes.filter((n) => n.core !== null);
+    const live = c.nodes.filter((n) => n.obj !== null && n.core !== null);
     if (live.length === 0) {
-      this.c.at(this.c.now + 50, then);
+      await this.sleep(50);
       return;
     }
     const n = r.pick(live);
+    const kv = n.obj as SimKVStore;
     const key = r.pick(this.keys);
     const id = this.history.ops.length;
     const op: ClientOp = {
@@ -289,7 +339,7 @@ class KvMode implements SimMode<KvApp, KvDump> {
       session: this.options.sessionsSpanNodes ? `${client}` : `${client}@${n.id}#${n.incarnation}`,
       kind: 'read',
       key,
-      invoke: this.c.now,
+      invoke: c.now,
       response: null,
       command: null,
       rounds: 0,
@@ -298,20 +348,19 @@ class KvMode implements SimMode<KvApp, KvDump> {
       cas: {},
     };
     this.history.ops.push(op);
-    const local = n.app.sm.raw(key);
     op.commitBound = this.commitBound(n);
-    const localRec = n.app.sm.get(key);
+    const localRec = kv.get(key);
     const x = r.next();
     if (x < 0.12) {
       op.outcome = 'ok';
       op.result = localRec === null ? null : toModel(localRec);
-      op.response = this.c.now;
-      op.commitBound = this.commitBound(n);
-      then();
+      op.response = c.now;
       return;
     }
     const value = `c${client}-${id}`;
     const budget = r.pick([1, 2, 3, 5]);
+    const call = this.newCall(op, n);
+    let pending: Promise<unknown>;
     if (x < 0.8) {
       // set, with one of Patroni's CAS forms or none
       const y = r.next();
@@ -324,148 +373,94 @@ class KvMode implements SimMode<KvApp, KvDump> {
       else if (y < 0.93)
         cas = { prevIndex: localRec && r.chance(0.85) ? localRec.index - (r.chance(0.1) ? 1 : 0) : null };
       else cas = { prevExist: true, prevValue: localRec?.value ?? 'x' };
-      const kwargs = conditionKwargs(cas);
+      const ttl = r.chance(0.25) ? r.pick([0.5, 1, 2, 4]) : undefined;
       op.kind = 'set';
       op.cas = cas;
-      if (!checkConditions(local, kwargs)) {
-        this.precheckFalse(op, localRec, then);
-        return;
+      kv.nextCall = call;
+      pending = kv.set(key, value, { ...cas, ttl, timeout: budget });
+    } else {
+      const y = r.next();
+      if (y < 0.12) {
+        op.kind = 'rdelete';
+        kv.nextCall = call;
+        pending = kv.delete(key, { recursive: true, timeout: budget });
+      } else if (y < 0.24) {
+        // an unconditional delete as Python Patroni sends it (no CAS, no pre-check): its retry
+        // loop with `_delete(key, recursive=False)`
+        op.kind = 'pydelete';
+        const kwargs = new Map<PyDictKey, PyValue>([['recursive', false]]);
+        kv.nextCall = call;
+        pending = kv.retry((cb) => kv.callWithCallback(kv._delete, [key], kwargs, cb), budget);
+      } else {
+        op.kind = 'delete';
+        const z = r.next();
+        const cas: CasConditions =
+          z < 0.45
+            ? {}
+            : z < 0.5
+              ? { prevIndex: null }
+              : z < 0.75
+                ? { prevValue: localRec?.value ?? 'x' }
+                : { prevIndex: localRec ? localRec.index : r.int(1, 50) };
+        // what KVStoreTTL.delete sends and pre-checks: nothing that requires the key to exist →
+        // prevExist: true is added (the history records the conditions the node evaluates)
+        const constrains =
+          cas.prevExist !== undefined ||
+          cas.prevValue !== undefined ||
+          (cas.prevIndex !== undefined && cas.prevIndex !== null);
+        op.cas = constrains ? cas : { ...cas, prevExist: true };
+        kv.nextCall = call;
+        pending = kv.delete(key, { ...cas, timeout: budget });
       }
-      const ttl = r.chance(0.25) ? r.pick([0.5, 1, 2, 4]) : undefined;
-      const record = newRecordDict(value, this.wallClock(n), local?.get('created'), ttl);
-      const command = encodeMethodCall({
-        funcId: FUNC_SET,
-        args: [key, record],
-        kwargs: kwargs.size > 0 ? kwargs : undefined,
-      });
-      this.retryLoop(n, op, command, budget, then);
+    }
+    kv.nextCall = null;
+    if (op.rounds === 0) {
+      // KVStoreTTL answered from its local pre-check without submitting anything
+      this.calls.delete(call);
+      op.outcome = 'precheck-false';
+      op.result = false;
+      op.observed = localRec === null ? null : toModel(localRec);
+      op.response = c.now;
+      const answer = await pending;
+      if (answer !== false)
+        c.fail('kv client', `op ${id}: ${op.kind} returned ${String(answer)} unsubmitted`);
       return;
     }
-    // deletes
-    const y = r.next();
-    let kwargs: PyDict;
-    if (y < 0.12) {
-      op.kind = 'rdelete';
-      kwargs = new Map<PyDictKey, PyValue>([['recursive', true]]);
-    } else if (y < 0.24) {
-      // an unconditional delete as Python Patroni sends it (no CAS, no pre-check)
-      op.kind = 'pydelete';
-      kwargs = new Map<PyDictKey, PyValue>([['recursive', false]]);
-    } else {
-      op.kind = 'delete';
-      const z = r.next();
-      const cas: CasConditions =
-        z < 0.45
-          ? {}
-          : z < 0.5
-            ? { prevIndex: null }
-            : z < 0.75
-              ? { prevValue: localRec?.value ?? 'x' }
-              : { prevIndex: localRec ? localRec.index : r.int(1, 50) };
-      const conditions = conditionKwargs(cas);
-      // KVStoreTTL.delete: nothing that requires the key to exist → add prevExist: true
-      const constrains =
-        conditions.has('prevExist') ||
-        conditions.has('prevValue') ||
-        (conditions.has('prevIndex') && conditions.get('prevIndex') !== null);
-      if (!constrains) conditions.set('prevExist', true);
-      op.cas = Object.fromEntries(conditions) as CasConditions;
-      if (!checkConditions(local, conditions)) {
-        this.precheckFalse(op, localRec, then);
-        return;
-      }
-      kwargs = new Map<PyDictKey, PyValue>([['recursive', false], ...conditions]);
-    }
-    const command = encodeMethodCall({ funcId: FUNC_DELETE, args: [key], kwargs });
-    this.retryLoop(n, op, command, budget, then);
+    pending.then(
+      (v) => {
+        if (v === false && call.timedOut) call.end('unknown');
+        else call.end('ok', resultOf(v));
+      },
+      (e: unknown) => {
+        if (e instanceof RaftError) call.end('unknown');
+        else this.error ??= e;
+      },
+    );
+    await call.done;
   }
 
-  /** The highest commit index any node has reached (a local read cannot be newer). */
-  private commitBound(n: KvSimNode): number {
-    return Math.max(this.maxCommit, n.core?.status().commitIndex ?? 0);
-  }
-
-  private precheckFalse(op: ClientOp, seen: KvRecord | null, then: () => void): void {
-    op.outcome = 'precheck-false';
-    op.result = false;
-    op.observed = seen === null ? null : toModel(seen);
-    op.response = this.c.now;
-    then();
-  }
-
-  /**
-   * KVStoreTTL.retry in virtual time: submit; wait for a completion up to the remaining budget; on a
-   * failure (of any round) or when the wait runs out, pause 1 s and submit again while budget
-   * remains; the first success of any round wins. Out of budget: unknown outcome.
-   */
-  private retryLoop(
-    n: KvSimNode,
-    op: ClientOp,
-    command: Uint8Array,
-    budgetS: number,
-    then: () => void,
-  ): void {
-    op.command = command;
-    const deadline = this.c.now + budgetS * 1000;
-    const incarnation = n.incarnation;
-    let finished = false;
-    let lastError: number | null = null;
-    let wake: (() => void) | null = null;
-    const finish = (outcome: 'ok' | 'unknown', result?: ModelRecord | boolean) => {
-      if (finished) return;
-      finished = true;
-      wake = null;
-      op.outcome = outcome;
-      op.result = result;
-      op.response = outcome === 'ok' ? this.c.now : Number.POSITIVE_INFINITY;
-      op.finishedAt = this.c.now;
-      then();
+  private newCall(op: ClientOp, node: KvSimNode): Call & { done: Promise<void> } {
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => {
+      resolve = r;
+    });
+    const call = {
+      op,
+      node,
+      timedOut: false,
+      done,
+      end: (outcome: 'ok' | 'unknown', result?: ModelRecord | boolean) => {
+        if (op.outcome !== 'pending') return;
+        this.calls.delete(call);
+        op.outcome = outcome;
+        op.result = result;
+        op.response = outcome === 'ok' ? this.c.now : Number.POSITIVE_INFINITY;
+        op.finishedAt = this.c.now;
+        resolve();
+      },
     };
-    const afterWait = () => {
-      wake = null;
-      if (finished) return;
-      const remaining = deadline - this.c.now;
-      if (remaining <= 0) {
-        finish('unknown');
-        return;
-      }
-      this.c.at(this.c.now + 1000, () => round(remaining));
-    };
-    const round = (waitMs: number) => {
-      if (finished) return;
-      if (n.core === null || n.incarnation !== incarnation) {
-        // the client lived with its node: it is gone, the outcome of earlier rounds is unknown
-        finish('unknown');
-        return;
-      }
-      lastError = null;
-      op.rounds++;
-      this.c.propose(n, command, (result, reason) => {
-        if (finished) return;
-        if (reason === FailReason.Success) {
-          finish('ok', resultOf(result));
-          return;
-        }
-        if (reason === LATE_ASSIGNMENT) {
-          op.lateAssignment = true;
-          finish('unknown');
-          return;
-        }
-        lastError = reason;
-        wake?.();
-      });
-      if (finished) return;
-      if (lastError !== null) {
-        afterWait();
-        return;
-      }
-      const mine = () => {
-        if (wake === mine) afterWait();
-      };
-      wake = mine;
-      this.c.at(this.c.now + waitMs, mine);
-    };
-    round(budgetS * 1000);
+    this.calls.add(call);
+    return call;
   }
 
   // --------------------------------------------------------------------------------------------
@@ -473,27 +468,29 @@ class KvMode implements SimMode<KvApp, KvDump> {
 
   converged(leader: KvSimNode): boolean {
     if (this.activeClients > 0) return false;
-    const wall = this.wallClock(leader);
-    for (const key of leader.app.sm.expiring) {
-      const e = leader.app.sm.get(key)?.expire;
-      if (e !== undefined && e <= wall) return false;
+    const kv = leader.obj as SimKVStore;
+    const wall = (this.c.now + leader.wallOffsetMs) / 1000;
+    for (const rec of kv.getPrefix('').values()) {
+      if (rec.expire !== undefined && rec.expire <= wall) return false;
     }
+    // the cluster stops every node once converged: keep what the participants hold
+    this.finalStates = this.c.participants(leader).map((n) => ({
+      id: n.id,
+      appliedIndex: n.appliedIndex,
+      state: kvStateText(n.obj as SimKVStore),
+    }));
     return true;
   }
 
   livenessDetail(): string[] {
-    return [`active clients ${this.activeClients}`];
+    const pending = [...this.calls].map((call) => `op ${call.op.id} on ${call.node.id}`);
+    return [`active clients ${this.activeClients}; waiting: ${pending.join(', ') || 'none'}`];
   }
 
   /** The final checks (after convergence) and the run's summary. */
   finish(): KvSimResult {
     const c = this.c;
-    const leader = c.currentLeader();
-    const nodes = leader ? c.participants(leader).filter((n) => n.core !== null) : [];
-    const report = this.checker.finish(
-      this.history,
-      nodes.map((n) => ({ id: n.id, appliedIndex: n.appliedIndex, state: kvStateText(n.app.sm) })),
-    );
+    const report = this.checker.finish(this.history, this.finalStates);
     const ops = this.history.ops;
     return {
       seed: c.seed,
@@ -510,7 +507,6 @@ class KvMode implements SimMode<KvApp, KvDump> {
       leadersElected: c.checker.leadersElected,
       crashes: c.crashes,
       searchSteps: report.searchSteps,
-      lateAssignments: ops.filter((o) => o.lateAssignment).length,
     };
   }
 }
@@ -522,9 +518,9 @@ export class KvSimulator {
     private readonly options: KvSimOptions = {},
   ) {}
 
-  run(): KvSimResult {
+  async run(): Promise<KvSimResult> {
     const mode = new KvMode(this.seed, this.profile, this.options);
-    new Cluster(this.seed, this.profile, mode).run();
+    await new Cluster(this.seed, this.profile, mode).run();
     return mode.finish();
   }
 }
@@ -532,7 +528,7 @@ export class KvSimulator {
 function resultOf(v: unknown): ModelRecord | boolean {
   if (v === true || v === false) return v;
   if (v !== null && typeof v === 'object' && 'value' in v && 'index' in v) return toModel(v as KvRecord);
-  throw new Error(`unexpected apply result ${String(v)}`);
+  throw new Error(`unexpected result ${String(v)}`);
 }
 
 export { SimViolation };

@@ -113,7 +113,7 @@ async function runHere(seeds: readonly number[]): Promise<number> {
     const profile = profileFor(seed, values.profile);
     try {
       if (values.kv) {
-        const r = new KvSimulator(seed, profile, { coreFaults: faults }).run();
+        const r = await new KvSimulator(seed, profile, { coreFaults: faults }).run();
         steps += r.steps;
         virtualMs += r.virtualMs;
         if (values.verbose || seeds.length === 1) {
