@@ -1,58 +1,60 @@
 /**
- * The deterministic simulator in CI: ≥ 1,000 seeds (RAFTDCS_SIM_SEEDS to change), rotating over
- * the fault profiles, zero violations allowed; and proof that the checks can fail: deliberately
- * broken cores (test-only flags) must be caught.
+ * The deterministic simulator in CI: RAFTDCS_SIM_SEEDS swarm histories (each seed draws its own
+ * profile) of real SyncObj nodes, zero violations allowed; every named profile makes progress; a
+ * seed replays exactly; and proof that the checks can fail: runtimes with a deliberately broken
+ * behaviour (test-only flags) are caught.
  */
 import { describe, expect, it } from 'vitest';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
-import { PROFILES, profileFor, ROTATION } from './profiles.js';
+import { PROFILES, profileFor } from './profiles.js';
 import { Simulator, SimViolation } from './simulator.js';
 
-const SEEDS = Number(process.env.RAFTDCS_SIM_SEEDS ?? 1000);
+const SEEDS = Number(process.env.RAFTDCS_SIM_SEEDS ?? 600);
 const FIRST = Number(process.env.RAFTDCS_SIM_FIRST_SEED ?? 1);
-const CHUNK = 125;
+const CHUNK = 50;
 
-describe('simulator: safety and liveness over many seeds', () => {
+describe('simulator: safety and liveness over swarm histories', () => {
   for (let start = FIRST; start < FIRST + SEEDS; start += CHUNK) {
     const end = Math.min(FIRST + SEEDS, start + CHUNK) - 1;
-    it(`seeds ${start}..${end} (profiles ${ROTATION.join(', ')})`, async () => {
+    it(`seeds ${start}..${end}`, async () => {
       for (let seed = start; seed <= end; seed++) {
         const result = await new Simulator(seed, profileFor(seed)).run();
-        // a run that proposes nothing or elects nobody would prove nothing
+        // a run that elects nobody would prove nothing
         expect(result.leadersElected, `seed ${seed}`).toBeGreaterThan(0);
       }
     });
   }
 
-  it('every profile makes progress and exercises its faults', async () => {
+  it('every named profile makes progress and exercises its faults', async () => {
     for (const [name, profile] of Object.entries(PROFILES)) {
       let acked = 0;
       let crashes = 0;
-      for (let seed = 1; seed <= 4; seed++) {
+      for (let seed = 1; seed <= 3; seed++) {
         const r = await new Simulator(seed, profile).run();
         acked += r.acked;
         crashes += r.crashes;
       }
-      expect(acked, name).toBeGreaterThan(100);
+      expect(acked, name).toBeGreaterThan(50);
       if (profile.crashes) expect(crashes, name).toBeGreaterThan(0);
     }
   });
 
   it('replays a seed exactly', async () => {
-    const a = await new Simulator(77, PROFILES.lossy!).run();
-    const b = await new Simulator(77, PROFILES.lossy!).run();
+    const a = await new Simulator(77, profileFor(77)).run();
+    const b = await new Simulator(77, profileFor(77)).run();
     expect(b).toEqual(a);
   });
 });
 
 async function firstViolation(
   fault: UnsafeTestFaults,
-  profile: string,
+  profile: string | undefined,
+  from: number,
   maxSeeds: number,
 ): Promise<SimViolation | undefined> {
-  for (let seed = 1; seed <= maxSeeds; seed++) {
+  for (let seed = from; seed < from + maxSeeds; seed++) {
     try {
-      await new Simulator(seed, PROFILES[profile]!, fault).run();
+      await new Simulator(seed, profileFor(seed, profile), fault).run();
     } catch (e) {
       if (e instanceof SimViolation) return e;
       throw e;
@@ -61,18 +63,18 @@ async function firstViolation(
   return undefined;
 }
 
-describe('simulator: a deliberately broken core is caught', () => {
+const SAFETY = ['Election Safety', 'Log Matching', 'Leader Completeness', 'State Machine Safety'];
+
+describe('simulator: a deliberately broken runtime is caught by random search', () => {
   it('granting two votes in one term breaks Election Safety', async () => {
-    const v = await firstViolation({ grantTwoVotesPerTerm: true }, 'lossy', 200);
+    const v = await firstViolation({ grantTwoVotesPerTerm: true }, 'lossy', 1, 200);
     expect(v?.property).toBe('Election Safety');
     expect(v?.message).toMatch(/replay: npm run sim -- --profile lossy --seed \d+/);
   });
 
-  it('forgetting term and vote across restarts breaks safety', async () => {
-    const v = await firstViolation({ skipPersistHardState: true }, 'base', 200);
+  it('forgetting term and vote across restarts (vote not persisted) breaks safety', async () => {
+    const v = await firstViolation({ skipPersistHardState: true }, 'base', 1, 200);
     expect(v).toBeInstanceOf(SimViolation);
-    expect(['Election Safety', 'Log Matching', 'Leader Completeness', 'State Machine Safety']).toContain(
-      v?.property,
-    );
+    expect(SAFETY).toContain(v?.property);
   });
 });
