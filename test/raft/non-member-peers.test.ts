@@ -26,7 +26,7 @@ describe('voting nodes outside our membership', () => {
     expect(outs.some((o) => o.hardState !== undefined)).toBe(false);
   });
 
-  it("the same request from a member is granted (control)", () => {
+  it('the same request from a member is granted (control)', () => {
     const f = node('f:1', ['a:1', 'b:1'], [e(2, 1)], 1);
     f.peerConnected('a:1', false, 0);
     f.step('a:1', vote(5, 9, 1), 5000);
