@@ -96,7 +96,8 @@ describe('garbage closes only that connection', () => {
     },
     { name: 'a dict hello', bytes: () => encodeFrame(dict({ type: 'request_vote', term: 1 })), code: null },
     { name: 'an int hello', bytes: () => encodeFrame(5), code: null },
-    { name: 'an unknown address', bytes: () => encodeFrame('10.9.9.9:1234'), code: null },
+    // (an unknown `host:port` is a voting node we may not know yet: accepted, transport-strangers.test.ts)
+    { name: 'a string hello that is no address', bytes: () => encodeFrame('10.9.9.9'), code: null },
     { name: 'our own address as hello', bytes: () => Buffer.alloc(0), code: null },
   ];
 

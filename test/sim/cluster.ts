@@ -461,6 +461,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         onUtilityCommand: () => {},
       },
       life,
+      'pysyncobj',
     );
     n.transport = t;
     for (const p of configuredPeers) if (p !== n.id) t.addNode(p);

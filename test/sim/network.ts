@@ -1,12 +1,15 @@
 /**
- * The simulated network and the Transport each node life gets from it. Connections follow
- * pysyncobj's rules (a voter keeps one connection to every other member it knows; read-only nodes
- * connect to the voters; a voter accepts a node it knows or a read-only node), take a random time
+ * The simulated network and the Transport each node life gets from it. Connections follow the
+ * transports' rules (tcp-transport.ts): one connection per pair; a read-only node dials the voters
+ * it knows; a voter dials the voters it knows whose address is smaller, and a raftdcs voter also the
+ * greater ones (its dial-back; the delay before it is not modelled); a raftdcs voter accepts any
+ * voter or read-only node, a pysyncobj voter only a voter it knows or a read-only node. Links take a random time
  * to set up (DNS, TCP and the handshake), and break when a process stops or a partition cuts both
  * directions. Messages travel as the runtime's real pickle bytes and are decoded by the real codec
  * on arrival; the network delays, drops, duplicates and reorders them — or, on FIFO (TCP-like)
  * links, delivers them in order and loses only what was in flight when the connection broke.
  */
+import { shouldConnect } from '../../src/raft/transport/address.js';
 import type { Transport, TransportHandler } from '../../src/raft/transport/types.js';
 import { decodePickle } from '../../src/wire/pickle/index.js';
 import type { PyValue } from '../../src/wire/value.js';
@@ -58,8 +61,14 @@ export class SimNetwork {
   ) {}
 
   /** The transport of a new node life (`readonlyId` for a node without a self address). */
-  transport(nodeId: string, voter: boolean, handler: TransportHandler, life: SimLife): SimTransport {
-    return new SimTransport(this, nodeId, voter, handler, (fn) => runIn(this.clock, life, fn));
+  transport(
+    nodeId: string,
+    voter: boolean,
+    handler: TransportHandler,
+    life: SimLife,
+    kind: 'raftdcs' | 'pysyncobj' = 'raftdcs',
+  ): SimTransport {
+    return new SimTransport(this, nodeId, voter, handler, (fn) => runIn(this.clock, life, fn), kind);
   }
 
   /** @internal */
@@ -93,9 +102,27 @@ export class SimNetwork {
     if (!a.voter && !b.voter) return false;
     if (this.blocked.has(`${a.nodeId}>${b.nodeId}`) && this.blocked.has(`${b.nodeId}>${a.nodeId}`))
       return false;
-    const aToB = a.wants(b.nodeId) && (b.wants(a.nodeId) || !a.voter);
-    const bToA = b.wants(a.nodeId) && (a.wants(b.nodeId) || !b.voter);
-    return aToB || bToA;
+    return this.dials(a, b) || this.dials(b, a);
+  }
+
+  /** Whether `a` opens a connection to `b` that `b` keeps. */
+  private dials(a: SimTransport, b: SimTransport): boolean {
+    if (!a.wants(b.nodeId)) return false;
+    if (!a.voter) return true; // read-only: dials every voter it knows, and voters accept it
+    // a voter dials a smaller address; a raftdcs voter also a greater one (dial-back)
+    if (!shouldConnect(a.nodeId, b.nodeId) && a.kind !== 'raftdcs') return false;
+    // a raftdcs voter accepts a voter it does not know (it may lead us); pysyncobj closes it
+    return b.wants(a.nodeId) || b.kind === 'raftdcs';
+  }
+
+  /** @internal `t` dropped `peer`: its end of their connection closes (the peer may connect again). */
+  dropped(t: SimTransport, peer: string): void {
+    const l = this.links.get(this.key(t.nodeId, peer));
+    if (l?.up) {
+      l.up = false;
+      this.transports.get(peer)?.disconnected(t.nodeId);
+    }
+    this.refresh();
   }
 
   /** Re-evaluate every connection: break the impossible ones, start setting up the possible ones. */
@@ -223,6 +250,7 @@ export class SimTransport implements Transport {
     private readonly handler: TransportHandler,
     /** runs a callback as the node's process (postponed while it is paused) */
     private readonly asNode: (fn: () => void) => void,
+    readonly kind: 'raftdcs' | 'pysyncobj' = 'raftdcs',
   ) {}
 
   wants(peer: string): boolean {
@@ -247,7 +275,7 @@ export class SimTransport implements Transport {
     if (!this.nodes.delete(address)) return;
     // no disconnect callback for a dropped node (the runtime told its core itself)
     this.peers.delete(address);
-    if (this.started) this.net.refresh();
+    if (this.started) this.net.dropped(this, address);
   }
 
   send(peer: string, message: PyValue): boolean {
@@ -281,7 +309,8 @@ export class SimTransport implements Transport {
   /** @internal */
   connected(peer: string, readonly: boolean): void {
     if (this.closed) return;
-    if (this.voter && !readonly && !this.nodes.has(peer)) return;
+    // (a raftdcs voter also reports a voter it does not know: tcp-transport's "stranger"; a later
+    // addNode keeps that connection)
     this.peers.add(peer);
     this.asNode(() => {
       if (!this.closed && this.peers.has(peer)) this.handler.onPeerConnected(peer, readonly);

@@ -643,6 +643,14 @@ export class RaftCore {
   private onRequestVote(from: NodeId, term: number, lastLogIndex: number, lastLogTerm: number): void {
     if (this.selfId === null) return; // read-only nodes never vote
     if (this.readonlyPeers.has(from)) return;
+    // A node outside our membership gets no vote and cannot move our term: a removed member that
+    // never learned of its removal must not disrupt us. (The transport now accepts voting nodes we do
+    // not know, so that we can follow a leader added after our log ends; pysyncobj refuses their
+    // connection, so it never sees their requests either.) Standard Raft would grant a non-member
+    // candidate with an up-to-date log; the cost of refusing is availability in one corner — a node
+    // added and committed on the leader and the new node only, before the others learned of it, that
+    // is needed for a majority after the leader fails — and it is the behaviour before this check too.
+    if (!this.members.has(from)) return;
     // Raft §6: while a current leader is known (heard from within the minimum election timeout),
     // vote requests are disregarded — a removed member that never learned of its removal, or a
     // node cut off from the leader, cannot depose a leader that still reaches a majority

@@ -46,6 +46,8 @@ export interface ConnectionEvents {
   onMessage(conn: Connection, message: PyValue): void;
   /** the socket closed, for whatever reason (see closeReason / closeLevel / closeError); once */
   onClose(conn: Connection): void;
+  /** the first raftdcs_ping arrived (the ping itself is consumed) */
+  onFirstPing?(conn: Connection): void;
 }
 
 export interface ConnectionConfig {
@@ -290,7 +292,10 @@ export class Connection {
         return;
       }
       if (isPing(message)) {
-        this.peerPings = true;
+        if (!this.peerPings) {
+          this.peerPings = true;
+          this.#events.onFirstPing?.(this);
+        }
         continue;
       }
       this.#events.onMessage(this, message);

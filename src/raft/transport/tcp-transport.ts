@@ -6,6 +6,23 @@
  * connects and binds; keepalive pings between raftdcs peers instead of pysyncobj's lossy idle drop;
  * per-peer send-buffer bound; cached DNS.
  *
+ * Unknown voting nodes: a node may lead us before our log holds the entry that added it (we lag
+ * behind; Raft's followers accept AppendEntries from any leader of a current term). So an incoming
+ * hello with a `host:port` we do not know is accepted as a voting peer (a "stranger", reported with
+ * onPeerConnected(address, false)) instead of being closed as pysyncobj does; the owner decides what
+ * to do with its messages (the core follows it if it leads a current term, grants it no vote, and
+ * sends it nothing but replies). When addNode later names it, that connection becomes the node's.
+ * Only the greater address dials, so a node that does not know us and whose address is smaller
+ * would never connect: the side that knows the other also dials when its address is smaller
+ * ("dial-back"), once it has had no connection to that node for connectionRetryTimeMs, at most once
+ * per connectionRetryTimeMs, with the hello `'raftdcs_dialback:<our address>'`. Only a node that
+ * does not know us keeps such a connection: a raftdcs node that knows us closes it and dials us
+ * at once (so the pair's connection is still the one the greater address opens, and two
+ * connections never replace each other in turn); a pysyncobj node does not know that string and
+ * closes it (it would otherwise take it for the node's one connection and lose its own). The dialer
+ * reports a dial-back connection only once the node shows that it keeps it (its first ping — a node
+ * that accepts a stranger always sends one — or message), so a refused dial-back is no flap.
+ *
  * Dead connections: every bound connection sends `{'type': 'raftdcs_ping'}` when it has sent nothing
  * for `keepalivePingIntervalMs` (and once right after binding, so a raftdcs peer learns at once that
  * we ping). pysyncobj ignores dicts with an unknown `type`, and reading one refreshes its idle timer,
@@ -106,11 +123,15 @@ interface NodeSlot {
   consecutiveFailures: number;
   /** connections closed by the peer before it sent anything, in a row (it does not know us?) */
   rejections: number;
+  /** since when there is no bound connection (dial-back is due connectionRetryTimeMs later) */
+  unconnectedSinceMs: number;
   totalFailures: number;
   lastError: string | null;
 }
 
 const DNS_DRAIN_ON_DESTROY_MS = 2000;
+/** the hello of a dial-back connection (the smaller address connecting to a node that may not know it) */
+export const DIAL_BACK_HELLO_PREFIX = 'raftdcs_dialback:';
 /** first reconnect delay; doubled per failed attempt up to connectionRetryTimeMs */
 const RETRY_BACKOFF_BASE_MS = 100;
 
@@ -143,6 +164,8 @@ export class TcpTransport implements Transport {
 
   readonly #nodes = new Map<string, NodeSlot>();
   readonly #readonlyPeers = new Map<string, Connection>();
+  /** bound connections of voting nodes that are not (yet) in our node set, by address */
+  readonly #strangers = new Map<string, Connection>();
   /** accepted connections without a (node or read-only) hello yet, and utility connections */
   readonly #unbound = new Set<Connection>();
   #readonlyCounter = 0;
@@ -184,6 +207,7 @@ export class TcpTransport implements Transport {
       onOpen: (conn) => this.#onOpen(conn),
       onMessage: (conn, message) => this.#onConnMessage(conn, message),
       onClose: (conn) => this.#onConnClose(conn),
+      onFirstPing: (conn) => this.#onDialBackKept(conn),
     };
   }
 
@@ -247,6 +271,7 @@ export class TcpTransport implements Transport {
     }
     this.#nodes.clear();
     this.#readonlyPeers.clear();
+    this.#strangers.clear();
     this.#unbound.clear();
     this.#plainFrameCache = null;
     for (const c of conns) c.close('transport destroyed', 'debug');
@@ -282,11 +307,20 @@ export class TcpTransport implements Transport {
       attempts: 0,
       consecutiveFailures: 0,
       rejections: 0,
+      unconnectedSinceMs: this.#s.nowMs(),
       totalFailures: 0,
       lastError: null,
     };
     this.#nodes.set(address, slot);
     this.#log.debug({ peer: address, outgoing: slot.outgoing }, 'node added');
+    const stranger = this.#strangers.get(address);
+    if (stranger) {
+      // it connected before we knew it: that connection (already reported) becomes the node's
+      this.#strangers.delete(address);
+      slot.conn = stranger;
+      this.#log.info({ peer: address }, 'node added: its connection is kept');
+      return;
+    }
     this.#connect(slot);
   }
 
@@ -303,6 +337,13 @@ export class TcpTransport implements Transport {
         slot.conn = null;
       }
       this.#log.debug({ peer: address }, 'node dropped');
+      return;
+    }
+    const stranger = this.#strangers.get(address);
+    if (stranger) {
+      this.#strangers.delete(address);
+      stranger.reported = false;
+      stranger.close('unknown node dropped', 'info');
       return;
     }
     const ro = this.#readonlyPeers.get(address);
@@ -354,17 +395,19 @@ export class TcpTransport implements Transport {
     const out: PeerId[] = [];
     for (const slot of this.#nodes.values()) if (slot.conn?.reported) out.push(slot.address);
     for (const [id, c] of this.#readonlyPeers) if (c.reported) out.push(id);
+    for (const [address, c] of this.#strangers) if (c.reported) out.push(address);
     return out;
   }
 
   peerInfo(peer: PeerId): PeerInfo | undefined {
     const slot = this.#nodes.get(peer);
-    const conn = slot ? slot.conn : (this.#readonlyPeers.get(peer) ?? null);
+    const stranger = this.#strangers.get(peer) ?? null;
+    const conn = slot ? slot.conn : (stranger ?? this.#readonlyPeers.get(peer) ?? null);
     if (!slot && !conn) return undefined;
     const connected = conn?.reported === true;
     return {
       peer,
-      readonly: !slot,
+      readonly: !slot && !stranger,
       connected,
       direction: connected && conn ? (conn.role === 'connector' ? 'out' : 'in') : null,
       peerPings: conn?.peerPings ?? false,
@@ -379,7 +422,8 @@ export class TcpTransport implements Transport {
   }
 
   #boundConnection(peer: PeerId): Connection | null {
-    const conn = this.#nodes.get(peer)?.conn ?? this.#readonlyPeers.get(peer) ?? null;
+    const conn =
+      this.#nodes.get(peer)?.conn ?? this.#strangers.get(peer) ?? this.#readonlyPeers.get(peer) ?? null;
     return conn?.reported && conn.phase === 'open' ? conn : null;
   }
 
@@ -398,9 +442,24 @@ export class TcpTransport implements Transport {
   // outgoing connections
 
   #connect(slot: NodeSlot): void {
-    if (!this.#running || !slot.outgoing || slot.conn !== null || slot.resolving) return;
+    if (!this.#running || slot.conn !== null || slot.resolving) return;
     if (this.#nodes.get(slot.address) !== slot) return;
     const now = this.#s.nowMs();
+    if (!slot.outgoing) {
+      // dial-back: the node should connect to us, but it may not know us (yet)
+      if (this.selfAddress === null) return;
+      const every = this.#s.connectionRetryTimeMs;
+      const due = Math.max(
+        slot.unconnectedSinceMs + every,
+        slot.lastAttemptMs === null ? 0 : slot.lastAttemptMs + every,
+      );
+      if (now < due) {
+        this.#scheduleRetry(slot, due - now);
+        return;
+      }
+      this.#startDial(slot, now);
+      return;
+    }
     // exponential backoff from 100 ms up to connectionRetryTime (pysyncobj waits the full period
     // every time, so a restarted peer stayed unreachable for up to 5 s)
     // (a peer that closes on our hello is up but does not know us yet — e.g. our `add` is still
@@ -412,6 +471,10 @@ export class TcpTransport implements Transport {
       this.#scheduleRetry(slot, slot.lastAttemptMs + retryMs - now);
       return;
     }
+    this.#startDial(slot, now);
+  }
+
+  #startDial(slot: NodeSlot, now: number): void {
     slot.lastAttemptMs = now;
     slot.attempts++;
     slot.resolving = true;
@@ -453,7 +516,13 @@ export class TcpTransport implements Transport {
     }
     const conn = new Connection(
       socket,
-      this.#connectionConfig('connector', slot.address, this.selfAddress ?? 'readonly'),
+      this.#connectionConfig(
+        'connector',
+        slot.address,
+        slot.outgoing || this.selfAddress === null
+          ? (this.selfAddress ?? 'readonly')
+          : `${DIAL_BACK_HELLO_PREFIX}${this.selfAddress}`,
+      ),
       this.#events,
     );
     conn.peer = slot.address;
@@ -464,7 +533,8 @@ export class TcpTransport implements Transport {
     slot.consecutiveFailures++;
     slot.totalFailures++;
     slot.lastError = reason;
-    const level: LogLevel = slot.consecutiveFailures === 1 ? 'warn' : 'debug';
+    // a failed dial-back is no news: the node is expected to connect to us
+    const level: LogLevel = slot.consecutiveFailures === 1 && slot.outgoing ? 'warn' : 'debug';
     this.#log[level](
       {
         peer: slot.address,
@@ -485,6 +555,23 @@ export class TcpTransport implements Transport {
       conn.close('superseded before the handshake completed', 'debug');
       return;
     }
+    if (!slot.outgoing) {
+      // a dial-back: reported once the node shows that it keeps it (its first ping or message); a
+      // node that knows us closes it and dials us, a pysyncobj node closes it
+      this.#greet(conn);
+      return;
+    }
+    this.#reportOutgoing(conn, slot);
+  }
+
+  /** The first ping or message on a dial-back connection: the node keeps it. */
+  #onDialBackKept(conn: Connection): void {
+    if (this.#destroyed || conn.reported || conn.role !== 'connector' || conn.phase !== 'open') return;
+    const slot = conn.peer === null ? undefined : this.#nodes.get(conn.peer);
+    if (slot && slot.conn === conn) this.#reportOutgoing(conn, slot);
+  }
+
+  #reportOutgoing(conn: Connection, slot: NodeSlot): void {
     conn.reported = true;
     const failures = slot.consecutiveFailures;
     slot.consecutiveFailures = 0;
@@ -492,6 +579,7 @@ export class TcpTransport implements Transport {
       {
         peer: slot.address,
         direction: 'out',
+        ...(slot.outgoing ? {} : { dialBack: true }),
         encrypted: !conn.plain,
         ...(failures ? { afterFailures: failures } : {}),
       },
@@ -616,18 +704,74 @@ export class TcpTransport implements Transport {
         this.#bindReadonly(conn);
         return;
       }
-      const slot = this.#nodes.get(message);
+      const dialBack = message.startsWith(DIAL_BACK_HELLO_PREFIX);
+      const address = dialBack ? message.slice(DIAL_BACK_HELLO_PREFIX.length) : message;
+      const slot = this.#nodes.get(address);
       if (slot) {
+        if (dialBack && slot.outgoing) {
+          // we know it and dial it ourselves: the pair's connection stays the one the greater
+          // address opens. Take the dial-back as a call to dial now (a connection of ours in
+          // progress or open is left alone: a dead one is found by its silence).
+          conn.close('dial-back from a node we dial ourselves: closing it and dialling', 'debug');
+          if (slot.conn === null && !slot.resolving) {
+            if (slot.retryTimer) clearTimeout(slot.retryTimer);
+            slot.retryTimer = null;
+            slot.lastAttemptMs = null;
+            slot.consecutiveFailures = 0;
+            this.#connect(slot);
+          }
+          return;
+        }
         this.#bindNode(conn, slot);
         return;
       }
-      conn.close(`unknown node ${describe(message)} (not a configured node): closing`, 'warn');
+      if (this.#isVotingAddress(address)) {
+        this.#bindStranger(conn, address);
+        return;
+      }
+      conn.close(`unknown node ${describe(message)} (not a node address): closing`, 'warn');
       return;
     }
     conn.close(
       `unexpected first message ${describe(message)}: expected a node address, 'readonly' or a utility command list`,
       'warn',
     );
+  }
+
+  /** A `host:port` other than ours: a voting node we may not know yet. */
+  #isVotingAddress(address: string): boolean {
+    if (this.selfAddress === null || address === this.selfAddress || address === 'readonly') return false;
+    try {
+      splitHostPort(address);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A voting node that is not in our node set (it may lead us before we learn that it was added). */
+  #bindStranger(conn: Connection, address: string): void {
+    this.#unbound.delete(conn);
+    const old = this.#strangers.get(address);
+    this.#strangers.set(address, conn);
+    conn.peer = address;
+    conn.label = address;
+    if (old) {
+      old.close('replaced by a new connection from the same node', 'info');
+      if (old.reported) {
+        old.reported = false;
+        this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(address));
+        if (this.#destroyed || this.#strangers.get(address) !== conn || conn.phase !== 'open') return;
+      }
+    }
+    conn.reported = true;
+    this.#log.info(
+      { peer: address, direction: 'in', encrypted: !conn.plain },
+      'unknown node connected (not in our configuration; it may lead a later one)',
+    );
+    // always a first ping: a dial-back connector reports the connection once it sees that we keep it
+    conn.sendPing();
+    this.#call('onPeerConnected', () => this.#handler.onPeerConnected(address, false));
   }
 
   #bindNode(conn: Connection, slot: NodeSlot): void {
@@ -722,7 +866,17 @@ export class TcpTransport implements Transport {
       this.#call('onMessage', () => this.#handler.onMessage(peer, message));
       return;
     }
-    if (conn.role === 'acceptor' && this.#unbound.has(conn)) this.#onHello(conn, message);
+    if (conn.role === 'acceptor' && this.#unbound.has(conn)) {
+      this.#onHello(conn, message);
+      return;
+    }
+    if (conn.role === 'connector' && conn.peer !== null) {
+      // a dial-back kept by the node (a message before any ping)
+      this.#onDialBackKept(conn);
+      const peer = conn.peer;
+      if (conn.reported && !this.#destroyed)
+        this.#call('onMessage', () => this.#handler.onMessage(peer, message));
+    }
   }
 
   #onConnClose(conn: Connection): void {
@@ -744,6 +898,16 @@ export class TcpTransport implements Transport {
       }
       return;
     }
+    if (conn.peer !== null && this.#strangers.get(conn.peer) === conn) {
+      const address = conn.peer;
+      this.#strangers.delete(address);
+      this.#log[level](logCtx(), 'unknown node disconnected');
+      if (conn.reported) {
+        conn.reported = false;
+        this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(address));
+      }
+      return;
+    }
     const slot = conn.peer === null ? undefined : this.#nodes.get(conn.peer);
     if (!slot || slot.conn !== conn) {
       // an unbound, replaced, superseded or dropped connection
@@ -756,6 +920,7 @@ export class TcpTransport implements Transport {
       this.#connectFailed(slot, conn.closeError?.message ?? conn.closeReason ?? 'closed');
     } else {
       conn.reported = false;
+      slot.unconnectedSinceMs = this.#s.nowMs();
       const handshakeFrames = conn.plain ? 0 : 1;
       const silent = conn.role === 'connector' && conn.framesReceived <= handshakeFrames;
       if (silent && this.#s.nowMs() - conn.createdMs < this.#s.connectionTimeoutMs) {
@@ -763,7 +928,7 @@ export class TcpTransport implements Transport {
         slot.rejections++;
         slot.totalFailures++;
         slot.lastError = `closed by the peer right after our hello (${conn.closeReason})`;
-        this.#log[slot.rejections === 1 ? 'warn' : 'debug'](
+        this.#log[slot.rejections === 1 && slot.outgoing ? 'warn' : 'debug'](
           { ...logCtx(), rejections: slot.rejections },
           'node closed the connection before sending anything (are we in its configuration?)',
         );
@@ -853,7 +1018,11 @@ export class TcpTransport implements Transport {
   // helpers
 
   #allConnections(): Connection[] {
-    const out: Connection[] = [...this.#unbound, ...this.#readonlyPeers.values()];
+    const out: Connection[] = [
+      ...this.#unbound,
+      ...this.#readonlyPeers.values(),
+      ...this.#strangers.values(),
+    ];
     for (const slot of this.#nodes.values()) if (slot.conn) out.push(slot.conn);
     return out;
   }
