@@ -519,8 +519,11 @@ export class KvSimulator {
   ) {}
 
   async run(): Promise<KvSimResult> {
-    const mode = new KvMode(this.seed, this.profile, this.options);
-    await new Cluster(this.seed, this.profile, mode).run();
+    // every node runs KVStoreTTL here: the modelled pysyncobj followers (no state machine) are the
+    // toy mode's
+    const profile = { ...this.profile, pysyncobjFollowers: 0 };
+    const mode = new KvMode(this.seed, profile, this.options);
+    await new Cluster(this.seed, profile, mode).run();
     return mode.finish();
   }
 }
