@@ -101,9 +101,9 @@ describe('RaftCore replication', () => {
     const c = node('a:1', ['b:1', 'c:1'], [e(2, 1)], 2);
     elect(c, ['b:1', 'c:1']);
     expect(c.currentTerm).toBe(3);
-    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 10_002);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true, term: 3 }, 10_002);
     expect(c.status().commitIndex).toBe(1);
-    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 4, reset: false, success: true }, 10_003);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 4, reset: false, success: true, term: 3 }, 10_003);
     expect(c.status().commitIndex).toBe(1); // self not persisted yet
     c.onPersisted(3, 3, 10_004);
     expect(c.status().commitIndex).toBe(3);
@@ -123,15 +123,36 @@ describe('RaftCore replication', () => {
     expect(c.status().commitIndex).toBe(2);
   });
 
-  it('never rewinds below matchIndex + 1 on a stale reset (a Python follower keeps what it was counted for)', () => {
+  it('never rewinds below matchIndex + 1 on a stale reset (a raftdcs follower on a reordering link)', () => {
     const c = node('a:1', ['b:1'], [], 0);
     elect(c, ['b:1']);
     for (let i = 0; i < 3; i++) c.propose(simCommand(100 + i), null, 10_010);
     drain(c);
-    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 6, reset: false, success: true }, 10_020);
-    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: true, success: false }, 10_200);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 6, reset: false, success: true, term: 1 }, 10_020);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: true, success: false, term: 1 }, 10_200);
     expect(c.status().matchIndex.get('b:1')).toBe(5);
     expect(c.status().nextIndex.get('b:1')).toBe(6);
+  });
+
+  it('a Python follower asking for less than it was counted for: an anomaly, and it is counted from there', () => {
+    const c = node('a:1', ['b:1'], [], 0);
+    elect(c, ['b:1']); // the no-op at 2 sent: prevLogIdx 1
+    c.onPersisted(2, 1, 10_002);
+    drain(c);
+    // pysyncobj 0.3.11: next_node_idx = the last index received; then the heartbeat it prompts
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: false, success: true }, 10_003);
+    expect(sent(drain(c)).map((m) => m.message)).toMatchObject([{ type: 'append_entries', prevLogIdx: 2 }]);
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 10_004);
+    expect(c.status().matchIndex.get('b:1')).toBe(2);
+    c.tick(10_200);
+    drain(c); // a heartbeat, prevLogIdx 2
+    // b says it does not hold 2 (term mismatch there): it must never happen, and must not stall b
+    c.step('b:1', { type: 'next_node_idx', nextNodeIdx: 2, reset: true, success: false }, 10_201);
+    const outs = drain(c);
+    expect(outs.flatMap((o) => o.events).filter((ev) => ev.type === 'anomaly')).toHaveLength(1);
+    expect(c.status().matchIndex.get('b:1')).toBe(1);
+    expect(c.status().nextIndex.get('b:1')).toBe(3); // the no-op at 2 sent again
+    expect(sent(outs).map((m) => m.message)).toMatchObject([{ type: 'append_entries', prevLogIdx: 1 }]);
   });
 
   it('follower: truncates only on conflict, never committed entries; acknowledges after persisting', () => {

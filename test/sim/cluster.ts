@@ -297,7 +297,41 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       await drainMicrotasks();
       this.throwViolation();
       this.checker.afterStep(this, this.now);
+      if (this.hasPython) this.checkPythonCounting();
       this.mode.afterStep?.();
+    }
+  }
+
+  private get hasPython(): boolean {
+    return this.profile.pysyncobjFollowers > 0;
+  }
+
+  /**
+   * A leader counts a modelled pysyncobj follower (which deletes everything after prevLogIdx on
+   * every append it accepts) only for what it holds at every moment: while the follower is not in
+   * a later term than the leader's, the leader's matchIndex for it never goes beyond its log and
+   * agrees with it there — else a vote it grants meanwhile can lose an entry committed counting it.
+   */
+  private checkPythonCounting(): void {
+    for (const l of this.nodes) {
+      const core = l.core;
+      if (!core || core.role !== RaftState.Leader) continue;
+      const st = core.status();
+      for (const n of this.nodes) {
+        const py = n.py;
+        if (!py || py.term > st.term) continue;
+        const match = st.matchIndex.get(n.id) ?? 0;
+        const leaderTerm = core.entryAt(match)?.term;
+        if (
+          match > py.lastIndex ||
+          (match >= py.firstIndex && leaderTerm !== undefined && py.termAt(match) !== leaderTerm)
+        ) {
+          this.fail(
+            'Python follower counting',
+            `${l.id} (term ${st.term}) counts ${n.id} for ${match} (term ${leaderTerm}); it holds ${py.firstIndex}..${py.lastIndex} (term ${py.termAt(match)} at ${match})`,
+          );
+        }
+      }
     }
   }
 

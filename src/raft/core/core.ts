@@ -15,11 +15,14 @@
  * Deliberate differences from pysyncobj that keep wire compatibility (spec §11, §14):
  *  - term and vote are persisted before a vote or an acknowledgement leaves the node;
  *  - the leader commits only entries of its current term, counting itself only once persisted;
- *  - commit indexes never decrease; match indexes never decrease while a connection lasts and
- *    a rewind (reset) never goes below matchIndex + 1, and an answer without a term (a Python
- *    follower's) never counts beyond nextIndex − 1, where the appends already sent since the last
- *    rewind will cut that follower back to: a Python follower (which deletes everything after
- *    prevLogIdx) never loses an entry it was counted for;
+ *  - commit indexes never decrease; match indexes never decrease while a connection lasts (but
+ *    for the anomaly of a Python follower asking for less than it was counted for) and a rewind
+ *    (reset) never goes below matchIndex + 1;
+ *  - a follower whose answers carry no term (a Python one) deletes everything after prevLogIdx on
+ *    every append it accepts, so it is counted only for what it holds at every moment from then on:
+ *    per connection the leader keeps, in order, the appends sent to it that are not answered yet
+ *    (it answers each append of its term once, in order), pops one per answer, and counts an
+ *    answer only up to the lowest prevLogIdx still in flight (`PeerLink`);
  *  - a follower answers an append of an older term with its term (pysyncobj: no answer), and a
  *    node steps down on a next_node_idx of a later term; a reconnect does not count as an answer
  *    for the leader fallback;
@@ -111,6 +114,38 @@ interface PeerProgress {
   forceHeartbeat: boolean;
 }
 
+/**
+ * An append_entries (or a snapshot's last chunk) sent over the current connection to a peer whose
+ * answers carry no term, not answered yet. A pysyncobj follower answers every append_entries of its
+ * term or a later one exactly once and in order (syncobj.py, __onMessageReceived: one
+ * __sendNextNodeIdx on every path; an older term gets no answer), and a snapshot only on its last
+ * chunk (`setTransmissionData` is true only then); we never send transmissions.
+ */
+interface SentAppend {
+  /** the terms it was sent in (a merged record spans several) */
+  termMin: number;
+  termMax: number;
+  /** the follower's log ends here for a moment when it accepts it: prevLogIdx (a snapshot: its last index) */
+  readonly floor: number;
+  /** the follower's log ends here once it accepted it */
+  readonly end: number;
+  /** answers still to come for it (more than one once records were merged) */
+  answers: number;
+  /** an answer to it may count: a single append (a snapshot's answer never counts; the next append's does) */
+  readonly counts: boolean;
+}
+
+/** What the leader knows of one connection to a peer, whatever its own role (reset by peerConnected/peerDisconnected). */
+interface PeerLink {
+  /** the peer's answers carry their term: a raftdcs follower, counted by its answers alone */
+  termed: boolean;
+  /** appends in flight, oldest first (only while `termed` is false) */
+  readonly sent: SentAppend[];
+}
+
+/** More appends in flight than this to one peer: the oldest two records are merged (never less safe). */
+const MAX_TRACKED_APPENDS = 1024;
+
 export interface CoreStatus {
   readonly selfId: NodeId | null;
   readonly state: RaftState;
@@ -167,6 +202,8 @@ export class RaftCore {
 
   // leader state
   private readonly progress = new Map<NodeId, PeerProgress>();
+  /** per connection, kept across roles and terms: answers to a past leadership's appends still come */
+  private readonly links = new Map<NodeId, PeerLink>();
   private noopIndex = 0;
   private nextHeartbeatMs = 0;
   private readonly dirtyPeers = new Set<NodeId>();
@@ -263,6 +300,7 @@ export class RaftCore {
         this.onRequestVote(from, message.term, message.lastLogIndex, message.lastLogTerm);
         return;
       case 'response_vote':
+        this.onVoteBarrier(from, message.term);
         this.onResponseVote(from, message.term);
         return;
       case 'append_entries':
@@ -270,7 +308,9 @@ export class RaftCore {
       case 'append_entries_snapshot':
         this.onAppendEntries(from, message);
         return;
-      case 'next_node_idx':
+      case 'next_node_idx': {
+        // in any role: the answer is to an append sent over this connection, maybe in a past leadership
+        const answered = this.takeAnswer(from, message.term !== undefined);
         if (message.term !== undefined && message.term > this.term) {
           // a raftdcs peer is in a later term (it answers an append of a deposed leader with it)
           this.stepDownToTerm(message.term);
@@ -278,15 +318,10 @@ export class RaftCore {
         }
         // an answer that says which term it answers (raftdcs followers) must be from this term
         if (this.state === RaftState.Leader && (message.term === undefined || message.term === this.term)) {
-          this.onNextNodeIdx(
-            from,
-            message.nextNodeIdx,
-            message.reset,
-            message.success,
-            message.term !== undefined,
-          );
+          this.onNextNodeIdx(from, message.nextNodeIdx, message.reset, message.success, answered);
         }
         return;
+      }
       case 'apply_command':
         this.submit({
           command: message.command,
@@ -311,6 +346,7 @@ export class RaftCore {
 
   peerConnected(peer: NodeId, readonly: boolean, nowMs: number): void {
     this.advanceClock(nowMs);
+    this.resetLink(peer);
     this.connected.add(peer);
     if (readonly) this.readonlyPeers.add(peer);
     if (this.state === RaftState.Leader && (readonly || this.members.has(peer))) {
@@ -325,6 +361,7 @@ export class RaftCore {
 
   peerDisconnected(peer: NodeId, nowMs: number): void {
     this.advanceClock(nowMs);
+    this.resetLink(peer);
     this.connected.delete(peer);
     const p = this.progress.get(peer);
     if (p) p.snapshotOffset = undefined;
@@ -899,23 +936,36 @@ export class RaftCore {
     nextNodeIdx: number,
     reset: boolean,
     success: boolean,
-    /** the answer carries its term: a raftdcs follower's */
-    withTerm: boolean,
+    /** the answer carries its term (a raftdcs follower's): 'termed'; else what it answers, if known */
+    answered: 'termed' | SentAppend | undefined,
   ): void {
     const p = this.progress.get(from);
     if (p === undefined) return;
+    const withTerm = answered === 'termed';
     p.lastResponseMs = this.now;
     if (success) {
-      // A pysyncobj follower (its answers carry no term) deletes every entry after prevLogIdx on
-      // each append it accepts, so after a rewind the appends already sent from the rewind point
-      // cut it back to where they end, whatever it acknowledged before: an answer of an earlier,
-      // longer append still on its way must not count beyond that end — nextIndex − 1, as for
-      // these followers nextIndex moves only by sending and by rewinding. A raftdcs follower
-      // truncates only on a conflict, never this leader's entries.
-      const limit = withTerm ? this.log.lastIndex : p.nextIndex - 1;
-      const acked = Math.min(nextNodeIdx - 1, limit);
+      let acked: number;
+      if (withTerm) {
+        // a raftdcs follower truncates only on a conflict, never this leader's entries: it counts in full
+        acked = Math.min(nextNodeIdx - 1, this.log.lastIndex);
+      } else if (answered?.counts && answered.termMin === this.term && answered.termMax === this.term) {
+        // A pysyncobj follower deletes every entry after prevLogIdx on each append it accepts: the
+        // appends still in flight (a burst after a rewind) cut it back to their prevLogIdx one after
+        // the other before it ends where the last one ends. Count only what it holds from now on
+        // at every moment — a vote it grants meanwhile must not lose a counted entry.
+        acked = Math.min(nextNodeIdx - 1, answered.end, this.lowestFloorInFlight(from));
+      } else {
+        // an answer to a past leadership's append, to a snapshot, or to nothing known: count nothing
+        acked = Number.NEGATIVE_INFINITY;
+      }
       if (acked > p.matchIndex) p.matchIndex = acked;
       if (withTerm && nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
+      if (p.matchIndex >= p.nextIndex) {
+        // answers to appends sent before a rewind not sent yet: never send below what is counted
+        // (a Python follower would delete what it was counted for)
+        p.nextIndex = p.matchIndex + 1;
+        p.snapshotOffset = undefined;
+      }
       // a pysyncobj 0.3.11 follower acknowledges one index short (next_node_idx = last index it
       // received): a heartbeat right away confirms that last entry instead of a period later
       if (nextNodeIdx === p.lastSentIndex && p.matchIndex < p.lastSentIndex) {
@@ -925,6 +975,14 @@ export class RaftCore {
       if (this.members.has(from)) this.advanceLeaderCommit();
     }
     if (reset) {
+      if (!withTerm && nextNodeIdx <= p.matchIndex) {
+        // it holds less than it was counted for: the counting above must never allow this. Count
+        // it from what it holds, or the rewind clamp below would keep it behind for ever
+        this.anomaly(
+          `${from} (answers without a term) asks for ${nextNodeIdx} but was counted for ${p.matchIndex}: matchIndex lowered`,
+        );
+        p.matchIndex = Math.max(0, nextNodeIdx - 1);
+      }
       const target = Math.max(nextNodeIdx, p.matchIndex + 1);
       if (target < p.nextIndex) {
         p.nextIndex = target;
@@ -935,6 +993,84 @@ export class RaftCore {
         }
       }
     }
+  }
+
+  // per-connection record of the appends in flight to a peer whose answers carry no term
+
+  /** A new connection, or none: nothing sent before is answered on the next one. */
+  private resetLink(peer: NodeId): void {
+    this.links.delete(peer);
+    // appends made for the previous connection and not handed over yet must not go out on a new one
+    if (this.outSend.some((o) => o.to === peer && isAppend(o.message)))
+      this.outSend = this.outSend.filter((o) => o.to !== peer || !isAppend(o.message));
+  }
+
+  private recordSent(peer: NodeId, floor: number, end: number, counts: boolean): void {
+    let link = this.links.get(peer);
+    if (link === undefined) {
+      link = { termed: false, sent: [] };
+      this.links.set(peer, link);
+    }
+    if (link.termed) return;
+    link.sent.push({ termMin: this.term, termMax: this.term, floor, end, answers: 1, counts });
+    if (link.sent.length > MAX_TRACKED_APPENDS) {
+      // a peer that stopped answering (e.g. it is in a later term and ignores this one): merge the
+      // oldest two — lowest floor and end, both answers awaited, never counted
+      const [a, b] = link.sent.splice(0, 2) as [SentAppend, SentAppend];
+      link.sent.unshift({
+        termMin: Math.min(a.termMin, b.termMin),
+        termMax: Math.max(a.termMax, b.termMax),
+        floor: Math.min(a.floor, b.floor),
+        end: Math.min(a.end, b.end),
+        answers: a.answers + b.answers,
+        counts: false,
+      });
+    }
+  }
+
+  /**
+   * A next_node_idx arrived from `peer`: with a term, the peer is a raftdcs one (nothing to track);
+   * without, it answers the oldest append in flight. When answers were lost (a connection that
+   * dropped messages) or appends ignored (sent in a term older than the peer's), the answer is to a
+   * later one: the records left are then more than what is in flight, which only counts less.
+   */
+  private takeAnswer(peer: NodeId, withTerm: boolean): 'termed' | SentAppend | undefined {
+    let link = this.links.get(peer);
+    if (withTerm) {
+      if (link === undefined) {
+        link = { termed: true, sent: [] };
+        this.links.set(peer, link);
+      } else if (!link.termed) {
+        link.termed = true;
+        link.sent.length = 0;
+      }
+      return 'termed';
+    }
+    const head = link?.sent[0];
+    if (link === undefined || head === undefined) return undefined;
+    head.answers -= 1;
+    if (head.answers > 0) return undefined;
+    link.sent.shift();
+    return head;
+  }
+
+  /** The lowest prevLogIdx among the appends still in flight to `peer` (its log may end there for a moment). */
+  private lowestFloorInFlight(peer: NodeId): number {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const s of this.links.get(peer)?.sent ?? []) if (s.floor < lowest) lowest = s.floor;
+    return lowest;
+  }
+
+  /**
+   * A vote granted for `term` leaves the peer after it processed, and answered or ignored, every
+   * append sent before the request — all those of older terms: none of them is in flight any more.
+   */
+  private onVoteBarrier(peer: NodeId, term: number): void {
+    const link = this.links.get(peer);
+    if (link === undefined || link.termed) return;
+    let keep = 0;
+    while (keep < link.sent.length && (link.sent[keep] as SentAppend).termMax < term) keep++;
+    if (keep > 0) link.sent.splice(0, keep);
   }
 
   private replicationTargets(): NodeId[] {
@@ -991,6 +1127,7 @@ export class RaftCore {
       p.sentCommit = this.commitIndex;
       p.forceHeartbeat = false;
       sentAny = true;
+      this.recordSent(peer, prevLogIdx, prevLogIdx + entries.length, true);
       if (entries.length === 0) return;
       for (const e of entries) budget -= e.command.length + 16;
       const last = (entries[entries.length - 1] as LogEntry).index;
@@ -1028,6 +1165,8 @@ export class RaftCore {
       used += data.length + 16;
       offset += data.length;
       if (isLast) {
+        // a Python follower answers the last chunk only; its log is then the dump's [prev, last]
+        this.recordSent(peer, snap.lastIndex, snap.lastIndex, false);
         p.snapshotOffset = undefined;
         p.nextIndex = snap.lastIndex + 1;
         return used;
@@ -1340,6 +1479,14 @@ export class RaftCore {
   private advanceClock(nowMs: number): void {
     if (nowMs > this.now) this.now = nowMs;
   }
+}
+
+function isAppend(m: RaftMessage): boolean {
+  return (
+    m.type === 'append_entries' ||
+    m.type === 'append_entries_transmission' ||
+    m.type === 'append_entries_snapshot'
+  );
 }
 
 function isFailReason(x: number): x is FailReason {
