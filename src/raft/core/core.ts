@@ -261,7 +261,9 @@ export class RaftCore {
     if (options.dynamicMembershipChange) {
       // `peers` is the membership as of lastApplied (a loaded dump's cluster, or the configured
       // peers of a log starting at its first entry); membership takes effect on append, so every
-      // change in the log after that point applies now
+      // change in the log after that point applies now. A pysyncobj dump's cluster may already
+      // include the change of an entry after its last one (its membership when it dumped): applying
+      // that change again does nothing, and truncating the entry still rolls it back
       for (const e of this.log.slice(this.lastApplied + 1)) this.applyMembershipEntry(e, false, false);
     }
     this.electionDeadlineMs = this.now + this.randomElectionTimeout();
@@ -423,6 +425,12 @@ export class RaftCore {
     this.snapshot = { data: snapshot.data, lastIndex: lastEntry.index, lastTerm: lastEntry.term };
     for (const p of this.progress.values()) p.snapshotOffset = undefined;
     if (this.opts.dynamicMembershipChange && !keep) {
+      // The dump's cluster is all there is about the membership before its index. A pysyncobj
+      // dump's may include a change appended after its last entry and not committed when it was
+      // written (pysyncobj dumps its membership of the moment): when that entry comes next, its
+      // change is already in effect and its truncation rolls it back; when it never reaches this
+      // log, nothing tells it from a change committed before the dump, and it is kept (as on
+      // pysyncobj followers). The runtime keeps the stored dump's cluster equal to membersAt().
       this.members.clear();
       for (const n of snapshot.cluster) if (n !== this.selfId) this.members.add(n);
       this.selfRemoved = this.selfId !== null && !snapshot.cluster.includes(this.selfId);

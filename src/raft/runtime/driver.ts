@@ -20,7 +20,7 @@ import { decodeMembership, decodeTransmittedEntry } from '../commands.js';
 import type { Logger, SyncObjConf } from '../config.js';
 import { type CoreOutput, type ProposalOutcome, RaftCore, RaftInvariantError } from '../core/core.js';
 import type { SnapshotData, UnsafeTestFaults } from '../core/options.js';
-import { FailReason, type LogEntry, type OutgoingMessage } from '../core/types.js';
+import { CommandType, FailReason, type LogEntry, type OutgoingMessage } from '../core/types.js';
 import { enforceStartupCheck } from '../journal/startup-check.js';
 import type { Journal, JournalOpened } from '../journal/types.js';
 import { messageFromPy, messageToPy } from '../messages.js';
@@ -121,6 +121,12 @@ export class RaftDriver {
   private lastDumpMs: number;
   private lastDumpPrevIndex: number | null = null;
   private newestDumpIndex = 0;
+  /** the cluster of the newest stored dump (the one at newestDumpIndex) */
+  private storedDumpCluster: ReadonlySet<string> | null = null;
+  /** the membership may have moved: compare the stored dump's cluster with the log's */
+  private dumpClusterDirty = false;
+  /** the stored dump's cluster is not what the log says: write a dump that is */
+  private correctDumpCluster = false;
   /** a received snapshot is being decoded, stored and loaded */
   private installing = false;
 
@@ -243,6 +249,8 @@ export class RaftDriver {
       };
       this.lastDumpPrevIndex = dump.prevEntry.index;
       this.newestDumpIndex = dump.lastEntry.index;
+      this.storedDumpCluster = new Set(dump.cluster);
+      this.dumpClusterDirty = true; // a pysyncobj dump and a journal holding the change it includes
       this.log.info(
         { dump: this.dumpStore.description, lastIndex: dump.lastEntry.index, entries: entries.length },
         'state loaded from the dump; replaying the journal after it',
@@ -505,7 +513,10 @@ export class RaftDriver {
         this.fail(e);
         return;
       }
-      if (out === null) return;
+      if (out === null) {
+        this.checkDumpCluster();
+        return;
+      }
       this.observer?.onOutput?.(core, out);
       this.handleOutput(out);
       if (this.destroyed) return;
@@ -533,6 +544,9 @@ export class RaftDriver {
       const last = out.entries[out.entries.length - 1] as LogEntry;
       persistIndex = last.index;
       persistTerm = last.term;
+      // a membership entry changes what the log says about the stored dump's index even when
+      // appending it changed nothing (the dump already included it): no event for that one
+      if (out.entries.some((e) => e.command[0] === CommandType.Membership)) this.dumpClusterDirty = true;
     }
     j.setCommitIndex(out.commitIndex);
     this.sendAll(out.send);
@@ -660,9 +674,11 @@ export class RaftDriver {
       case 'membershipChanged':
         this.log.info({ change: ev.change, members: ev.members }, 'cluster membership changed');
         this.syncTransportNodes(ev.members);
+        this.dumpClusterDirty = true;
         return;
       case 'membershipReset':
         this.syncTransportNodes(ev.members);
+        this.dumpClusterDirty = true;
         return;
       case 'ready':
         this.host.onReady();
@@ -704,10 +720,12 @@ export class RaftDriver {
     const c = this.conf.values;
     const now = this.scheduler.now();
     const st = core.status();
+    const correcting = this.correctDumpCluster;
     const due =
       st.logLength > c.logCompactionMinEntries ||
       now - this.lastDumpMs > c.logCompactionMinTime * 1000 ||
-      this.forceCompaction;
+      this.forceCompaction ||
+      correcting;
     if (!due) return;
     // under a heavy write load pysyncobj would dump back to back (in forked children); we dump at
     // most once a second unless the log grows far beyond the threshold (memory stays bounded)
@@ -717,12 +735,13 @@ export class RaftDriver {
       st.logLength <= 10 * c.logCompactionMinEntries
     )
       return;
-    if (c.logCompactionSplit && !this.inOwnCompactionSlot(now, st.members)) return;
+    if (c.logCompactionSplit && !correcting && !this.inOwnCompactionSlot(now, st.members)) return;
     // what the state machine holds (the core may have handed out entries not applied yet)
     const lastIndex = this.lastAppliedIndex;
     const last = core.entryAt(lastIndex);
     const prev = core.entryAt(lastIndex - 1);
-    if (!last || !prev || prev.index === this.lastDumpPrevIndex) {
+    // a correction may rewrite the dump at the same index (nothing was applied since it)
+    if (!last || !prev || (prev.index === this.lastDumpPrevIndex && !correcting)) {
       this.lastDumpMs = now;
       return;
     }
@@ -736,22 +755,26 @@ export class RaftDriver {
     this.compacting = true;
     const t0 = now;
     const write = this.codec.encode(dump).then(async (gz) => {
-      if (!(await this.storeDump(last.index, gz))) throw new Error('superseded by a newer dump');
+      if (!(await this.storeDump(last.index, gz, dump.cluster, correcting)))
+        throw new Error('superseded by a newer dump');
       return gz;
     });
     write.then(
       (gz) => {
         this.compacting = false;
         if (this.destroyed || this.coreRef !== core) return;
-        if (core.status().firstIndex > prev.index) return; // a snapshot install replaced the log meanwhile
-        core.compact({ data: gz, lastIndex: last.index, lastTerm: last.term }, this.scheduler.now());
-        this.journal.compact(prev.index);
-        this.lastDumpPrevIndex = prev.index;
-        this.lastDumpMs = this.scheduler.now();
-        this.log.info(
-          { lastIndex: last.index, bytes: gz.length, ms: Math.round(this.scheduler.now() - t0) },
-          'log compacted after a dump',
-        );
+        // (unless a snapshot install replaced the log meanwhile)
+        if (core.status().firstIndex <= prev.index) {
+          core.compact({ data: gz, lastIndex: last.index, lastTerm: last.term }, this.scheduler.now());
+          if (prev.index !== this.lastDumpPrevIndex) this.journal.compact(prev.index);
+          this.lastDumpPrevIndex = prev.index;
+          this.lastDumpMs = this.scheduler.now();
+          this.log.info(
+            { lastIndex: last.index, bytes: gz.length, ms: Math.round(this.scheduler.now() - t0) },
+            'log compacted after a dump',
+          );
+        }
+        this.checkDumpCluster(); // the membership may have moved while the dump was written
       },
       (e: unknown) => {
         this.compacting = false;
@@ -759,6 +782,43 @@ export class RaftDriver {
         this.log.warn({ err: e, dump: this.dumpStore.description }, 'failed to store a full dump');
       },
     );
+  }
+
+  /**
+   * Keep the stored dump's cluster equal to what the log says about the membership at the dump's
+   * index (`membersAt`). Our own dumps are written that way; a pysyncobj node's dump holds its
+   * membership at the moment it was written, which includes a change appended after the dump's
+   * last entry and not committed yet (e.g. a dump at 3 whose cluster has the node that entry 4
+   * adds). Loaded on a restart, or sent on to a follower, such a dump would bring the
+   * change back after its entry was truncated from the log. So once the log shows it — a kept-log
+   * install, the entry reaching the log, a journal that holds it — a dump with the log's
+   * membership replaces the stored one (at the same index when nothing was applied since).
+   */
+  private checkDumpCluster(): void {
+    if (!this.dumpClusterDirty) return;
+    const core = this.coreRef;
+    if (!core || this.destroyed) return;
+    if (this.compacting || this.installing) return; // checked again when those end
+    this.dumpClusterDirty = false;
+    const stored = this.storedDumpCluster;
+    if (!this.conf.values.dynamicMembershipChange || stored === null) return;
+    if (core.entryAt(this.newestDumpIndex) === undefined) return; // the log moved past it
+    const want = core.membersAt(this.newestDumpIndex);
+    const differs = want.length !== stored.size || want.some((n) => !stored.has(n));
+    if (!differs) {
+      this.correctDumpCluster = false;
+      return;
+    }
+    if (!this.correctDumpCluster) {
+      this.log.warn(
+        { lastIndex: this.newestDumpIndex, dump: [...stored], log: want },
+        "the stored dump's cluster is not the log's membership at its index (a pysyncobj dump " +
+          'that includes a membership change not committed when it was written): writing a new dump',
+      );
+      this.correctDumpCluster = true;
+      this.forceCompaction = true;
+    }
+    this.maybeCompact();
   }
 
   /** logCompactionSplit: each node dumps only in its own slot of the logCompactionMinTime period. */
@@ -777,11 +837,20 @@ export class RaftDriver {
    * Store a dump durably, one store write at a time and newest wins: a dump older than one stored
    * already (a slow local compaction finishing after a snapshot install) is not written.
    */
-  private storeDump(lastIndex: number, gz: Uint8Array): Promise<boolean> {
+  private storeDump(
+    lastIndex: number,
+    gz: Uint8Array,
+    cluster: readonly string[],
+    replaceSameIndex = false,
+  ): Promise<boolean> {
     const write = this.dumpWrites.then(async () => {
-      if (lastIndex <= this.newestDumpIndex) return false;
+      if (lastIndex < this.newestDumpIndex || (lastIndex === this.newestDumpIndex && !replaceSameIndex))
+        return false;
       await this.dumpStore.writeGz(gz);
       this.newestDumpIndex = lastIndex;
+      this.storedDumpCluster = new Set(cluster);
+      this.dumpClusterDirty = true;
+      if (replaceSameIndex) this.correctDumpCluster = false;
       return true;
     });
     this.dumpWrites = write.catch(() => undefined);
@@ -805,7 +874,7 @@ export class RaftDriver {
       async (dump) => {
         if (dump.lastEntry.index <= core.status().lastApplied) return failed('already applied');
         try {
-          if (!(await this.storeDump(dump.lastEntry.index, data)))
+          if (!(await this.storeDump(dump.lastEntry.index, data, dump.cluster)))
             return failed('a newer dump is stored already');
         } catch (e) {
           return failed('cannot store the dump', e);
