@@ -242,6 +242,7 @@ describePython('mixed KVStoreTTL cluster: Patroni 3.0.2 (Python) + 2 raftdcs nod
     // the leader race: Python wins with prevExist False, a TS node loses
     expect(await pyNode().set(L, 'py', { ttl: 30, kw: { prevExist: false } })).toBe(true);
     await waitFor(() => ts2.get(L)?.value === 'py', 5000, 'ts2 seeing the Python leader key');
+    await waitFor(() => ts1.get(L)?.value === 'py', 5000, 'ts1 seeing the Python leader key');
     expect(await ts2.set(L, 'ts2', { ttl: 30, prevExist: false })).toBe(false);
     // a TS node refreshes the key Python wrote (prevValue): created is kept
     const pyLeaderKey = await pyNode().get(L);

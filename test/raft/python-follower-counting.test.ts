@@ -282,8 +282,11 @@ describe('counting a follower that answers without a term (pysyncobj)', () => {
           h.flush();
           h.check();
         } else if (r < 0.21) {
-          // Q campaigns: P hears of it at once (another link), a too; neither votes for Q's short log
+          // Q campaigns after a went unheard for an election timeout (a leader still hearing from
+          // a majority would disregard it: leader stickiness): P hears of it at once (another
+          // link), a too; neither votes for Q's short log
           reelections++;
+          h.now += 450;
           const vote: RaftMessage = {
             type: 'request_vote',
             term: a.currentTerm + 1,
