@@ -9,7 +9,7 @@ import { type KvSimOptions, type KvSimResult, KvSimulator } from './kv-simulator
 import { PROFILES, profileFor, ROTATION } from './profiles.js';
 import { SimViolation } from './simulator.js';
 
-const SEEDS = Number(process.env.RAFTDCS_KV_SIM_SEEDS ?? 300);
+const SEEDS = Number(process.env.RAFTDCS_KV_SIM_SEEDS ?? 500);
 const FIRST = Number(process.env.RAFTDCS_KV_SIM_FIRST_SEED ?? 1);
 const CHUNK = 50;
 

@@ -9,7 +9,7 @@ import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
 import { PROFILES, profileFor } from './profiles.js';
 import { Simulator, SimViolation } from './simulator.js';
 
-const SEEDS = Number(process.env.RAFTDCS_SIM_SEEDS ?? 600);
+const SEEDS = Number(process.env.RAFTDCS_SIM_SEEDS ?? 1500);
 const FIRST = Number(process.env.RAFTDCS_SIM_FIRST_SEED ?? 1);
 const CHUNK = 50;
 
