@@ -380,6 +380,9 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
   /** (Re)start a node: a new life of its process on its disk and dump. */
   private start(n: SimNode<N>, configuredPeers: readonly NodeId[]): void {
     if (n.alive) return;
+    // a read-only node (patronictl) is configured with every address that may be a voter: it
+    // connects only to the voters it knows, so it could never follow a spare that became leader
+    if (!n.voter) configuredPeers = [...new Set([...configuredPeers, ...this.spareVoters])];
     if (n.kind === 'pysyncobj') {
       this.startPython(n, configuredPeers);
       return;
