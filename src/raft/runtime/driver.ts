@@ -466,6 +466,9 @@ export class RaftDriver {
     const t = this.transport;
     if (!t) return;
     const want = new Set(members.filter((m) => m !== this.selfAddress));
+    // a read-only node also keeps its configured partners: a leader it does not know of yet (added
+    // after the point its log reached) can only reach it through a connection it opens itself
+    if (this.selfAddress === null) for (const p of this.partners) want.add(p);
     for (const n of this.transportNodes) {
       if (!want.has(n)) {
         t.dropNode(n); // the transport reports no disconnect for a dropped node
