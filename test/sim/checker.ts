@@ -49,6 +49,8 @@ export class SafetyChecker {
   private readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly seenEntry = new Map<string, string>(); // "index:term" -> "key|prevTerm"
   private readonly committed = new Map<number, string>(); // index -> entryKey
+  /** index -> the term of the node that first reported it committed (the leader that committed it) */
+  private readonly committedInTerm = new Map<number, number>();
   private maxCommitted = 0;
   private readonly applied = new Map<number, string>(); // index -> entryKey
   private readonly lastCommit = new Map<NodeId, number>();
@@ -157,6 +159,7 @@ export class SafetyChecker {
         const c = this.committed.get(i);
         if (c === undefined) {
           this.committed.set(i, k);
+          this.committedInTerm.set(i, st.term);
           if (i > this.maxCommitted) this.maxCommitted = i;
         } else if (c !== k) {
           this.fail(
@@ -182,6 +185,10 @@ export class SafetyChecker {
     for (let i = Math.max(firstIndex, 1); i <= this.maxCommitted; i++) {
       const c = this.committed.get(i);
       if (c === undefined) continue;
+      // Raft's Leader Completeness: a leader of term T holds every entry committed in an earlier
+      // term (a candidate whose votes sat unread while it was paused may win a term that others
+      // have already left behind; it cannot commit anything then)
+      if ((this.committedInTerm.get(i) ?? 0) >= term) continue;
       const e = entryAt(i);
       if (!e || entryKey(e) !== c) {
         this.fail(
