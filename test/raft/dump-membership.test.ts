@@ -19,12 +19,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeMembership } from '../../src/raft/commands.js';
-import { type LogEntry, NO_OP_COMMAND, type RaftMessage } from '../../src/raft/core/types.js';
+import { type LogEntry, NO_OP_COMMAND } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { realDumpCodec } from '../../src/raft/runtime/dump-codec.js';
 import { describePython, runPython } from '../helpers/python.js';
 import { drain, node } from './core-helpers.js';
-import { ae, Counter, FAST, GatedDumpStore, ScriptedTransport, turns, until } from './runtime-helpers.js';
+import {
+  ae,
+  Counter,
+  FAST,
+  GatedDumpStore,
+  ScriptedTransport,
+  snapshotChunks,
+  turns,
+  until,
+} from './runtime-helpers.js';
 
 // five voters: L (leading term 1), N, P, Q and G (the raftdcs node under test); D is being added
 const L = '127.0.0.1:1';
@@ -54,23 +63,6 @@ async function encodedStory(): Promise<LeaderStory> {
     cluster: [...VOTERS, D],
   });
   return { dump, addD: { command: encodeMembership({ op: 'add', node: D }), index: 3, term: 1 } };
-}
-
-function snapshotChunks(term: number, commitIndex: number, gz: Uint8Array): RaftMessage[] {
-  return [
-    {
-      type: 'append_entries_snapshot',
-      term,
-      commitIndex,
-      serialized: { data: gz, isFirst: true, isLast: false },
-    },
-    {
-      type: 'append_entries_snapshot',
-      term,
-      commitIndex,
-      serialized: { data: new Uint8Array(0), isFirst: false, isLast: true },
-    },
-  ];
 }
 
 /** The cluster of the dump G keeps (loaded on a restart, sent to followers behind its log). */

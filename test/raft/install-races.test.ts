@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
-import { type LogEntry, NO_OP_COMMAND, type RaftMessage } from '../../src/raft/core/types.js';
+import { type LogEntry, NO_OP_COMMAND } from '../../src/raft/core/types.js';
 import { realDumpCodec } from '../../src/raft/runtime/dump-codec.js';
 import {
   ae,
@@ -16,6 +16,7 @@ import {
   GatedDumpStore,
   incr,
   ScriptedTransport,
+  snapshotChunks,
   turns,
   until,
 } from './runtime-helpers.js';
@@ -38,24 +39,6 @@ async function counterDump(
     prevEntry: entry(index - 1, term),
     cluster,
   });
-}
-
-/** The chunks a leader sends for `gz`: the data, then the empty last chunk. */
-function snapshotChunks(term: number, commitIndex: number, gz: Uint8Array): RaftMessage[] {
-  return [
-    {
-      type: 'append_entries_snapshot',
-      term,
-      commitIndex,
-      serialized: { data: gz, isFirst: true, isLast: false },
-    },
-    {
-      type: 'append_entries_snapshot',
-      term,
-      commitIndex,
-      serialized: { data: new Uint8Array(0), isFirst: false, isLast: true },
-    },
-  ];
 }
 
 const successesTo = (t: ScriptedTransport, to: string) =>

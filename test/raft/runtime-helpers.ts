@@ -215,3 +215,21 @@ export class GatedDumpStore implements DumpStore {
     return Promise.resolve(this.gz);
   }
 }
+
+/** The chunks a leader sends for the dump `gz`: the data, then the empty last chunk. */
+export function snapshotChunks(term: number, commitIndex: number, gz: Uint8Array): RaftMessage[] {
+  return [
+    {
+      type: 'append_entries_snapshot',
+      term,
+      commitIndex,
+      serialized: { data: gz, isFirst: true, isLast: false },
+    },
+    {
+      type: 'append_entries_snapshot',
+      term,
+      commitIndex,
+      serialized: { data: new Uint8Array(0), isFirst: false, isLast: true },
+    },
+  ];
+}
