@@ -198,7 +198,15 @@ function debugLogger(clock: { now: number }, id: string): Logger {
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
-const drainMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Let every pending promise continuation run. Called from a promise continuation (the loop is
+ * async), a `process.nextTick` callback runs only once Node has drained the whole microtask queue,
+ * so this waits for exactly that — without the cost of an event-loop turn (`setImmediate`).
+ */
+async function drainMicrotasks(): Promise<void> {
+  await null;
+  await new Promise<void>((resolve) => process.nextTick(resolve));
+}
 
 export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
   readonly rng: Rng;
@@ -316,11 +324,11 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     for (const l of this.nodes) {
       const core = l.core;
       if (!core || core.role !== RaftState.Leader) continue;
-      const st = core.status();
+      const st = core.brief();
       for (const n of this.nodes) {
         const py = n.py;
         if (!py || py.term > st.term) continue;
-        const match = st.matchIndex.get(n.id) ?? 0;
+        const match = core.matchIndexOf(n.id);
         const leaderTerm = core.entryAt(match)?.term;
         if (
           match > py.lastIndex ||

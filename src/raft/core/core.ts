@@ -594,6 +594,11 @@ export class RaftCore {
     return count > total / 2;
   }
 
+  /** The leader's match index for `id` (0 when it tracks none), without building a status. */
+  matchIndexOf(id: NodeId): number {
+    return this.progress.get(id)?.matchIndex ?? 0;
+  }
+
   status(): CoreStatus {
     const next = new Map<NodeId, number>();
     const match = new Map<NodeId, number>();
