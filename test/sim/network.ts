@@ -237,6 +237,12 @@ export class SimNetwork {
   }
 }
 
+/** SIM_TRACE_LINKS=1: connection events and the transport callbacks they cause, on stderr. */
+function traceLink(now: number, node: string, what: string, peer: string, ignored: boolean): void {
+  if (process.env.SIM_TRACE_LINKS)
+    console.error(now.toFixed(1), node, what, peer, ignored ? '(ignored)' : '');
+}
+
 export class SimTransport implements Transport {
   private readonly nodes = new Set<string>();
   private readonly peers = new Set<string>();
@@ -266,12 +272,14 @@ export class SimTransport implements Transport {
   }
 
   addNode(address: string): void {
+    if (this.started) traceLink(this.net.now, this.nodeId, 'addNode', address, this.closed);
     if (this.nodes.has(address)) return;
     this.nodes.add(address);
     if (this.started) this.net.refresh();
   }
 
   dropNode(address: string): void {
+    traceLink(this.net.now, this.nodeId, 'dropNode', address, this.closed);
     if (!this.nodes.delete(address)) return;
     // no disconnect callback for a dropped node (the runtime told its core itself)
     this.peers.delete(address);
@@ -308,19 +316,23 @@ export class SimTransport implements Transport {
 
   /** @internal */
   connected(peer: string, readonly: boolean): void {
+    traceLink(this.net.now, this.nodeId, 'link up', peer, this.closed);
     if (this.closed) return;
     // (a raftdcs voter also reports a voter it does not know: tcp-transport's "stranger"; a later
     // addNode keeps that connection)
     this.peers.add(peer);
     this.asNode(() => {
+      traceLink(this.net.now, this.nodeId, 'onPeerConnected', peer, this.closed || !this.peers.has(peer));
       if (!this.closed && this.peers.has(peer)) this.handler.onPeerConnected(peer, readonly);
     });
   }
 
   /** @internal */
   disconnected(peer: string): void {
+    traceLink(this.net.now, this.nodeId, 'link down', peer, this.closed);
     if (this.closed || !this.peers.delete(peer)) return;
     this.asNode(() => {
+      traceLink(this.net.now, this.nodeId, 'onPeerDisconnected', peer, this.closed);
       if (!this.closed) this.handler.onPeerDisconnected(peer);
     });
   }

@@ -30,13 +30,44 @@ export interface SimLife {
   pausedUntil: number;
 }
 
-/** Run `fn` as `life`: dropped once the life ended, postponed while the process is paused. */
+/** What a paused process has to run when it resumes, in arrival order (see runIn). */
+const waiting = new WeakMap<SimLife, (() => void)[]>();
+
+/**
+ * Run `fn` as `life`: dropped once the life ended, postponed while the process is paused. What
+ * waits runs after the pause in the order it arrived — one event each, so promise continuations
+ * run between them as after Node's I/O callbacks — even when the pause was extended meanwhile, and
+ * nothing that arrives later overtakes it.
+ */
 export function runIn(clock: SimClock, life: SimLife, fn: () => void): void {
   if (!life.alive) return;
-  if (life.pausedUntil > clock.now) {
-    clock.at(life.pausedUntil, () => runIn(clock, life, fn));
+  const queue = waiting.get(life);
+  if (queue) {
+    queue.push(fn);
     return;
   }
+  if (life.pausedUntil > clock.now) {
+    waiting.set(life, [fn]);
+    clock.at(life.pausedUntil, () => runWaiting(clock, life));
+    return;
+  }
+  fn();
+}
+
+function runWaiting(clock: SimClock, life: SimLife): void {
+  const queue = waiting.get(life);
+  if (!queue) return;
+  if (!life.alive) {
+    waiting.delete(life);
+    return;
+  }
+  if (life.pausedUntil > clock.now) {
+    clock.at(life.pausedUntil, () => runWaiting(clock, life));
+    return;
+  }
+  const fn = queue.shift() as () => void;
+  if (queue.length === 0) waiting.delete(life);
+  else clock.at(clock.now, () => runWaiting(clock, life));
   fn();
 }
 
