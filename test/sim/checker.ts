@@ -52,6 +52,7 @@ export class SafetyChecker {
   /** index -> the term of the node that first reported it committed (the leader that committed it) */
   private readonly committedInTerm = new Map<number, number>();
   private maxCommitted = 0;
+  private maxCommittedEntryTerm = 0;
   private readonly applied = new Map<number, string>(); // index -> entryKey
   private readonly lastCommit = new Map<NodeId, number>();
   private readonly recordedUpTo = new Map<NodeId, number>();
@@ -64,6 +65,11 @@ export class SafetyChecker {
   /** the highest commit index any node has reported (as of the last step checked) */
   get maxCommittedIndex(): number {
     return this.maxCommitted;
+  }
+
+  /** the term of the entry at maxCommittedIndex */
+  get maxCommittedTerm(): number {
+    return this.maxCommittedEntryTerm;
   }
 
   onStart(_sim: CheckedCluster, id: NodeId): void {
@@ -160,7 +166,10 @@ export class SafetyChecker {
         if (c === undefined) {
           this.committed.set(i, k);
           this.committedInTerm.set(i, st.term);
-          if (i > this.maxCommitted) this.maxCommitted = i;
+          if (i > this.maxCommitted) {
+            this.maxCommitted = i;
+            this.maxCommittedEntryTerm = e.term;
+          }
         } else if (c !== k) {
           this.fail(
             sim,

@@ -70,6 +70,19 @@ export interface SimProfile extends NetworkProfile, SimLatencies {
   readonly pauses: boolean;
   /** how many of the voters are modelled pysyncobj 0.3.11 followers (pysyncobj-follower.ts) */
   readonly pysyncobjFollowers: number;
+  /** appendEntriesBatchSizeBytes (else the mode's): 1 sends one entry per append_entries */
+  readonly appendBatchBytes?: number;
+  /**
+   * up to how long the rest of an event-loop iteration lasts (ms): what a node defers
+   * (setImmediate) runs after the I/O that arrives meanwhile (0 or absent: right after the event)
+   */
+  readonly loopRestMaxMs?: number;
+  /**
+   * leaders rewind a follower to whatever a reset answer asks, stale or not, as pysyncobj leaders
+   * do (UnsafeTestFaults.rewindOnEveryReset): snapshots reach followers holding more than them,
+   * and new transfers reach followers still installing the last one. Not with pysyncobj followers.
+   */
+  readonly pysyncobjLikeLeaders?: boolean;
 }
 
 export const BASE_PROFILE: SimProfile = {
@@ -106,6 +119,15 @@ export const BASE_PROFILE: SimProfile = {
   pauses: false,
   pysyncobjFollowers: 0,
 };
+
+/** A node's log as the cross-node checks read it. */
+interface LogView {
+  readonly term: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  termAt(index: number): number | undefined;
+}
 
 /** Every node address the simulator uses: `n1:1`, `n2:1`, … (read-only nodes have none). */
 export function simAddress(i: number): NodeId {
@@ -263,6 +285,13 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     throw new SimViolation(this.seed, this.label, this.now, property, detail);
   }
 
+  /** The rest of a node's event-loop iteration (SimProfile.loopRestMaxMs): often none. */
+  private loopRest(): number {
+    const max = this.profile.loopRestMaxMs ?? 0;
+    if (max <= 0 || this.rng.chance(0.5)) return 0;
+    return this.rng.range(0, max);
+  }
+
   /** Run `fn` at virtual time `at`. */
   at(at: number, fn: () => void): void {
     this.queue.push(at, fn);
@@ -305,40 +334,90 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       await drainMicrotasks();
       this.throwViolation();
       this.checker.afterStep(this, this.now);
-      if (this.hasPython) this.checkPythonCounting();
+      this.checkMatchIndexes();
+      this.checkCommittedSafety();
       this.mode.afterStep?.();
     }
   }
 
-  private get hasPython(): boolean {
-    return this.profile.pysyncobjFollowers > 0;
+  /** What the cross-node checks read of a node's log: a raftdcs node's core or a modelled pysyncobj follower. */
+  private logView(n: SimNode<N>): LogView | undefined {
+    if (n.py) return n.py;
+    const core = n.core;
+    if (!core || !n.alive) return undefined;
+    const b = core.brief();
+    return {
+      term: b.term,
+      firstIndex: b.firstIndex,
+      lastIndex: b.lastIndex,
+      lastTerm: b.lastTerm,
+      termAt: (i: number) => core.entryAt(i)?.term,
+    };
   }
 
   /**
-   * A leader counts a modelled pysyncobj follower (which deletes everything after prevLogIdx on
-   * every append it accepts) only for what it holds at every moment: while the follower is not in
-   * a later term than the leader's, the leader's matchIndex for it never goes beyond its log and
-   * agrees with it there — else a vote it grants meanwhile can lose an entry committed counting it.
+   * A leader counts a follower only for entries the follower holds from it: while the follower is
+   * not in a later term than the leader's, the leader's matchIndex for it never goes beyond its log
+   * and agrees with it there. An acknowledgement that claims more (a kept-log install acknowledging
+   * an old leader's entries to a new one; a modelled pysyncobj follower that deleted what it had
+   * acknowledged) lets the leader commit what no majority holds. Checked after every step.
    */
-  private checkPythonCounting(): void {
+  private checkMatchIndexes(): void {
     for (const l of this.nodes) {
       const core = l.core;
-      if (!core || core.role !== RaftState.Leader) continue;
-      const st = core.brief();
+      if (!core || !l.alive || core.role !== RaftState.Leader) continue;
+      const term = core.currentTerm;
       for (const n of this.nodes) {
-        const py = n.py;
-        if (!py || py.term > st.term) continue;
+        if (n === l) continue;
+        const f = this.logView(n);
+        if (!f || f.term > term) continue;
         const match = core.matchIndexOf(n.id);
+        if (match === 0) continue;
         const leaderTerm = core.entryAt(match)?.term;
         if (
-          match > py.lastIndex ||
-          (match >= py.firstIndex && leaderTerm !== undefined && py.termAt(match) !== leaderTerm)
+          match > f.lastIndex ||
+          match > core.brief().lastIndex ||
+          (match >= f.firstIndex && leaderTerm !== undefined && f.termAt(match) !== leaderTerm)
         ) {
           this.fail(
-            'Python follower counting',
-            `${l.id} (term ${st.term}) counts ${n.id} for ${match} (term ${leaderTerm}); it holds ${py.firstIndex}..${py.lastIndex} (term ${py.termAt(match)} at ${match})`,
+            'acknowledged entries held',
+            `${l.id} (term ${term}) counts ${n.id} for ${match} (term ${leaderTerm}); it holds ${f.firstIndex}..${f.lastIndex} (term ${f.termAt(match)} at ${match})`,
           );
         }
+      }
+    }
+  }
+
+  /**
+   * Committed entries are safe at every moment, not only once a node is lost: no live voter that
+   * lacks the newest committed entry could win an election now — the voters whose logs its own is
+   * at least as up-to-date as (itself included; a crashed voter counted as refusing) are not a
+   * majority. Committing an entry of an earlier term by counting replicas (Raft's Figure 8) breaks
+   * this the moment it happens. Skipped in profiles with membership changes (configurations differ
+   * while a change is under way).
+   */
+  private checkCommittedSafety(): void {
+    const index = this.checker.maxCommittedIndex;
+    if (index === 0 || this.profile.membershipChanges) return;
+    const term = this.checker.maxCommittedTerm;
+    const views: { id: NodeId; v: LogView; runs: boolean }[] = [];
+    for (const n of this.nodes) {
+      if (!n.voter) continue;
+      const v = this.logView(n);
+      if (v) views.push({ id: n.id, v, runs: n.py === null });
+    }
+    for (const c of views) {
+      if (!c.runs || c.v.firstIndex > index || c.v.termAt(index) === term) continue;
+      let votes = 0;
+      for (const w of views) {
+        if (c.v.lastTerm > w.v.lastTerm || (c.v.lastTerm === w.v.lastTerm && c.v.lastIndex >= w.v.lastIndex))
+          votes++;
+      }
+      if (votes > this.votersInitial.length / 2) {
+        this.fail(
+          'committed entries safe',
+          `${c.id} (last ${c.v.lastIndex} of term ${c.v.lastTerm}) lacks committed entry ${index} (term ${term}) yet ${votes} of ${this.votersInitial.length} voters would elect it: ${views.map((w) => `${w.id} last ${w.v.lastIndex}/t${w.v.lastTerm}`).join(', ')}`,
+        );
       }
     }
   }
@@ -377,7 +456,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       commandsWaitLeader: false,
       commandsQueueSize: 1000,
       dynamicMembershipChange: true,
-      appendEntriesBatchSizeBytes: t.appendEntriesBatchSizeBytes,
+      appendEntriesBatchSizeBytes: p.appendBatchBytes ?? t.appendEntriesBatchSizeBytes,
       logCompactionBatchSize: t.snapshotChunkBytes,
       logCompactionMinEntries: p.compactAfterEntries > 0 && n.voter ? p.compactAfterEntries : 1e12,
       logCompactionMinTime: 1e12,
@@ -427,7 +506,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         }),
     };
     const deps: SyncObjDeps = {
-      scheduler: new SimScheduler(this, life, n.wallOffsetMs),
+      scheduler: new SimScheduler(this, life, n.wallOffsetMs, () => this.loopRest()),
       random: () => rng.next(),
       journal: new SimJournal(n.disk, this, life, rng, p),
       dumpStore: new SimDumpStore(n.dumpFile, this, life, rng, p),
@@ -438,7 +517,9 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         return t;
       },
       observer,
-      unsafeTestFaults: this.mode.tuning.unsafeTestFaults,
+      unsafeTestFaults: this.profile.pysyncobjLikeLeaders
+        ? { ...this.mode.tuning.unsafeTestFaults, rewindOnEveryReset: true }
+        : this.mode.tuning.unsafeTestFaults,
       maxSendBytesPerRound: this.mode.tuning.maxSendBytesPerRound,
     };
     const self = n.voter ? n.id : null;

@@ -28,6 +28,8 @@ export interface NetworkProfile {
   /** time to (re)establish a connection */
   readonly connectMinMs: number;
   readonly connectMaxMs: number;
+  /** some directed links are this much slower at most (one follower far ahead of another) */
+  readonly slowLinkMaxMs?: number;
 }
 
 /** Whether a message may be duplicated by the network (forwarded submissions may be spared). */
@@ -183,6 +185,21 @@ export class SimNetwork {
     return this.links.get(this.key(a, b))?.up ?? false;
   }
 
+  private readonly extraDelay = new Map<string, number>();
+
+  /** The fixed extra delay of the link from `a` to `b` (SimProfile.slowLinkMaxMs), drawn at its first use. */
+  private slowness(a: string, b: string): number {
+    const max = this.profile.slowLinkMaxMs ?? 0;
+    if (max <= 0) return 0;
+    const k = `${a}>${b}`;
+    let d = this.extraDelay.get(k);
+    if (d === undefined) {
+      d = this.rng.chance(0.3) ? this.rng.range(0, max) : 0;
+      this.extraDelay.set(k, d);
+    }
+    return d;
+  }
+
   /** @internal a message from `from` to `to` (pickle bytes) */
   send(from: SimTransport, to: string, pickle: Uint8Array): boolean {
     const l = this.links.get(this.key(from.nodeId, to));
@@ -203,7 +220,7 @@ export class SimNetwork {
     const copies = lossy && this.rng.chance(p.dupRate) && this.mayDuplicate(value) ? 2 : 1;
     const generation = l.generation;
     for (let c = 0; c < copies; c++) {
-      let at = this.clock.now + this.rng.range(p.minDelayMs, p.maxDelayMs);
+      let at = this.clock.now + this.rng.range(p.minDelayMs, p.maxDelayMs) + this.slowness(from.nodeId, to);
       if (fifo) {
         const k = `${from.nodeId}>${to}`;
         at = Math.max(at, (this.fifoClock.get(k) ?? 0) + 0.001);

@@ -61,6 +61,9 @@ export function swarmProfile(seed: number): SimProfile {
   const fsyncSlow = r.chance(0.5);
   const electionMinMs = r.int(300, 600);
   const membershipChanges = r.chance(0.25);
+  // a modelled Python follower: pysyncobj runs over TCP only (in-order links), and the model
+  // applies no membership change (not with membership churn)
+  const pysyncobjFollowers = fifo && !membershipChanges && r.chance(0.4) ? 1 : 0;
   return {
     name: 'swarm',
     voters: r.pick([3, 3, 4, 5, 5]),
@@ -94,9 +97,15 @@ export function swarmProfile(seed: number): SimProfile {
     // SyncObjConf requires raftMinTimeout > 3 × appendEntriesPeriod
     heartbeatMs: r.pick([50, 100, 150].filter((h) => 3 * h < electionMinMs)),
     leaderFallbackMs: r.pick([1500, 3000, 5000]),
-    // a modelled Python follower: pysyncobj runs over TCP only (in-order links), and the model
-    // applies no membership change (not with membership churn)
-    pysyncobjFollowers: fifo && !membershipChanges && r.chance(0.4) ? 1 : 0,
+    pysyncobjFollowers,
+    // leaders rewinding like pysyncobj's (never with a modelled pysyncobj follower)
+    pysyncobjLikeLeaders: pysyncobjFollowers === 0 && r.chance(0.3),
+    // small batches: a follower can hold an earlier term's entries without the leader's newer ones
+    appendBatchBytes: r.pick([1, 64, 256, 256, 65536]),
+    // I/O that arrives while a node is busy is handled before what it deferred
+    loopRestMaxMs: r.pick([0, 0, 1, 5, 20]),
+    // a slow link: one follower holds far more of a leader's entries than another
+    slowLinkMaxMs: r.pick([0, 0, 50, 300]),
   };
 }
 

@@ -80,11 +80,21 @@ export interface SimLatencies {
 }
 
 export class SimScheduler implements Scheduler {
+  /** deferred callbacks waiting for this event-loop iteration's check phase */
+  private immediates: (() => void)[] = [];
+  private checkPhaseDue = false;
+
   constructor(
     private readonly clock: SimClock,
     private readonly life: SimLife,
     /** this node's wall clock minus virtual time (epoch ms) */
     private readonly wallOffsetMs: number,
+    /**
+     * How long the rest of the current event-loop iteration lasts (ms): Node runs `setImmediate`
+     * callbacks only after the poll phase handled all the I/O ready meanwhile, so a message or a
+     * completion arriving within this time is handled before what the node deferred.
+     */
+    private readonly loopRestMs: () => number = () => 0,
   ) {}
 
   now(): number {
@@ -108,7 +118,23 @@ export class SimScheduler implements Scheduler {
   }
 
   defer(fn: () => void): void {
-    this.clock.at(this.clock.now, () => runIn(this.clock, this.life, fn));
+    this.immediates.push(fn);
+    if (this.checkPhaseDue) return;
+    this.checkPhaseDue = true;
+    this.clock.at(this.clock.now + this.loopRestMs(), () => this.checkPhase());
+  }
+
+  /**
+   * The check phase: the callbacks deferred so far run in order, each its own event (promise
+   * continuations run between them, as in Node); what they defer waits for the next iteration.
+   */
+  private checkPhase(): void {
+    this.checkPhaseDue = false;
+    const due = this.immediates;
+    this.immediates = [];
+    const [first, ...rest] = due;
+    for (const fn of rest) this.clock.at(this.clock.now, () => runIn(this.clock, this.life, fn));
+    if (first) runIn(this.clock, this.life, first);
   }
 }
 

@@ -172,7 +172,7 @@ export interface CoreStatus {
 
 export type CoreBrief = Pick<
   CoreStatus,
-  'state' | 'term' | 'commitIndex' | 'lastApplied' | 'firstIndex' | 'lastIndex'
+  'state' | 'term' | 'commitIndex' | 'lastApplied' | 'firstIndex' | 'lastIndex' | 'lastTerm'
 >;
 
 export class RaftCore {
@@ -640,6 +640,7 @@ export class RaftCore {
       lastApplied: this.lastApplied,
       firstIndex: this.log.firstIndex,
       lastIndex: this.log.lastIndex,
+      lastTerm: this.log.lastTerm,
     };
   }
 
@@ -996,7 +997,9 @@ export class RaftCore {
         );
         p.matchIndex = Math.max(0, nextNodeIdx - 1);
       }
-      const target = Math.max(nextNodeIdx, p.matchIndex + 1);
+      const target = this.opts.unsafeTestFaults?.rewindOnEveryReset
+        ? nextNodeIdx
+        : Math.max(nextNodeIdx, p.matchIndex + 1);
       if (target < p.nextIndex) {
         p.nextIndex = target;
         p.snapshotOffset = undefined;

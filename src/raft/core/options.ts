@@ -61,6 +61,13 @@ export interface UnsafeTestFaults {
    * install without first applying what the core already handed out (two installs interleave)
    */
   readonly acceptSnapshotDuringInstall?: boolean;
+  /**
+   * not a fault with raftdcs followers, a model: lead like pysyncobj 0.3.x does, rewinding a
+   * follower's next index to whatever a reset answer asks — a stale one included, and below
+   * matchIndex + 1 — so snapshots go to followers that hold more than the snapshot. The simulator
+   * uses it for Python leaders in mixed clusters. Unsafe with pysyncobj followers (finding 3).
+   */
+  readonly rewindOnEveryReset?: boolean;
 }
 
 export interface SnapshotData {
