@@ -39,6 +39,20 @@ export const PROFILES: Record<string, SimProfile> = {
     faultEveryMs: 700,
     proposalsPerSecond: 60,
   },
+  /** installs racing leader changes, with leaders that rewind like pysyncobj's and busy event loops */
+  installRaces: {
+    ...BASE_PROFILE,
+    name: 'installRaces',
+    voters: 5,
+    compactAfterEntries: 10,
+    dumpWriteMaxMs: 400,
+    codecMaxMs: 400,
+    faultEveryMs: 700,
+    proposalsPerSecond: 80,
+    pysyncobjLikeLeaders: true,
+    loopRestMaxMs: 20,
+    appendBatchBytes: 64,
+  },
 };
 
 /** The rotation of named profiles (the KV mode's CI runs; `--rotation` for the toy mode). */
