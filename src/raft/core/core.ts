@@ -349,6 +349,18 @@ export class RaftCore {
   peerConnected(peer: NodeId, readonly: boolean, nowMs: number): void {
     this.advanceClock(nowMs);
     this.resetLink(peer);
+    if (
+      this.state !== RaftState.Leader &&
+      this.members.has(peer) &&
+      !this.connectedToAnyVoter() &&
+      this.electionDeadlineMs < this.now + this.opts.electionTimeoutMinMs
+    ) {
+      // The first voter we reach after hearing from nobody (a restart, a long partition): our
+      // election timer may have run out while no leader could reach us. Give the leader a whole
+      // timeout to show itself, or a node that just started — whose peers were still backing off
+      // their redials — answers the leader's first append with a higher term and deposes it.
+      this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+    }
     this.connected.add(peer);
     if (readonly) this.readonlyPeers.add(peer);
     if (this.state === RaftState.Leader && (readonly || this.members.has(peer))) {

@@ -250,7 +250,19 @@ export class TcpTransport implements Transport {
     this.#lastPollMs = this.#lastSweepMs;
     this.#sweepTimer = setInterval(() => this.#sweep(), sweepMs);
     for (const slot of this.#nodes.values()) this.#connect(slot);
-    if (this.selfAddress !== null) await this.#bind(this.selfAddress);
+    if (this.selfAddress !== null) {
+      await this.#bind(this.selfAddress);
+      // Just started (a restart, most often): the greater addresses that dial us may be backing
+      // off their redials for a second or more, longer than an election timeout — and a restarted
+      // node that hears no leader campaigns and deposes it. One dial-back to each of them now: a
+      // raftdcs node that knows us dials us at once; a pysyncobj node just closes it.
+      const now = this.#s.nowMs();
+      for (const slot of this.#nodes.values()) {
+        if (slot.outgoing || slot.conn !== null || slot.lastAttemptMs !== null) continue;
+        slot.unconnectedSinceMs = now - this.#s.connectionRetryTimeMs;
+        this.#connect(slot);
+      }
+    }
   }
 
   async destroy(): Promise<void> {
