@@ -83,6 +83,12 @@ export interface SimProfile extends NetworkProfile, SimLatencies {
    * and new transfers reach followers still installing the last one. Not with pysyncobj followers.
    */
   readonly pysyncobjLikeLeaders?: boolean;
+  /**
+   * the chance that an isolation, crash or pause strikes the current leader rather than a random
+   * node (a nemesis aimed at leaders): leader changes while followers hold its uncommitted entries
+   * or are still installing its snapshot (0 or absent: victims are drawn at random)
+   */
+  readonly leaderVictimRate?: number;
 }
 
 export const BASE_PROFILE: SimProfile = {
@@ -656,6 +662,10 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     const kind = r.pick(kinds);
     const ids = this.nodes.map((n) => n.id);
     const blocked = this.net.blocked;
+    const leaderVictim = (): SimNode<N> | undefined => {
+      if (!p.leaderVictimRate || !r.chance(p.leaderVictimRate)) return undefined;
+      return this.nodes.find((n) => n.alive && n.kind === 'raftdcs' && n.core?.role === RaftState.Leader);
+    };
     switch (kind) {
       case 'heal':
         blocked.clear();
@@ -667,7 +677,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         break;
       }
       case 'isolate': {
-        const victim = r.pick(ids);
+        const victim = leaderVictim()?.id ?? r.pick(ids);
         for (const o of ids) {
           if (o === victim) continue;
           blocked.add(`${victim}>${o}`);
@@ -684,7 +694,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
       case 'crash': {
         const live = this.nodes.filter((n) => n.alive && n.kind === 'raftdcs');
         // keep at least one node alive most of the time; sometimes crash everything
-        if (live.length > 1 || (live.length > 0 && r.chance(0.2))) this.crash(r.pick(live));
+        if (live.length > 1 || (live.length > 0 && r.chance(0.2))) this.crash(leaderVictim() ?? r.pick(live));
         break;
       }
       case 'pause': {
@@ -692,7 +702,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
         // connections stay up and what arrives meanwhile waits in its sockets
         const live = this.nodes.filter((n) => n.alive && n.kind === 'raftdcs');
         if (live.length > 0) {
-          const n = r.pick(live);
+          const n = leaderVictim() ?? r.pick(live);
           n.life.pausedUntil = Math.max(n.life.pausedUntil, this.now + r.range(200, 6000));
           this.pauses++;
         }

@@ -1,12 +1,12 @@
 /**
  * The KV simulation in CI (kv-simulator.ts, kv-checker.ts): RAFTDCS_KV_SIM_SEEDS seeds (default
- * 300) rotating over the fault profiles, every key's history linearizable, replicas identical at
+ * 500), each with its own swarm profile (profiles.ts), plus every named profile, every key's history linearizable, replicas identical at
  * every index, the replay of the committed log equal to the model; and proof that the checks can
  * fail: broken apply rules, divergent replicas and broken models must be caught.
  */
 import { describe, expect, it } from 'vitest';
 import { type KvSimOptions, type KvSimResult, KvSimulator } from './kv-simulator.js';
-import { PROFILES, profileFor, ROTATION } from './profiles.js';
+import { PROFILES, profileFor } from './profiles.js';
 import { SimViolation } from './simulator.js';
 
 const SEEDS = Number(process.env.RAFTDCS_KV_SIM_SEEDS ?? 500);
@@ -16,7 +16,7 @@ const CHUNK = 50;
 describe('KV simulation: linearizable KVStoreTTL under the fault profiles', () => {
   for (let start = FIRST; start < FIRST + SEEDS; start += CHUNK) {
     const end = Math.min(FIRST + SEEDS, start + CHUNK) - 1;
-    it(`seeds ${start}..${end} (profiles ${ROTATION.join(', ')})`, async () => {
+    it(`seeds ${start}..${end} (each seed its own swarm profile)`, async () => {
       let acked = 0;
       for (let seed = start; seed <= end; seed++) {
         const r = await new KvSimulator(seed, profileFor(seed)).run();
@@ -26,8 +26,9 @@ describe('KV simulation: linearizable KVStoreTTL under the fault profiles', () =
         expect(r.acked, `seed ${seed}`).toBeGreaterThan(0);
         acked += r.acked;
       }
-      // ~137 per seed over seeds 1..1800; no chunk of 50 below 120
-      expect(acked / (end - start + 1)).toBeGreaterThan(60);
+      // ~73 per seed over seeds 1..500 (the swarm draws one-entry batches and 300 ms links); no
+      // chunk of 50 below 53
+      expect(acked / (end - start + 1)).toBeGreaterThan(35);
     });
   }
 

@@ -3,7 +3,7 @@
  * nodes, latencies of the network, fsync, dump writes and dump codec, fault rates and kinds,
  * compaction threshold, membership churn, timeouts — so rare interleavings (Figure 8, installs
  * racing elections) are reached by search rather than by a fixed list of mixes. The named profiles
- * stay for targeted runs (`--profile lossy`) and for the KV mode's rotation.
+ * stay for targeted runs (`--profile lossy`).
  */
 import { BASE_PROFILE, type SimProfile } from './cluster.js';
 import { Rng } from './rng.js';
@@ -52,20 +52,9 @@ export const PROFILES: Record<string, SimProfile> = {
     pysyncobjLikeLeaders: true,
     loopRestMaxMs: 20,
     appendBatchBytes: 64,
+    leaderVictimRate: 0.7,
   },
 };
-
-/** The rotation of named profiles (the KV mode's CI runs; `--rotation` for the toy mode). */
-export const ROTATION: readonly string[] = [
-  'base',
-  'five',
-  'tcp',
-  'readonly',
-  'lossy',
-  'fsync',
-  'membership',
-  'compaction',
-];
 
 /** The profile a swarm seed draws: every dimension from its own seeded stream. */
 export function swarmProfile(seed: number): SimProfile {
@@ -120,6 +109,8 @@ export function swarmProfile(seed: number): SimProfile {
     loopRestMaxMs: r.pick([0, 0, 1, 5, 20]),
     // a slow link: one follower holds far more of a leader's entries than another
     slowLinkMaxMs: r.pick([0, 0, 50, 300]),
+    // a nemesis aimed at leaders: elections while followers hold the old leader's entries
+    leaderVictimRate: r.pick([0, 0, 0.5, 0.9]),
   };
 }
 
@@ -133,9 +124,4 @@ export function profileFor(seed: number, name?: string): SimProfile {
     );
   }
   return p;
-}
-
-/** The named profile of the rotation for seed s (the KV mode's CI runs). */
-export function rotationProfile(seed: number): SimProfile {
-  return PROFILES[ROTATION[seed % ROTATION.length] as string] as SimProfile;
 }
