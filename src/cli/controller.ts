@@ -120,6 +120,16 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
     );
   }
 
+  // Test-only: the chaos campaign's control run (test/chaos) proves its checks catch lost writes by
+  // running controllers that keep their log in memory. Never documented for operators.
+  const unsafeNoJournal = process.env.RAFTDCS_UNSAFE_TEST_NO_JOURNAL === '1';
+  if (unsafeNoJournal) {
+    log.warn(
+      { env: 'RAFTDCS_UNSAFE_TEST_NO_JOURNAL' },
+      'UNSAFE TEST MODE: no journal and no dump on disk; a crash forgets acknowledged writes and votes',
+    );
+  }
+
   // ---- signals: installed before anything is started, removed when we return
   let resolveStop!: (why: string) => void;
   const stopRequested = new Promise<string>((resolve) => {
@@ -187,6 +197,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
         maxBindRetries: settings.maxBindRetries,
         bindRetryTime: settings.bindRetryTime,
         fsync: 'always',
+        ...(unsafeNoJournal ? { journalFile: null, fullDumpFile: null } : {}),
         unsafeAllowPartialData: allowPartialData,
         logger: raftLog,
       },

@@ -53,6 +53,13 @@ export interface LinOp {
   readonly output: LinOutput;
   /** for a set whose index is not in its output: the log indexes it may have been applied at */
   readonly indexCandidates?: readonly number[];
+  /**
+   * for a set whose index is not in its output, in a black-box history (no committed log to take
+   * candidates from): it may also have been applied at an index nobody observed — any index above
+   * the key's last one and below the next acknowledged one, which later operations can only tell
+   * apart by order (a fractional stand-in is taken)
+   */
+  readonly freshIndex?: boolean;
 }
 
 export interface KeyState {
@@ -104,6 +111,11 @@ export function step(
       if (!holds) return [state];
       const out: KeyState[] = [];
       for (const idx of op.indexCandidates ?? []) {
+        if (idx > state.lastIndex && idx < indexLimit)
+          out.push({ rec: storedRecord(rec, cmd.record, idx, faults), lastIndex: idx });
+      }
+      if (op.freshIndex) {
+        const idx = (state.lastIndex + Math.min(indexLimit, state.lastIndex + 1)) / 2;
         if (idx > state.lastIndex && idx < indexLimit)
           out.push({ rec: storedRecord(rec, cmd.record, idx, faults), lastIndex: idx });
       }

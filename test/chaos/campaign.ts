@@ -1,0 +1,104 @@
+/**
+ * Chaos campaigns: many runs (./run.ts), their reports, one summary. The default campaign is the
+ * one CI runs (`npm test` through chaos.test.ts, and `npm run chaos` with no arguments): a 3-node
+ * and a 5-node schedule, plus a control run whose controllers keep no journal — a whole-cluster
+ * kill -9 must then show as a violation, or the checks could not catch a lost write.
+ */
+import { type RunReport, runChaos } from './run.js';
+import { describeSchedule, makeSchedule } from './schedule.js';
+
+export interface CampaignOptions {
+  /** first seed; runs take seeds from, from+1, … */
+  readonly from: number;
+  readonly schedules: number;
+  /** node counts, used in turn */
+  readonly nodes: readonly number[];
+  readonly chaosMs: number;
+  /** runs at once (each in its own namespaces) */
+  readonly jobs: number;
+  /** add a control run (no journal, whole-cluster kill) that must be caught */
+  readonly control: boolean;
+  readonly keep?: boolean;
+  readonly log: (line: string) => void;
+}
+
+export const CI_CAMPAIGN: Omit<CampaignOptions, 'log'> = {
+  from: 1,
+  schedules: 2,
+  nodes: [3, 5],
+  chaosMs: 15_000,
+  jobs: 1,
+  control: true,
+};
+
+export interface CampaignResult {
+  readonly runs: RunReport[];
+  readonly control: RunReport | null;
+  readonly summary: string;
+  readonly table: string;
+}
+
+function describeRun(r: RunReport): string {
+  const v = r.violations.length;
+  return [
+    `run seed ${r.seed} (${r.nodes} nodes): ${r.ops} operations, ${r.acked} acknowledged writes, ${r.unknown} unknown; ` +
+      `${r.counts.partitions} partitions (${r.droppedPackets} packets dropped), ${r.counts.pauses} pauses, ` +
+      `${r.counts.crashes} crashes (${r.counts.nodesKilled} nodes killed); recovery ${r.recoveryMs ?? '-'} ms; ` +
+      `${v} violations${v > 0 ? ` (logs kept in ${r.dir})` : ''}`,
+    ...r.applied.map(
+      (a) =>
+        `    +${a.at} ms ${a.what} for ${a.durationMs} ms${a.dropped === undefined ? '' : `, ${a.dropped} packets dropped`}`,
+    ),
+    ...r.violations.map((x) => `    VIOLATION ${x.check}${x.key ? ` on ${x.key}` : ''}: ${x.detail}`),
+  ].join('\n');
+}
+
+export function summarize(runs: readonly RunReport[], control: RunReport | null): string {
+  const sum = (f: (r: RunReport) => number) => runs.reduce((a, r) => a + f(r), 0);
+  const longest = Math.max(0, ...runs.map((r) => r.recoveryMs ?? 0));
+  const n3 = runs.filter((r) => r.nodes === 3).length;
+  const n5 = runs.filter((r) => r.nodes === 5).length;
+  const controlText =
+    control === null ? '' : `; control run ${control.violations.length > 0 ? 'caught' : 'NOT CAUGHT'}`;
+  return (
+    `${runs.length} schedules (${n3} with 3 nodes, ${n5} with 5), ${sum((r) => r.ops)} operations, ` +
+    `${sum((r) => r.acked)} acknowledged writes, faults: ${sum((r) => r.counts.partitions)} partitions ` +
+    `(${sum((r) => r.droppedPackets)} packets dropped), ${sum((r) => r.counts.pauses)} pauses, ` +
+    `${sum((r) => r.counts.crashes)} crashes (${sum((r) => r.counts.nodesKilled)} nodes killed), ` +
+    `${sum((r) => r.violations.length)} violations, longest recovery after a heal ${longest} ms${controlText}`
+  );
+}
+
+export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
+  const seeds = Array.from({ length: o.schedules }, (_, i) => o.from + i);
+  const runs: RunReport[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < seeds.length) {
+      const k = next++;
+      const seed = seeds[k] as number;
+      const nodes = o.nodes[k % o.nodes.length] as number;
+      const lines = [describeSchedule(makeSchedule(seed, nodes, o.chaosMs))];
+      const r = await runChaos({ seed, nodes, chaosMs: o.chaosMs, keep: o.keep, log: (l) => lines.push(l) });
+      runs.push(r);
+      o.log([...lines, describeRun(r)].join('\n'));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.jobs) }, worker));
+  let control: RunReport | null = null;
+  if (o.control) {
+    const seed = o.from + o.schedules;
+    control = await runChaos({ seed, nodes: 3, chaosMs: 6000, unsafeNoJournal: true, keep: o.keep });
+    o.log(`control (no journal, whole-cluster kill -9 at the end):\n${describeRun(control)}`);
+  }
+  runs.sort((a, b) => a.seed - b.seed);
+  const table = [
+    '| seed | nodes | operations | acknowledged | partitions | packets dropped | pauses | crashes | nodes killed | recovery ms | violations |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...runs.map(
+      (r) =>
+        `| ${r.seed} | ${r.nodes} | ${r.ops} | ${r.acked} | ${r.counts.partitions} | ${r.droppedPackets} | ${r.counts.pauses} | ${r.counts.crashes} | ${r.counts.nodesKilled} | ${r.recoveryMs ?? '-'} | ${r.violations.length} |`,
+    ),
+  ].join('\n');
+  return { runs, control, summary: summarize(runs, control), table };
+}

@@ -1,0 +1,298 @@
+/**
+ * The processes of a chaos run: one `raftdcs controller` per network namespace (the real daemon,
+ * from the sources, with a YAML `raft:` section as operators write it and its HTTP status
+ * endpoint on) and one workload client per namespace (./client.ts). The harness signals the
+ * controllers directly (SIGSTOP / SIGCONT / SIGKILL; `ip netns exec` execs, so the pid is the
+ * controller's) and restarts them on the same data directory. Every process is killed and awaited
+ * in `destroy()`.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ClientReply, ClientRequest } from './client.js';
+import type { ChaosNet } from './netns.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(REPO, 'src/cli/main.ts');
+const CLIENT = join(REPO, 'test/chaos/client.ts');
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+export const RAFT_PORT = 5010;
+export const HTTP_PORT = 8009;
+
+/** Wall-clock milliseconds with sub-millisecond resolution (the clients' records use Date.now()). */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('PATRONI_') && !k.startsWith('RAFTDCS_') && v !== undefined) env[k] = v;
+  env.TSX_TSCONFIG_PATH = join(REPO, 'tsconfig.json');
+  env.NO_COLOR = '1';
+  delete env.NODE_OPTIONS;
+  return { ...env, ...extra };
+}
+
+export interface NodeStatus {
+  readonly role: string;
+  readonly leader: string | null;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+}
+
+export type ControllerState = 'running' | 'paused' | 'dead';
+
+class Controller {
+  proc: ChildProcessWithoutNullStreams | null = null;
+  state: ControllerState = 'dead';
+  exited: Promise<void> = Promise.resolve();
+  starts = 0;
+}
+
+/** A workload client process; requests are answered by id, each within a bound. */
+export class ClientProc {
+  private readonly waiting = new Map<number, (r: ClientReply) => void>();
+  private nextId = 1;
+  readonly ready: Promise<void>;
+  private exited = false;
+
+  constructor(readonly proc: ChildProcessWithoutNullStreams) {
+    let markReady!: () => void;
+    this.ready = new Promise((r) => {
+      markReady = r;
+    });
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      let v: ClientReply | { ready: true };
+      try {
+        v = JSON.parse(line) as ClientReply | { ready: true };
+      } catch {
+        return;
+      }
+      if ('ready' in v) {
+        markReady();
+        return;
+      }
+      const w = this.waiting.get(v.id);
+      this.waiting.delete(v.id);
+      w?.(v);
+    });
+    proc.on('exit', () => {
+      this.exited = true;
+      for (const [id, w] of this.waiting) w({ id, outcome: 'error', error: 'client exited' });
+      this.waiting.clear();
+    });
+  }
+
+  /** Send a request; a reply that does not come within `boundMs` counts as an unknown outcome. */
+  request(req: Omit<ClientRequest, 'id'>, boundMs: number): Promise<ClientReply> {
+    const id = this.nextId++;
+    if (this.exited) return Promise.resolve({ id, outcome: 'error', error: 'client exited' });
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve({ id, outcome: 'unknown', error: `no reply within ${boundMs} ms` });
+      }, boundMs);
+      this.waiting.set(id, (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.proc.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
+    this.proc.stdin.write(`${JSON.stringify({ id: 0, op: 'quit' })}\n`);
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(t);
+  }
+}
+
+export interface ChaosClusterOptions {
+  readonly net: ChaosNet;
+  readonly nodes: number;
+  /** where data directories, configs and logs go */
+  readonly root: string;
+  /** test-only control: controllers keep no journal (a whole-cluster crash loses everything) */
+  readonly unsafeNoJournal?: boolean;
+}
+
+export class ChaosCluster {
+  private readonly controllers: Controller[];
+  readonly clients: ClientProc[] = [];
+
+  constructor(private readonly o: ChaosClusterOptions) {
+    this.controllers = Array.from({ length: o.nodes }, () => new Controller());
+  }
+
+  get size(): number {
+    return this.o.nodes;
+  }
+
+  raftAddr(i: number): string {
+    return `${this.o.net.nodeIp(i)}:${RAFT_PORT}`;
+  }
+
+  stateOf(i: number): ControllerState {
+    return (this.controllers[i] as Controller).state;
+  }
+
+  pid(i: number): number | undefined {
+    return (this.controllers[i] as Controller).proc?.pid;
+  }
+
+  private configFile(i: number): string {
+    const dir = join(this.o.root, `n${i}`);
+    mkdirSync(dir, { recursive: true });
+    const partners = Array.from({ length: this.o.nodes }, (_, j) => this.raftAddr(j)).filter(
+      (_, j) => j !== i,
+    );
+    const file = join(this.o.root, `n${i}.yaml`);
+    writeFileSync(
+      file,
+      [
+        'raft:',
+        `  self_addr: ${this.raftAddr(i)}`,
+        `  partner_addrs: [${partners.map((p) => `'${p}'`).join(', ')}]`,
+        `  data_dir: ${dir}`,
+        '  connection_timeout: 2',
+        '  connection_retry_time: 0.3',
+        'raftdcs:',
+        `  http: ${this.o.net.nodeIp(i)}:${HTTP_PORT}`,
+        '  max_bind_retries: 0',
+        '  bind_retry_time: 0.2',
+        'log:',
+        '  level: INFO',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  }
+
+  async startController(i: number): Promise<void> {
+    const c = this.controllers[i] as Controller;
+    if (c.state !== 'dead') throw new Error(`controller ${i} is ${c.state}`);
+    const log = openSync(join(this.o.root, `n${i}.log`), 'a');
+    const { command, args } = this.o.net.spawnArgs(i, process.execPath, [
+      '--import',
+      TSX,
+      MAIN,
+      'controller',
+      this.configFile(i),
+    ]);
+    const env = childEnv(this.o.unsafeNoJournal ? { RAFTDCS_UNSAFE_TEST_NO_JOURNAL: '1' } : {});
+    const proc = spawn(command, args, { env, stdio: ['pipe', log, log] as never });
+    c.proc = proc as unknown as ChildProcessWithoutNullStreams;
+    c.state = 'running';
+    c.starts++;
+    c.exited = new Promise((resolve) =>
+      proc.once('exit', () => {
+        if (c.proc === (proc as unknown)) c.state = 'dead';
+        resolve();
+      }),
+    );
+  }
+
+  async startClient(i: number): Promise<ClientProc> {
+    const partners = Array.from({ length: this.o.nodes }, (_, j) => this.raftAddr(j)).join(',');
+    const err = openSync(join(this.o.root, `client${i}.log`), 'a');
+    const { command, args } = this.o.net.spawnArgs(i, process.execPath, ['--import', TSX, CLIENT, partners]);
+    const proc = spawn(command, args, { env: childEnv(), stdio: ['pipe', 'pipe', err] as never });
+    const client = new ClientProc(proc as unknown as ChildProcessWithoutNullStreams);
+    await Promise.race([
+      client.ready,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`client ${i} did not start`)), 30_000)),
+    ]);
+    return client;
+  }
+
+  async start(): Promise<void> {
+    for (let i = 0; i < this.o.nodes; i++) await this.startController(i);
+    for (let i = 0; i < this.o.nodes; i++) this.clients.push(await this.startClient(i));
+  }
+
+  kill9(i: number): void {
+    const c = this.controllers[i] as Controller;
+    if (c.proc && c.state !== 'dead') {
+      c.proc.kill('SIGKILL');
+      c.state = 'dead';
+    }
+  }
+
+  pause(i: number): void {
+    const c = this.controllers[i] as Controller;
+    if (c.proc && c.state === 'running') {
+      c.proc.kill('SIGSTOP');
+      c.state = 'paused';
+    }
+  }
+
+  resume(i: number): void {
+    const c = this.controllers[i] as Controller;
+    if (c.proc && c.state === 'paused') {
+      c.proc.kill('SIGCONT');
+      c.state = 'running';
+    }
+  }
+
+  /** Restart a killed controller on its data directory (waits for the old process to be gone). */
+  async restart(i: number): Promise<void> {
+    const c = this.controllers[i] as Controller;
+    this.kill9(i);
+    await c.exited;
+    c.state = 'dead';
+    await this.startController(i);
+  }
+
+  /** A controller's /status, or null when it does not answer within `timeoutMs`. */
+  async status(i: number, timeoutMs = 500): Promise<NodeStatus | null> {
+    if ((this.controllers[i] as Controller).state !== 'running') return null;
+    try {
+      const res = await fetch(`http://${this.o.net.nodeIp(i)}:${HTTP_PORT}/status`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!res.ok) return null;
+      const j = (await res.json()) as Record<string, unknown>;
+      return {
+        role: String(j.role),
+        leader: typeof j.leader === 'string' ? j.leader : null,
+        term: Number(j.raft_term),
+        commit: Number(j.commit_idx),
+        applied: Number(j.last_applied),
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  async statuses(): Promise<(NodeStatus | null)[]> {
+    return Promise.all(Array.from({ length: this.o.nodes }, (_, i) => this.status(i)));
+  }
+
+  /** The node that reports itself leader with the highest term, or null. */
+  async leader(): Promise<number | null> {
+    const st = await this.statuses();
+    let best: number | null = null;
+    st.forEach((s, i) => {
+      if (s?.role === 'leader' && (best === null || s.term > (st[best]?.term ?? -1))) best = i;
+    });
+    return best;
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.stop().catch(() => undefined)));
+    for (let i = 0; i < this.o.nodes; i++) {
+      const c = this.controllers[i] as Controller;
+      if (c.proc && c.state !== 'dead') {
+        c.proc.kill('SIGCONT');
+        c.proc.kill('SIGKILL');
+      }
+      await c.exited;
+    }
+  }
+}

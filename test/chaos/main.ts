@@ -1,0 +1,66 @@
+/**
+ * `npm run chaos -- [options]`: fault campaigns on real controller processes in network
+ * namespaces (root needed). With no options it runs CI's campaign. The last line printed is the
+ * summary; the exit code is 1 when any run had a violation or the control run was not caught.
+ *
+ *   --schedules N   runs (default 2)            --from S      first seed (default 1)
+ *   --nodes 3,5     node counts, in turn        --chaos-ms M  fault phase per run (default 15000)
+ *   --jobs J        runs at once (default 1)    --no-control  skip the control run
+ *   --seed S        one run: seed S (with --nodes K)
+ *   --keep          keep every run's directory (logs, data)
+ *   --table FILE    write a Markdown table of the runs
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CI_CAMPAIGN, runCampaign } from './campaign.js';
+import { netnsSupport } from './netns.js';
+
+const { values } = parseArgs({
+  options: {
+    schedules: { type: 'string' },
+    from: { type: 'string' },
+    seed: { type: 'string' },
+    nodes: { type: 'string' },
+    'chaos-ms': { type: 'string' },
+    jobs: { type: 'string' },
+    'no-control': { type: 'boolean' },
+    keep: { type: 'boolean' },
+    table: { type: 'string' },
+  },
+});
+
+function int(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name}: expected a non-negative integer, got '${v}'`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const support = await netnsSupport();
+if (!support.ok) {
+  console.error(`chaos: cannot run: ${support.reason}`);
+  process.exit(2);
+}
+const single = values.seed !== undefined;
+const nodes = (values.nodes ?? (single ? '3' : CI_CAMPAIGN.nodes.join(',')))
+  .split(',')
+  .map((s) => int('nodes', s, 3));
+const result = await runCampaign({
+  from: int('seed', values.seed, int('from', values.from, CI_CAMPAIGN.from)),
+  schedules: single ? 1 : int('schedules', values.schedules, CI_CAMPAIGN.schedules),
+  nodes,
+  chaosMs: int('chaos-ms', values['chaos-ms'], CI_CAMPAIGN.chaosMs),
+  jobs: int('jobs', values.jobs, CI_CAMPAIGN.jobs),
+  control: !single && !values['no-control'],
+  keep: values.keep,
+  log: (l) => console.log(l),
+});
+if (values.table) writeFileSync(values.table, `${result.table}\n`);
+console.log(result.summary);
+const bad =
+  result.runs.some((r) => r.violations.length > 0) ||
+  (result.control !== null && result.control.violations.length === 0);
+process.exit(bad ? 1 : 0);

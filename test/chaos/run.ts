@@ -1,0 +1,405 @@
+/**
+ * One chaos run on real processes: a network of namespaces (./netns.ts), a controller and a
+ * workload client in each (./cluster.ts), a Patroni-shaped workload while a seeded fault schedule
+ * (./schedule.ts) partitions, pauses and kills the controllers, then heal, recovery, convergence
+ * and the checks (./checks.ts). Returns a report; never throws for a violation (the report lists
+ * them), only for a harness failure.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KvRecord } from '../../src/kv/record.js';
+import { Rng } from '../sim/rng.js';
+import {
+  type ChaosOp,
+  checkHistoryLinearizable,
+  checkLockHolders,
+  type OpRole,
+  type Violation,
+} from './checks.js';
+import { ChaosCluster, type ClientProc, now } from './cluster.js';
+import { ChaosNet } from './netns.js';
+import {
+  describeFault,
+  type Fault,
+  type FaultWindow,
+  makeSchedule,
+  type Schedule,
+  type Target,
+} from './schedule.js';
+
+export const LOCK_KEY = '/chaos/leader';
+const CONFIG_KEY = '/chaos/config';
+const memberKey = (c: number) => `/chaos/members/c${c}`;
+const plainKey = (k: number) => `/chaos/k/${k}`;
+const PLAIN_KEYS = 4;
+const LOCK_TTL = 3;
+const MEMBER_TTL = 4;
+/** the retry budget of every workload write (Patroni's retry_timeout, shortened) */
+const OP_TIMEOUT = 2;
+/** a cluster must have a leader and commit a write within this long after the last heal */
+export const RECOVERY_BOUND_MS = 30_000;
+
+export interface RunOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly chaosMs: number;
+  /** test-only control: controllers keep no journal, and the schedule ends with a whole-cluster kill */
+  readonly unsafeNoJournal?: boolean;
+  /** keep the run's directory (logs, data) */
+  readonly keep?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface AppliedFault {
+  readonly at: number;
+  readonly durationMs: number;
+  readonly what: string;
+  /** packets the DROP rules counted while the partition stood */
+  readonly dropped?: number;
+}
+
+export interface RunReport {
+  readonly seed: number;
+  readonly nodes: number;
+  readonly schedule: Schedule;
+  readonly applied: AppliedFault[];
+  readonly counts: { partitions: number; pauses: number; crashes: number; nodesKilled: number };
+  readonly droppedPackets: number;
+  readonly ops: number;
+  readonly acked: number;
+  readonly unknown: number;
+  readonly lockHolds: number;
+  readonly recoveryMs: number | null;
+  readonly converged: boolean;
+  readonly searchSteps: number;
+  readonly violations: Violation[];
+  readonly dir: string;
+}
+
+interface Harness {
+  readonly net: ChaosNet;
+  readonly cluster: ChaosCluster;
+  readonly ops: ChaosOp[];
+  stop: boolean;
+}
+
+async function record(
+  h: Harness,
+  client: number,
+  c: ClientProc,
+  role: OpRole,
+  kind: ChaosOp['kind'],
+  key: string,
+  req: Parameters<ClientProc['request']>[0],
+): Promise<ChaosOp> {
+  const op: ChaosOp = {
+    id: h.ops.length,
+    client,
+    kind,
+    role,
+    key,
+    invoke: now(),
+    response: Number.POSITIVE_INFINITY,
+    outcome: 'pending',
+    rounds: 0,
+  };
+  h.ops.push(op);
+  const reply = await c.request(req, ((req.timeout ?? OP_TIMEOUT) + 8) * 1000);
+  const t = now();
+  op.outcome = reply.outcome;
+  op.rounds = reply.rounds ?? 0;
+  if (reply.command !== undefined) op.command = reply.command;
+  if (reply.outcome === 'ok' || reply.outcome === 'false' || reply.outcome === 'precheck-false') {
+    op.response = t;
+    op.result = reply.result as KvRecord | boolean | null;
+  }
+  return op;
+}
+
+/** One client's Patroni-shaped loop: the leader lock, its member key, the config, plain keys. */
+async function clientLoop(h: Harness, client: number, rng: Rng): Promise<void> {
+  const c = h.cluster.clients[client] as ClientProc;
+  const me = `c${client}`;
+  let holding = false;
+  let n = 0;
+  while (!h.stop) {
+    n++;
+    const x = rng.next();
+    const value = `${me}-${n}`;
+    if (x < 0.35) {
+      if (holding && rng.chance(0.1)) {
+        await record(h, client, c, 'lock-release', 'delete', LOCK_KEY, {
+          op: 'delete',
+          key: LOCK_KEY,
+          cas: { prevValue: me },
+          timeout: OP_TIMEOUT,
+        });
+        holding = false;
+      } else {
+        const op = await record(h, client, c, holding ? 'lock-refresh' : 'lock-acquire', 'set', LOCK_KEY, {
+          op: 'set',
+          key: LOCK_KEY,
+          value: me,
+          ttl: LOCK_TTL,
+          cas: holding ? { prevValue: me } : { prevExist: false },
+          timeout: OP_TIMEOUT,
+        });
+        holding = op.outcome === 'ok';
+      }
+    } else if (x < 0.55) {
+      await record(h, client, c, 'member', 'set', memberKey(client), {
+        op: 'set',
+        key: memberKey(client),
+        value,
+        ttl: MEMBER_TTL,
+        timeout: OP_TIMEOUT,
+      });
+    } else if (x < 0.7) {
+      // Patroni's config update: read, then write with the index it read
+      const read = await record(h, client, c, 'read', 'read', CONFIG_KEY, { op: 'get', key: CONFIG_KEY });
+      const rec = read.result as KvRecord | null | undefined;
+      await record(h, client, c, 'config', 'set', CONFIG_KEY, {
+        op: 'set',
+        key: CONFIG_KEY,
+        value,
+        cas: rec ? { prevIndex: rec.index } : { prevExist: false },
+        timeout: OP_TIMEOUT,
+      });
+    } else if (x < 0.9) {
+      const key = plainKey(rng.int(0, PLAIN_KEYS - 1));
+      await record(h, client, c, 'plain', 'set', key, { op: 'set', key, value, timeout: OP_TIMEOUT });
+    } else {
+      const key = plainKey(rng.int(0, PLAIN_KEYS - 1));
+      await record(h, client, c, 'read', 'read', key, { op: 'get', key });
+      await record(h, client, c, 'plain-delete', 'delete', key, { op: 'delete', key, timeout: OP_TIMEOUT });
+    }
+    await new Promise((r) => setTimeout(r, rng.int(20, 150)));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function resolveTarget(h: Harness, t: Target, rng: Rng): Promise<number> {
+  if (t !== 'leader') return t;
+  const l = await h.cluster.leader();
+  return l ?? rng.int(0, h.cluster.size - 1);
+}
+
+/** Open a fault window; returns what undoes it. */
+async function openWindow(
+  h: Harness,
+  f: Fault,
+  rng: Rng,
+): Promise<{ what: string; undo: () => Promise<void>; partition: boolean }> {
+  const { net, cluster } = h;
+  const n = cluster.size;
+  switch (f.kind) {
+    case 'isolate': {
+      const i = await resolveTarget(h, f.target, rng);
+      await net.isolate(i);
+      return { what: `isolate n${i}`, undo: async () => net.heal(), partition: true };
+    }
+    case 'split': {
+      let side = [...f.minority];
+      const l = f.withLeader ? await cluster.leader() : null;
+      if (l !== null && !side.includes(l)) side = [...side.slice(1), l];
+      await net.split(side);
+      return {
+        what: `split {${side.map((i) => `n${i}`).join(',')}} | rest`,
+        undo: async () => net.heal(),
+        partition: true,
+      };
+    }
+    case 'bridge': {
+      const via = await resolveTarget(h, f.via, rng);
+      const others = Array.from({ length: n }, (_, i) => i).filter((i) => i !== via);
+      const half = Math.ceil(others.length / 2);
+      const a = others.slice(0, half);
+      const b = others.slice(half);
+      await net.bridge(a, b, via);
+      return {
+        what: `bridge {${a.map((i) => `n${i}`).join(',')}} | {${b.map((i) => `n${i}`).join(',')}} via n${via}`,
+        undo: async () => net.heal(),
+        partition: true,
+      };
+    }
+    case 'one-way': {
+      const from = await resolveTarget(h, f.from, rng);
+      let to = await resolveTarget(h, f.to, rng);
+      if (to === from) to = (from + 1) % n;
+      await net.oneWay(from, to);
+      return { what: `drop n${from} -> n${to}`, undo: async () => net.heal(), partition: true };
+    }
+    case 'pause': {
+      const i = await resolveTarget(h, f.target, rng);
+      cluster.pause(i);
+      return { what: `SIGSTOP n${i}`, undo: async () => cluster.resume(i), partition: false };
+    }
+    case 'crash': {
+      const ids = [...new Set(await Promise.all(f.targets.map((t) => resolveTarget(h, t, rng))))];
+      for (const i of ids) cluster.kill9(i);
+      return {
+        what: `kill -9 ${ids.map((i) => `n${i}`).join(',')}`,
+        undo: async () => {
+          for (const i of ids) await cluster.restart(i);
+        },
+        partition: false,
+      };
+    }
+  }
+}
+
+export async function runChaos(o: RunOptions): Promise<RunReport> {
+  const log = o.log ?? (() => undefined);
+  const schedule = makeSchedule(o.seed, o.nodes, o.chaosMs);
+  const windows: FaultWindow[] = o.unsafeNoJournal
+    ? [
+        ...schedule.windows.filter((w) => w.fault.kind !== 'crash'),
+        {
+          at: schedule.chaosMs,
+          durationMs: 1000,
+          fault: { kind: 'crash', targets: Array.from({ length: o.nodes }, (_, i) => i) },
+        },
+      ]
+    : [...schedule.windows];
+  const dir = mkdtempSync(join(tmpdir(), `raftdcs-chaos-${o.seed}-`));
+  const net = await ChaosNet.create({ nodes: o.nodes });
+  const cluster = new ChaosCluster({ net, nodes: o.nodes, root: dir, unsafeNoJournal: o.unsafeNoJournal });
+  const h: Harness = { net, cluster, ops: [], stop: false };
+  const applied: AppliedFault[] = [];
+  const counts = { partitions: 0, pauses: 0, crashes: 0, nodesKilled: 0 };
+  const violations: Violation[] = [];
+  let recoveryMs: number | null = null;
+  let converged = false;
+  const rng = new Rng(o.seed);
+  try {
+    await cluster.start();
+    // a leader before the workload starts (bounded)
+    const t0 = now();
+    while ((await cluster.leader()) === null) {
+      if (now() - t0 > 30_000) throw new Error('no leader within 30 s of starting the cluster');
+      await sleep(100);
+    }
+    const loops = cluster.clients.map((_, i) => clientLoop(h, i, rng.fork()));
+    await sleep(1000);
+    const faultRng = rng.fork();
+    const chaosStart = now();
+    for (const w of windows) {
+      const wait = chaosStart + w.at - now();
+      if (wait > 0) await sleep(wait);
+      const dropsBefore = await net.droppedPackets();
+      const opened = await openWindow(h, w.fault, faultRng);
+      const at = Math.round(now() - chaosStart);
+      log(`  +${at} ms ${opened.what} (${describeFault(w.fault)}) for ${w.durationMs} ms`);
+      await sleep(w.durationMs);
+      const dropped = opened.partition ? (await net.droppedPackets()) - dropsBefore : undefined;
+      await opened.undo();
+      applied.push({
+        at,
+        durationMs: w.durationMs,
+        what: opened.what,
+        ...(dropped === undefined ? {} : { dropped }),
+      });
+      if (opened.partition) counts.partitions++;
+      else if (w.fault.kind === 'pause') counts.pauses++;
+      else {
+        counts.crashes++;
+        counts.nodesKilled += opened.what.split(',').length;
+      }
+    }
+    // heal everything (the last window was undone already); let the workload see a healthy cluster
+    await net.heal();
+    for (let i = 0; i < o.nodes; i++) {
+      if (cluster.stateOf(i) === 'paused') cluster.resume(i);
+      if (cluster.stateOf(i) === 'dead') await cluster.restart(i);
+    }
+    const healedAt = now();
+    await sleep(1500);
+    h.stop = true;
+    await Promise.all(loops);
+    // recovery: a probe write must commit within the bound after the heal. It goes through a
+    // fresh client that knows nothing from before, so the final reads show the controllers' state
+    const probeClient = await cluster.startClient(0);
+    cluster.clients.push(probeClient);
+    const observer = cluster.clients.length - 1;
+    let probe: ChaosOp | null = null;
+    for (let k = 0; now() - healedAt < RECOVERY_BOUND_MS + 5000 && k < 100; k++) {
+      probe = await record(h, observer, probeClient, 'probe', 'set', '/chaos/probe', {
+        op: 'set',
+        key: '/chaos/probe',
+        value: `probe-${k}`,
+        timeout: 2,
+      });
+      if (probe.outcome === 'ok') break;
+    }
+    // recovery: the first write invoked after the heal that was acknowledged (the probe at the latest)
+    const firstAfterHeal = h.ops
+      .filter((op) => op.kind !== 'read' && op.invoke >= healedAt && op.outcome === 'ok')
+      .reduce((m, op) => Math.min(m, op.response), Number.POSITIVE_INFINITY);
+    if (Number.isFinite(firstAfterHeal)) recoveryMs = Math.round(firstAfterHeal - healedAt);
+    if (recoveryMs === null || recoveryMs > RECOVERY_BOUND_MS) {
+      violations.push({
+        check: 'recovery',
+        detail: ` no write committed within ${RECOVERY_BOUND_MS} ms of the heal (${recoveryMs ?? 'never'})`,
+      });
+    } else {
+      // final reads, linearizable: after a probe write that follows every workload operation
+      const keys = [LOCK_KEY, CONFIG_KEY, ...cluster.clients.slice(0, observer).map((_, i) => memberKey(i))];
+      for (let k = 0; k < PLAIN_KEYS; k++) keys.push(plainKey(k));
+      for (const key of keys) {
+        const op = await record(h, observer, probeClient, 'final', 'read', key, { op: 'get', key });
+        if (op.outcome !== 'ok') throw new Error(`final read of ${key} failed: ${op.outcome}`);
+      }
+      // convergence: every controller at the same commit and applied index at one moment
+      const probeIndex = (probe?.result as KvRecord | undefined)?.index ?? 0;
+      const tc = now();
+      while (now() - tc < 20_000) {
+        const st = await cluster.statuses();
+        const first = st[0];
+        if (
+          first &&
+          st.every((s) => s !== null && s.commit === first.commit && s.applied === s.commit) &&
+          first.commit >= probeIndex
+        ) {
+          converged = true;
+          break;
+        }
+        await sleep(200);
+      }
+      if (!converged) {
+        violations.push({
+          check: 'convergence',
+          detail: `controllers not at one commit index within 20 s: ${JSON.stringify(await cluster.statuses())}`,
+        });
+      }
+    }
+    const lin = checkHistoryLinearizable(h.ops);
+    violations.push(...lin.violations);
+    const locks = checkLockHolders(h.ops, LOCK_KEY);
+    violations.push(...locks.violations);
+    const writes = h.ops.filter((op) => op.kind !== 'read');
+    return {
+      seed: o.seed,
+      nodes: o.nodes,
+      schedule,
+      applied,
+      counts,
+      droppedPackets: await net.droppedPackets(),
+      ops: h.ops.length,
+      acked: writes.filter((op) => op.outcome === 'ok').length,
+      unknown: writes.filter((op) => op.outcome === 'unknown' || op.outcome === 'error').length,
+      lockHolds: locks.holds.length,
+      recoveryMs,
+      converged,
+      searchSteps: lin.steps,
+      violations,
+      dir,
+    };
+  } finally {
+    h.stop = true;
+    await cluster.destroy();
+    await net.destroy();
+    if (!o.keep && violations.length === 0) rmSync(dir, { recursive: true, force: true });
+  }
+}
