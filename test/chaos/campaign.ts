@@ -4,6 +4,7 @@
  * and a 5-node schedule, plus a control run whose controllers keep no journal — a whole-cluster
  * kill -9 must then show as a violation, or the checks could not catch a lost write.
  */
+import { cleanupStale } from './netns.js';
 import { type RunReport, runChaos } from './run.js';
 import { describeSchedule, makeSchedule } from './schedule.js';
 
@@ -70,6 +71,9 @@ export function summarize(runs: readonly RunReport[], control: RunReport | null)
 }
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
+  // namespaces a crashed earlier run left behind (their creating process is gone)
+  const stale = await cleanupStale();
+  if (stale.length > 0) o.log(`removed ${stale.length} stale namespaces and links of earlier runs`);
   const seeds = Array.from({ length: o.schedules }, (_, i) => o.from + i);
   const runs: RunReport[] = [];
   let next = 0;

@@ -14,6 +14,16 @@ if (!support.ok) {
   console.warn(`\n*** SKIPPING the chaos campaign: ${support.reason} ***\n`);
 }
 
+// CI (.ci/run) requires these to run: there a missing capability is a failure, not a skip
+describe.runIf(!support.ok && process.env.RAFTDCS_REQUIRE_NETNS === '1')(
+  'network namespaces required',
+  () => {
+    it('can create network namespaces (RAFTDCS_REQUIRE_NETNS=1)', () => {
+      expect.fail(`the chaos campaign cannot run: ${support.ok ? '' : support.reason}`);
+    });
+  },
+);
+
 describe.skipIf(!support.ok)('chaos campaign on real processes (CI)', () => {
   it('partitions, pauses and crashes: no violation, faults really happened, the control run is caught', {
     timeout: 240_000,

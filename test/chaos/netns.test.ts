@@ -197,6 +197,16 @@ describe('fault pair builders', () => {
   });
 });
 
+// CI (.ci/run) requires these to run: there a missing capability is a failure, not a skip
+describe.runIf(!support.ok && process.env.RAFTDCS_REQUIRE_NETNS === '1')(
+  'network namespaces required',
+  () => {
+    it('can create network namespaces (RAFTDCS_REQUIRE_NETNS=1)', () => {
+      expect.fail(`ChaosNet namespace tests cannot run: ${support.ok ? '' : support.reason}`);
+    });
+  },
+);
+
 describe.skipIf(!support.ok)('ChaosNet on network namespaces', () => {
   let net: ChaosNet | undefined;
   let servers: Proc[] = [];
