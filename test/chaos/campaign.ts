@@ -19,6 +19,8 @@ export interface CampaignOptions {
   readonly jobs: number;
   /** add a control run (no journal, whole-cluster kill) that must be caught */
   readonly control: boolean;
+  /** membership changes during the faults (a spare node added, members removed) */
+  readonly membership: boolean;
   readonly keep?: boolean;
   readonly log: (line: string) => void;
 }
@@ -30,6 +32,7 @@ export const CI_CAMPAIGN: Omit<CampaignOptions, 'log'> = {
   chaosMs: 15_000,
   jobs: 1,
   control: true,
+  membership: true,
 };
 
 export interface CampaignResult {
@@ -44,11 +47,12 @@ function describeRun(r: RunReport): string {
   return [
     `run seed ${r.seed} (${r.nodes} nodes): ${r.ops} operations, ${r.acked} acknowledged writes, ${r.unknown} unknown; ` +
       `${r.counts.partitions} partitions (${r.droppedPackets} packets dropped), ${r.counts.pauses} pauses, ` +
-      `${r.counts.crashes} crashes (${r.counts.nodesKilled} nodes killed); recovery ${r.recoveryMs ?? '-'} ms; ` +
+      `${r.counts.crashes} crashes (${r.counts.nodesKilled} nodes killed), ${r.counts.membershipChanges} membership changes; ` +
+      `recovery ${r.recoveryMs ?? '-'} ms; ` +
       `${v} violations${v > 0 ? ` (logs kept in ${r.dir})` : ''}`,
     ...r.applied.map(
       (a) =>
-        `    +${a.at} ms ${a.what} for ${a.durationMs} ms${a.dropped === undefined ? '' : `, ${a.dropped} packets dropped`}`,
+        `    +${a.at} ms ${a.what}${a.durationMs > 0 ? ` for ${a.durationMs} ms` : ''}${a.dropped === undefined ? '' : `, ${a.dropped} packets dropped`}`,
     ),
     ...r.violations.map((x) => `    VIOLATION ${x.check}${x.key ? ` on ${x.key}` : ''}: ${x.detail}`),
   ].join('\n');
@@ -66,6 +70,7 @@ export function summarize(runs: readonly RunReport[], control: RunReport | null)
     `${sum((r) => r.acked)} acknowledged writes, faults: ${sum((r) => r.counts.partitions)} partitions ` +
     `(${sum((r) => r.droppedPackets)} packets dropped), ${sum((r) => r.counts.pauses)} pauses, ` +
     `${sum((r) => r.counts.crashes)} crashes (${sum((r) => r.counts.nodesKilled)} nodes killed), ` +
+    `${sum((r) => r.counts.membershipChanges)} membership changes, ` +
     `${sum((r) => r.violations.length)} violations, longest recovery after a heal ${longest} ms${controlText}`
   );
 }
@@ -82,8 +87,15 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       const k = next++;
       const seed = seeds[k] as number;
       const nodes = o.nodes[k % o.nodes.length] as number;
-      const lines = [describeSchedule(makeSchedule(seed, nodes, o.chaosMs))];
-      const r = await runChaos({ seed, nodes, chaosMs: o.chaosMs, keep: o.keep, log: (l) => lines.push(l) });
+      const lines = [describeSchedule(makeSchedule(seed, nodes, o.chaosMs, o.membership))];
+      const r = await runChaos({
+        seed,
+        nodes,
+        chaosMs: o.chaosMs,
+        membership: o.membership,
+        keep: o.keep,
+        log: (l) => lines.push(l),
+      });
       runs.push(r);
       o.log([...lines, describeRun(r)].join('\n'));
     }
@@ -97,11 +109,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   }
   runs.sort((a, b) => a.seed - b.seed);
   const table = [
-    '| seed | nodes | operations | acknowledged | partitions | packets dropped | pauses | crashes | nodes killed | recovery ms | violations |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| seed | nodes | operations | acknowledged | partitions | packets dropped | pauses | crashes | nodes killed | membership changes | recovery ms | violations |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...runs.map(
       (r) =>
-        `| ${r.seed} | ${r.nodes} | ${r.ops} | ${r.acked} | ${r.counts.partitions} | ${r.droppedPackets} | ${r.counts.pauses} | ${r.counts.crashes} | ${r.counts.nodesKilled} | ${r.recoveryMs ?? '-'} | ${r.violations.length} |`,
+        `| ${r.seed} | ${r.nodes} | ${r.ops} | ${r.acked} | ${r.counts.partitions} | ${r.droppedPackets} | ${r.counts.pauses} | ${r.counts.crashes} | ${r.counts.nodesKilled} | ${r.counts.membershipChanges} | ${r.recoveryMs ?? '-'} | ${r.violations.length} |`,
     ),
   ].join('\n');
   return { runs, control, summary: summarize(runs, control), table };

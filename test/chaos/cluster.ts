@@ -7,11 +7,12 @@
  * in `destroy()`.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { TcpUtility } from '../../src/raft/transport/utility-client.js';
 import type { ClientReply, ClientRequest } from './client.js';
 import type { ChaosNet } from './netns.js';
 
@@ -115,7 +116,10 @@ export class ClientProc {
 
 export interface ChaosClusterOptions {
   readonly net: ChaosNet;
+  /** members at the start (the net may have one more namespace: a spare that membership changes add) */
   readonly nodes: number;
+  /** namespaces in the net (default: nodes) */
+  readonly slots?: number;
   /** where data directories, configs and logs go */
   readonly root: string;
   /** test-only control: controllers keep no journal (a whole-cluster crash loses everything) */
@@ -125,13 +129,21 @@ export interface ChaosClusterOptions {
 export class ChaosCluster {
   private readonly controllers: Controller[];
   readonly clients: ClientProc[] = [];
+  /** the voting members as the harness changed them (indexes into the net's namespaces) */
+  readonly members: Set<number>;
 
   constructor(private readonly o: ChaosClusterOptions) {
-    this.controllers = Array.from({ length: o.nodes }, () => new Controller());
+    this.controllers = Array.from({ length: o.slots ?? o.nodes }, () => new Controller());
+    this.members = new Set(Array.from({ length: o.nodes }, (_, i) => i));
   }
 
-  get size(): number {
-    return this.o.nodes;
+  /** namespaces (member or not) */
+  get slots(): number {
+    return this.controllers.length;
+  }
+
+  memberList(): number[] {
+    return [...this.members].sort((a, b) => a - b);
   }
 
   raftAddr(i: number): string {
@@ -149,9 +161,9 @@ export class ChaosCluster {
   private configFile(i: number): string {
     const dir = join(this.o.root, `n${i}`);
     mkdirSync(dir, { recursive: true });
-    const partners = Array.from({ length: this.o.nodes }, (_, j) => this.raftAddr(j)).filter(
-      (_, j) => j !== i,
-    );
+    const partners = this.memberList()
+      .filter((j) => j !== i)
+      .map((j) => this.raftAddr(j));
     const file = join(this.o.root, `n${i}.yaml`);
     writeFileSync(
       file,
@@ -199,7 +211,9 @@ export class ChaosCluster {
   }
 
   async startClient(i: number): Promise<ClientProc> {
-    const partners = Array.from({ length: this.o.nodes }, (_, j) => this.raftAddr(j)).join(',');
+    const partners = this.memberList()
+      .map((j) => this.raftAddr(j))
+      .join(',');
     const err = openSync(join(this.o.root, `client${i}.log`), 'a');
     const { command, args } = this.o.net.spawnArgs(i, process.execPath, ['--import', TSX, CLIENT, partners]);
     const proc = spawn(command, args, { env: childEnv(), stdio: ['pipe', 'pipe', err] as never });
@@ -212,8 +226,43 @@ export class ChaosCluster {
   }
 
   async start(): Promise<void> {
-    for (let i = 0; i < this.o.nodes; i++) await this.startController(i);
-    for (let i = 0; i < this.o.nodes; i++) this.clients.push(await this.startClient(i));
+    for (const i of this.memberList()) await this.startController(i);
+    for (const i of this.memberList()) this.clients.push(await this.startClient(i));
+  }
+
+  /**
+   * Add node `i` (not a member, not running) with an empty data directory: its controller starts
+   * with the members as partners and asks to be added, as a new Patroni node does.
+   */
+  async addMember(i: number): Promise<void> {
+    if (this.members.has(i)) throw new Error(`n${i} is a member already`);
+    const c = this.controllers[i] as Controller;
+    this.kill9(i);
+    await c.exited;
+    rmSync(join(this.o.root, `n${i}`), { recursive: true, force: true });
+    await this.startController(i);
+    this.members.add(i);
+  }
+
+  /**
+   * Remove member `i` through the `remove` utility command sent to `via` (another member); once the
+   * change is acknowledged, the node is killed and forgotten. Returns the reply (e.g. `SUCCESS
+   * REMOVE …`, or why it failed: then `i` stays a member).
+   */
+  async removeMember(i: number, via: number): Promise<string> {
+    let reply: string;
+    try {
+      const util = new TcpUtility({ timeoutMs: 5000 });
+      reply = String(await util.execute(this.raftAddr(via), ['remove', this.raftAddr(i)]));
+    } catch (e) {
+      reply = `utility failed: ${(e as Error).message}`;
+    }
+    if (reply.startsWith('SUCCESS')) {
+      this.members.delete(i);
+      this.kill9(i);
+      await (this.controllers[i] as Controller).exited;
+    }
+    return reply;
   }
 
   kill9(i: number): void {
@@ -270,24 +319,29 @@ export class ChaosCluster {
     }
   }
 
+  /** The members' /status, in `memberList()` order. */
   async statuses(): Promise<(NodeStatus | null)[]> {
-    return Promise.all(Array.from({ length: this.o.nodes }, (_, i) => this.status(i)));
+    return Promise.all(this.memberList().map((i) => this.status(i)));
   }
 
-  /** The node that reports itself leader with the highest term, or null. */
+  /** The member that reports itself leader with the highest term, or null. */
   async leader(): Promise<number | null> {
+    const ids = this.memberList();
     const st = await this.statuses();
     let best: number | null = null;
-    st.forEach((s, i) => {
-      if (s?.role === 'leader' && (best === null || s.term > (st[best]?.term ?? -1))) best = i;
+    let bestTerm = -1;
+    st.forEach((s, k) => {
+      if (s?.role === 'leader' && s.term > bestTerm) {
+        best = ids[k] as number;
+        bestTerm = s.term;
+      }
     });
     return best;
   }
 
   async destroy(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.stop().catch(() => undefined)));
-    for (let i = 0; i < this.o.nodes; i++) {
-      const c = this.controllers[i] as Controller;
+    for (const c of this.controllers) {
       if (c.proc && c.state !== 'dead') {
         c.proc.kill('SIGCONT');
         c.proc.kill('SIGKILL');

@@ -7,6 +7,7 @@
  *   --nodes 3,5     node counts, in turn        --chaos-ms M  fault phase per run (default 15000)
  *   --jobs J        runs at once (default 1)    --no-control  skip the control run
  *   --seed S        one run: seed S (with --nodes K)
+ *   --no-membership no membership changes (the fault windows of a seed stay the same)
  *   --keep          keep every run's directory (logs, data)
  *   --table FILE    write a Markdown table of the runs
  */
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     'chaos-ms': { type: 'string' },
     jobs: { type: 'string' },
     'no-control': { type: 'boolean' },
+    'no-membership': { type: 'boolean' },
     keep: { type: 'boolean' },
     table: { type: 'string' },
   },
@@ -55,6 +57,7 @@ const result = await runCampaign({
   chaosMs: int('chaos-ms', values['chaos-ms'], CI_CAMPAIGN.chaosMs),
   jobs: int('jobs', values.jobs, CI_CAMPAIGN.jobs),
   control: !single && !values['no-control'],
+  membership: !values['no-membership'],
   keep: values.keep,
   log: (l) => console.log(l),
 });

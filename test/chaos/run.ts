@@ -46,6 +46,8 @@ export interface RunOptions {
   readonly chaosMs: number;
   /** test-only control: controllers keep no journal, and the schedule ends with a whole-cluster kill */
   readonly unsafeNoJournal?: boolean;
+  /** membership changes during the faults (a spare node added, members removed) */
+  readonly membership?: boolean;
   /** keep the run's directory (logs, data) */
   readonly keep?: boolean;
   readonly log?: (line: string) => void;
@@ -64,7 +66,13 @@ export interface RunReport {
   readonly nodes: number;
   readonly schedule: Schedule;
   readonly applied: AppliedFault[];
-  readonly counts: { partitions: number; pauses: number; crashes: number; nodesKilled: number };
+  readonly counts: {
+    partitions: number;
+    pauses: number;
+    crashes: number;
+    nodesKilled: number;
+    membershipChanges: number;
+  };
   readonly droppedPackets: number;
   readonly ops: number;
   readonly acked: number;
@@ -180,10 +188,12 @@ async function clientLoop(h: Harness, client: number, rng: Rng): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A member: the leader, or the scheduled index (mapped onto the members as they are now). */
 async function resolveTarget(h: Harness, t: Target, rng: Rng): Promise<number> {
-  if (t !== 'leader') return t;
+  const ids = h.cluster.memberList();
+  if (t !== 'leader') return ids.includes(t) ? t : (ids[t % ids.length] as number);
   const l = await h.cluster.leader();
-  return l ?? rng.int(0, h.cluster.size - 1);
+  return l ?? (ids[rng.int(0, ids.length - 1)] as number);
 }
 
 /** Open a fault window; returns what undoes it. */
@@ -193,7 +203,6 @@ async function openWindow(
   rng: Rng,
 ): Promise<{ what: string; undo: () => Promise<void>; partition: boolean }> {
   const { net, cluster } = h;
-  const n = cluster.size;
   switch (f.kind) {
     case 'isolate': {
       const i = await resolveTarget(h, f.target, rng);
@@ -213,7 +222,7 @@ async function openWindow(
     }
     case 'bridge': {
       const via = await resolveTarget(h, f.via, rng);
-      const others = Array.from({ length: n }, (_, i) => i).filter((i) => i !== via);
+      const others = cluster.memberList().filter((i) => i !== via);
       const half = Math.ceil(others.length / 2);
       const a = others.slice(0, half);
       const b = others.slice(half);
@@ -227,7 +236,10 @@ async function openWindow(
     case 'one-way': {
       const from = await resolveTarget(h, f.from, rng);
       let to = await resolveTarget(h, f.to, rng);
-      if (to === from) to = (from + 1) % n;
+      if (to === from) {
+        const ids = cluster.memberList();
+        to = ids[(ids.indexOf(from) + 1) % ids.length] as number;
+      }
       await net.oneWay(from, to);
       return { what: `drop n${from} -> n${to}`, undo: async () => net.heal(), partition: true };
     }
@@ -242,7 +254,8 @@ async function openWindow(
       return {
         what: `kill -9 ${ids.map((i) => `n${i}`).join(',')}`,
         undo: async () => {
-          for (const i of ids) await cluster.restart(i);
+          // (a member removed meanwhile stays down)
+          for (const i of ids) if (cluster.members.has(i)) await cluster.restart(i);
         },
         partition: false,
       };
@@ -264,11 +277,20 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
       ]
     : [...schedule.windows];
   const dir = mkdtempSync(join(tmpdir(), `raftdcs-chaos-${o.seed}-`));
-  const net = await ChaosNet.create({ nodes: o.nodes });
-  const cluster = new ChaosCluster({ net, nodes: o.nodes, root: dir, unsafeNoJournal: o.unsafeNoJournal });
+  const membership = o.membership === true && !o.unsafeNoJournal;
+  const changes = membership ? makeSchedule(o.seed, o.nodes, o.chaosMs, true).membershipChanges : [];
+  const slots = o.nodes + (membership ? 1 : 0);
+  const net = await ChaosNet.create({ nodes: slots });
+  const cluster = new ChaosCluster({
+    net,
+    nodes: o.nodes,
+    slots,
+    root: dir,
+    unsafeNoJournal: o.unsafeNoJournal,
+  });
   const h: Harness = { net, cluster, ops: [], stop: false };
   const applied: AppliedFault[] = [];
-  const counts = { partitions: 0, pauses: 0, crashes: 0, nodesKilled: 0 };
+  const counts = { partitions: 0, pauses: 0, crashes: 0, nodesKilled: 0, membershipChanges: 0 };
   const violations: Violation[] = [];
   let recoveryMs: number | null = null;
   let converged = false;
@@ -284,7 +306,33 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
     const loops = cluster.clients.map((_, i) => clientLoop(h, i, rng.fork()));
     await sleep(1000);
     const faultRng = rng.fork();
+    const memberRng = rng.fork();
     const chaosStart = now();
+    // membership changes on their own timeline, so they land during faults
+    const memberChanges = (async () => {
+      for (const t of changes) {
+        const wait = chaosStart + t - now();
+        if (wait > 0) await sleep(wait);
+        const at = Math.round(now() - chaosStart);
+        const out = Array.from({ length: slots }, (_, i) => i).find((i) => !cluster.members.has(i));
+        let what: string;
+        if (out !== undefined) {
+          await cluster.addMember(out);
+          what = `add n${out} (a new, empty node asks to join)`;
+        } else {
+          const ids = cluster.memberList();
+          const victim = ids[memberRng.int(0, ids.length - 1)] as number;
+          const leader = await cluster.leader();
+          const via =
+            leader !== null && leader !== victim ? leader : (ids.find((i) => i !== victim) as number);
+          const reply = await cluster.removeMember(victim, via);
+          what = `remove n${victim} via n${via}: ${reply}`;
+        }
+        if (!what.includes(': ') || what.includes('SUCCESS')) counts.membershipChanges++;
+        log(`  +${at} ms ${what}`);
+        applied.push({ at, durationMs: 0, what });
+      }
+    })();
     for (const w of windows) {
       const wait = chaosStart + w.at - now();
       if (wait > 0) await sleep(wait);
@@ -308,9 +356,10 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
         counts.nodesKilled += opened.what.split(',').length;
       }
     }
+    await memberChanges;
     // heal everything (the last window was undone already); let the workload see a healthy cluster
     await net.heal();
-    for (let i = 0; i < o.nodes; i++) {
+    for (const i of cluster.memberList()) {
       if (cluster.stateOf(i) === 'paused') cluster.resume(i);
       if (cluster.stateOf(i) === 'dead') await cluster.restart(i);
     }

@@ -35,6 +35,11 @@ export interface Schedule {
   readonly nodes: number;
   readonly chaosMs: number;
   readonly windows: readonly FaultWindow[];
+  /**
+   * moments (ms after the chaos phase began) of membership changes, independent of the windows
+   * (so they happen during faults): each adds the spare node when it is out, else removes a member
+   */
+  readonly membershipChanges: readonly number[];
 }
 
 function subset(r: Rng, n: number, k: number): number[] {
@@ -72,8 +77,12 @@ function fault(r: Rng, n: number): Fault {
   return { kind: 'crash', targets };
 }
 
-/** Fault windows filling `chaosMs`: each 1–4 s (pauses past the election timeout), gaps 0.3–2 s. */
-export function makeSchedule(seed: number, nodes: number, chaosMs: number): Schedule {
+/**
+ * Fault windows filling `chaosMs`: each 1–4 s (pauses past the election timeout), gaps 0.3–2 s;
+ * with `membership`, one to three membership changes drawn from a separate stream (the windows of
+ * a seed are the same either way).
+ */
+export function makeSchedule(seed: number, nodes: number, chaosMs: number, membership = false): Schedule {
   const r = new Rng(seed * 7919 + nodes);
   const windows: FaultWindow[] = [];
   let t = r.int(500, 1500);
@@ -83,7 +92,13 @@ export function makeSchedule(seed: number, nodes: number, chaosMs: number): Sche
     windows.push({ at: t, durationMs, fault: f });
     t += durationMs + r.int(300, 2000);
   }
-  return { seed, nodes, chaosMs, windows };
+  const m = new Rng(seed * 104729 + nodes);
+  const membershipChanges = membership
+    ? Array.from({ length: m.int(1, 3) }, () => m.int(1000, Math.max(1000, chaosMs - 1000))).sort(
+        (a, b) => a - b,
+      )
+    : [];
+  return { seed, nodes, chaosMs, windows, membershipChanges };
 }
 
 export function describeTarget(t: Target): string {
@@ -111,5 +126,8 @@ export function describeSchedule(s: Schedule): string {
   return [
     `schedule seed ${s.seed}, ${s.nodes} nodes, ${s.windows.length} faults in ${s.chaosMs} ms:`,
     ...s.windows.map((w) => `  +${w.at} ms for ${w.durationMs} ms: ${describeFault(w.fault)}`),
+    ...s.membershipChanges.map(
+      (t) => `  +${t} ms: membership change (add the spare node, or remove a member)`,
+    ),
   ].join('\n');
 }
