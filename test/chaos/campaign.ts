@@ -21,18 +21,21 @@ export interface CampaignOptions {
   readonly control: boolean;
   /** membership changes during the faults (a spare node added, members removed) */
   readonly membership: boolean;
+  /** how many members run Python's controller, in turn (like `nodes`) */
+  readonly python: readonly number[];
   readonly keep?: boolean;
   readonly log: (line: string) => void;
 }
 
 export const CI_CAMPAIGN: Omit<CampaignOptions, 'log'> = {
   from: 1,
-  schedules: 2,
-  nodes: [3, 5],
+  schedules: 3,
+  nodes: [3, 5, 3],
   chaosMs: 15_000,
   jobs: 1,
   control: true,
   membership: true,
+  python: [0, 0, 1],
 };
 
 export interface CampaignResult {
@@ -45,7 +48,7 @@ export interface CampaignResult {
 function describeRun(r: RunReport): string {
   const v = r.violations.length;
   return [
-    `run seed ${r.seed} (${r.nodes} nodes): ${r.ops} operations, ${r.acked} acknowledged writes, ${r.unknown} unknown; ` +
+    `run seed ${r.seed} (${r.nodes} nodes${r.pythonNodes.length > 0 ? `, Python: ${r.pythonNodes.map((i) => `n${i}`).join(',')}` : ''}): ${r.ops} operations, ${r.acked} acknowledged writes, ${r.unknown} unknown; ` +
       `${r.counts.partitions} partitions (${r.droppedPackets} packets dropped), ${r.counts.pauses} pauses, ` +
       `${r.counts.crashes} crashes (${r.counts.nodesKilled} nodes killed), ${r.counts.membershipChanges} membership changes; ` +
       `recovery ${r.recoveryMs ?? '-'} ms; ` +
@@ -55,6 +58,7 @@ function describeRun(r: RunReport): string {
         `    +${a.at} ms ${a.what}${a.durationMs > 0 ? ` for ${a.durationMs} ms` : ''}${a.dropped === undefined ? '' : `, ${a.dropped} packets dropped`}`,
     ),
     ...r.violations.map((x) => `    VIOLATION ${x.check}${x.key ? ` on ${x.key}` : ''}: ${x.detail}`),
+    ...(r.expectedPythonFailure ? [`    EXPECTED PYTHON-SIDE FAILURE: ${r.expectedPythonFailure}`] : []),
   ].join('\n');
 }
 
@@ -62,16 +66,21 @@ export function summarize(runs: readonly RunReport[], control: RunReport | null)
   const sum = (f: (r: RunReport) => number) => runs.reduce((a, r) => a + f(r), 0);
   const longest = Math.max(0, ...runs.map((r) => r.recoveryMs ?? 0));
   const n3 = runs.filter((r) => r.nodes === 3).length;
+  const mixed = runs.filter((r) => r.pythonNodes.length > 0).length;
+  const expected = runs.filter((r) => r.expectedPythonFailure !== null).length;
+  const unexpected = runs
+    .filter((r) => r.expectedPythonFailure === null)
+    .reduce((a, r) => a + r.violations.length, 0);
   const n5 = runs.filter((r) => r.nodes === 5).length;
   const controlText =
     control === null ? '' : `; control run ${control.violations.length > 0 ? 'caught' : 'NOT CAUGHT'}`;
   return (
-    `${runs.length} schedules (${n3} with 3 nodes, ${n5} with 5), ${sum((r) => r.ops)} operations, ` +
+    `${runs.length} schedules (${n3} with 3 nodes, ${n5} with 5, ${mixed} mixed with Python), ${sum((r) => r.ops)} operations, ` +
     `${sum((r) => r.acked)} acknowledged writes, faults: ${sum((r) => r.counts.partitions)} partitions ` +
     `(${sum((r) => r.droppedPackets)} packets dropped), ${sum((r) => r.counts.pauses)} pauses, ` +
     `${sum((r) => r.counts.crashes)} crashes (${sum((r) => r.counts.nodesKilled)} nodes killed), ` +
     `${sum((r) => r.counts.membershipChanges)} membership changes, ` +
-    `${sum((r) => r.violations.length)} violations, longest recovery after a heal ${longest} ms${controlText}`
+    `${unexpected} violations, ${expected} expected Python-side failures, longest recovery after a heal ${longest} ms${controlText}`
   );
 }
 
@@ -93,6 +102,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         nodes,
         chaosMs: o.chaosMs,
         membership: o.membership,
+        python: o.python[k % o.python.length] ?? 0,
         keep: o.keep,
         log: (l) => lines.push(l),
       });
@@ -109,11 +119,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   }
   runs.sort((a, b) => a.seed - b.seed);
   const table = [
-    '| seed | nodes | operations | acknowledged | partitions | packets dropped | pauses | crashes | nodes killed | membership changes | recovery ms | violations |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| seed | nodes | Python | operations | acknowledged | partitions | packets dropped | pauses | crashes | nodes killed | membership changes | recovery ms | violations |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...runs.map(
       (r) =>
-        `| ${r.seed} | ${r.nodes} | ${r.ops} | ${r.acked} | ${r.counts.partitions} | ${r.droppedPackets} | ${r.counts.pauses} | ${r.counts.crashes} | ${r.counts.nodesKilled} | ${r.counts.membershipChanges} | ${r.recoveryMs ?? '-'} | ${r.violations.length} |`,
+        `| ${r.seed} | ${r.nodes} | ${r.pythonNodes.length} | ${r.ops} | ${r.acked} | ${r.counts.partitions} | ${r.droppedPackets} | ${r.counts.pauses} | ${r.counts.crashes} | ${r.counts.nodesKilled} | ${r.counts.membershipChanges} | ${r.recoveryMs ?? '-'} | ${r.violations.length}${r.expectedPythonFailure ? ' (expected, Python)' : ''} |`,
     ),
   ].join('\n');
   return { runs, control, summary: summarize(runs, control), table };

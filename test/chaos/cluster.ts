@@ -38,7 +38,6 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 export interface NodeStatus {
   readonly role: string;
-  readonly leader: string | null;
   readonly term: number;
   readonly commit: number;
   readonly applied: number;
@@ -124,7 +123,12 @@ export interface ChaosClusterOptions {
   readonly root: string;
   /** test-only control: controllers keep no journal (a whole-cluster crash loses everything) */
   readonly unsafeNoJournal?: boolean;
+  /** these members run Debian's Python `patroni_raft_controller` (pysyncobj) instead of ours */
+  readonly python?: readonly number[];
 }
+
+export const PYTHON = '/usr/bin/python3';
+export const PATRONI_RAFT_CONTROLLER = '/usr/bin/patroni_raft_controller';
 
 export class ChaosCluster {
   private readonly controllers: Controller[];
@@ -186,17 +190,17 @@ export class ChaosCluster {
     return file;
   }
 
+  isPython(i: number): boolean {
+    return this.o.python?.includes(i) ?? false;
+  }
+
   async startController(i: number): Promise<void> {
     const c = this.controllers[i] as Controller;
     if (c.state !== 'dead') throw new Error(`controller ${i} is ${c.state}`);
     const log = openSync(join(this.o.root, `n${i}.log`), 'a');
-    const { command, args } = this.o.net.spawnArgs(i, process.execPath, [
-      '--import',
-      TSX,
-      MAIN,
-      'controller',
-      this.configFile(i),
-    ]);
+    const { command, args } = this.isPython(i)
+      ? this.o.net.spawnArgs(i, PYTHON, [PATRONI_RAFT_CONTROLLER, this.configFile(i)])
+      : this.o.net.spawnArgs(i, process.execPath, ['--import', TSX, MAIN, 'controller', this.configFile(i)]);
     const env = childEnv(this.o.unsafeNoJournal ? { RAFTDCS_UNSAFE_TEST_NO_JOURNAL: '1' } : {});
     const proc = spawn(command, args, { env, stdio: ['pipe', log, log] as never });
     c.proc = proc as unknown as ChildProcessWithoutNullStreams;
@@ -298,21 +302,23 @@ export class ChaosCluster {
     await this.startController(i);
   }
 
-  /** A controller's /status, or null when it does not answer within `timeoutMs`. */
-  async status(i: number, timeoutMs = 500): Promise<NodeStatus | null> {
+  /**
+   * A node's state through pysyncobj's `status` utility command (answered alike by our controller
+   * and by Python's), or null when it does not answer within `timeoutMs`.
+   */
+  async status(i: number, timeoutMs = 800): Promise<NodeStatus | null> {
     if ((this.controllers[i] as Controller).state !== 'running') return null;
     try {
-      const res = await fetch(`http://${this.o.net.nodeIp(i)}:${HTTP_PORT}/status`, {
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      if (!res.ok) return null;
-      const j = (await res.json()) as Record<string, unknown>;
+      const util = new TcpUtility({ timeoutMs });
+      const v = await util.execute(this.raftAddr(i), ['status']);
+      if (!(v instanceof Map)) return null;
+      const num = (k: string) => Number(v.get(k) ?? Number.NaN);
+      const state = num('state');
       return {
-        role: String(j.role),
-        leader: typeof j.leader === 'string' ? j.leader : null,
-        term: Number(j.raft_term),
-        commit: Number(j.commit_idx),
-        applied: Number(j.last_applied),
+        role: state === 2 ? 'leader' : state === 1 ? 'candidate' : 'follower',
+        term: num('raft_term'),
+        commit: num('commit_idx'),
+        applied: num('last_applied'),
       };
     } catch {
       return null;

@@ -48,6 +48,8 @@ export interface RunOptions {
   readonly unsafeNoJournal?: boolean;
   /** membership changes during the faults (a spare node added, members removed) */
   readonly membership?: boolean;
+  /** how many members run Debian's Python controller (the highest indexes) */
+  readonly python?: number;
   /** keep the run's directory (logs, data) */
   readonly keep?: boolean;
   readonly log?: (line: string) => void;
@@ -82,6 +84,13 @@ export interface RunReport {
   readonly converged: boolean;
   readonly searchSteps: number;
   readonly violations: Violation[];
+  /** the members that ran Python's controller */
+  readonly pythonNodes: number[];
+  /**
+   * set when a violation can come from a Python node's own weakness (pysyncobj persists neither
+   * its term nor its vote, so a killed Python node may vote twice in a term): the reason
+   */
+  readonly expectedPythonFailure: string | null;
   readonly dir: string;
 }
 
@@ -89,6 +98,8 @@ interface Harness {
   readonly net: ChaosNet;
   readonly cluster: ChaosCluster;
   readonly ops: ChaosOp[];
+  /** Python members killed during the run (they come back without their term and vote) */
+  readonly killedPython: Set<number>;
   stop: boolean;
 }
 
@@ -251,6 +262,7 @@ async function openWindow(
     case 'crash': {
       const ids = [...new Set(await Promise.all(f.targets.map((t) => resolveTarget(h, t, rng))))];
       for (const i of ids) cluster.kill9(i);
+      for (const i of ids) if (cluster.isPython(i)) h.killedPython.add(i);
       return {
         what: `kill -9 ${ids.map((i) => `n${i}`).join(',')}`,
         undo: async () => {
@@ -281,14 +293,20 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
   const changes = membership ? makeSchedule(o.seed, o.nodes, o.chaosMs, true).membershipChanges : [];
   const slots = o.nodes + (membership ? 1 : 0);
   const net = await ChaosNet.create({ nodes: slots });
+  const pythonNodes = Array.from(
+    { length: Math.min(o.python ?? 0, o.nodes) },
+    (_, k) => o.nodes - 1 - k,
+  ).sort();
   const cluster = new ChaosCluster({
     net,
     nodes: o.nodes,
     slots,
     root: dir,
     unsafeNoJournal: o.unsafeNoJournal,
+    python: pythonNodes,
   });
-  const h: Harness = { net, cluster, ops: [], stop: false };
+  const killedPython = new Set<number>();
+  const h: Harness = { net, cluster, ops: [], killedPython, stop: false };
   const applied: AppliedFault[] = [];
   const counts = { partitions: 0, pauses: 0, crashes: 0, nodesKilled: 0, membershipChanges: 0 };
   const violations: Violation[] = [];
@@ -443,6 +461,11 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
       converged,
       searchSteps: lin.steps,
       violations,
+      pythonNodes,
+      expectedPythonFailure:
+        violations.length > 0 && killedPython.size > 0
+          ? `Python node(s) ${[...killedPython].map((i) => `n${i}`).join(', ')} were killed: pysyncobj persists neither its term nor its vote, so after a restart it may vote again in a term it voted in (two leaders, lost writes)`
+          : null,
       dir,
     };
   } finally {

@@ -717,7 +717,23 @@ export class RaftCore {
     // Raft §6: while a current leader is known (heard from within the minimum election timeout),
     // vote requests are disregarded — a removed member that never learned of its removal, or a
     // node cut off from the leader, cannot depose a leader that still reaches a majority
-    if (term > this.term && this.currentLeaderKnown()) return;
+    if (term > this.term && this.currentLeaderKnown()) {
+      // ...except a member this leader has lost: a pysyncobj node that campaigned while cut off (it
+      // has no pre-vote) sits at a higher term, never answers appends of a lower one and adopts a
+      // term only from a message carrying a higher one, so it could never come back while we lead.
+      // Its request reaching us shows the link works: we step past its term at once, campaigning
+      // at term + 1, and our followers grant the leader they follow (below) — one round trip, after
+      // which the member follows the new term. (A raftdcs member at a higher term answers our
+      // appends with its term instead, and we step down on that.)
+      if (this.state === RaftState.Leader && this.lostFollower(from)) {
+        this.anomaly(`member ${from} campaigns at term ${term} and does not follow us: campaigning past it`);
+        this.adoptTerm(term);
+        this.startElection();
+        return;
+      }
+      // the leader we follow campaigning past a lost member's term
+      if (!(this.state === RaftState.Follower && from === this.leaderId)) return;
+    }
     if (term > this.term) this.adoptTerm(term);
     if (term < this.term || this.state === RaftState.Leader) return;
     if (lastLogTerm < this.log.lastTerm) return;
@@ -728,6 +744,12 @@ export class RaftCore {
     this.markHardState();
     this.electionDeadlineMs = this.now + this.randomElectionTimeout();
     this.outSendAfterPersist.push({ to: from, message: { type: 'response_vote', term } });
+  }
+
+  /** We lead, and `peer` has not answered our appends within the minimum election timeout. */
+  private lostFollower(peer: NodeId): boolean {
+    const p = this.progress.get(peer);
+    return p !== undefined && this.now - p.lastResponseMs >= this.opts.electionTimeoutMinMs;
   }
 
   /** A leader is in contact (Raft §6): we lead with a majority heard recently, or follow a leader heard recently. */
