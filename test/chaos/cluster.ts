@@ -23,6 +23,22 @@ const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 export const RAFT_PORT = 5010;
 export const HTTP_PORT = 8009;
 
+/** every process this module spawned and has not seen exit (killed by `killAllChildren`) */
+const live = new Set<ChildProcessWithoutNullStreams>();
+
+function track(p: ChildProcessWithoutNullStreams): void {
+  live.add(p);
+  p.once('exit', () => live.delete(p));
+}
+
+/** SIGKILL every controller and client still running (a campaign interrupted by a signal). */
+export function killAllChildren(): void {
+  for (const p of live) {
+    p.kill('SIGCONT');
+    p.kill('SIGKILL');
+  }
+}
+
 /** Wall-clock milliseconds with sub-millisecond resolution (the clients' records use Date.now()). */
 export const now = (): number => performance.timeOrigin + performance.now();
 
@@ -204,6 +220,7 @@ export class ChaosCluster {
     const env = childEnv(this.o.unsafeNoJournal ? { RAFTDCS_UNSAFE_TEST_NO_JOURNAL: '1' } : {});
     const proc = spawn(command, args, { env, stdio: ['pipe', log, log] as never });
     c.proc = proc as unknown as ChildProcessWithoutNullStreams;
+    track(c.proc);
     c.state = 'running';
     c.starts++;
     c.exited = new Promise((resolve) =>
@@ -221,6 +238,7 @@ export class ChaosCluster {
     const err = openSync(join(this.o.root, `client${i}.log`), 'a');
     const { command, args } = this.o.net.spawnArgs(i, process.execPath, ['--import', TSX, CLIENT, partners]);
     const proc = spawn(command, args, { env: childEnv(), stdio: ['pipe', 'pipe', err] as never });
+    track(proc as unknown as ChildProcessWithoutNullStreams);
     const client = new ClientProc(proc as unknown as ChildProcessWithoutNullStreams);
     await Promise.race([
       client.ready,

@@ -15,6 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CI_CAMPAIGN, runCampaign } from './campaign.js';
+import { killAllChildren } from './cluster.js';
 import { netnsSupport } from './netns.js';
 
 const { values } = parseArgs({
@@ -41,6 +42,15 @@ function int(name: string, v: string | undefined, dflt: number): number {
     process.exit(2);
   }
   return n;
+}
+
+// interrupted: kill what we started (its namespaces are removed by the next campaign's cleanup)
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`chaos: ${sig}: killing the processes started, exiting`);
+    killAllChildren();
+    process.exit(130);
+  });
 }
 
 const support = await netnsSupport();
