@@ -54,6 +54,8 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 export interface NodeStatus {
   readonly role: string;
+  /** the voting members other than itself, as this node sees them */
+  readonly partners: readonly string[];
   readonly term: number;
   readonly commit: number;
   readonly applied: number;
@@ -332,8 +334,13 @@ export class ChaosCluster {
       if (!(v instanceof Map)) return null;
       const num = (k: string) => Number(v.get(k) ?? Number.NaN);
       const state = num('state');
+      const prefix = 'partner_node_status_server_';
+      const partners = [...v.keys()].flatMap((k) =>
+        typeof k === 'string' && k.startsWith(prefix) ? [k.slice(prefix.length)] : [],
+      );
       return {
         role: state === 2 ? 'leader' : state === 1 ? 'candidate' : 'follower',
+        partners,
         term: num('raft_term'),
         commit: num('commit_idx'),
         applied: num('last_applied'),
@@ -343,7 +350,26 @@ export class ChaosCluster {
     }
   }
 
-  /** The members' /status, in `memberList()` order. */
+  /**
+   * The members as the leader sees them (indexes), with every running node's status; null when
+   * no node reports itself leader.
+   */
+  async leaderView(): Promise<{ leader: number; members: number[]; status: (NodeStatus | null)[] } | null> {
+    const status = await Promise.all(Array.from({ length: this.slots }, (_, i) => this.status(i)));
+    let leader: number | null = null;
+    status.forEach((s, i) => {
+      if (s?.role === 'leader' && (leader === null || s.term > (status[leader]?.term ?? -1))) leader = i;
+    });
+    if (leader === null) return null;
+    const l = leader as number;
+    const partners = new Set(status[l]?.partners ?? []);
+    const members = Array.from({ length: this.slots }, (_, i) => i).filter(
+      (i) => i === l || partners.has(this.raftAddr(i)),
+    );
+    return { leader: l, members, status };
+  }
+
+  /** The members' status, in `memberList()` order. */
   async statuses(): Promise<(NodeStatus | null)[]> {
     return Promise.all(this.memberList().map((i) => this.status(i)));
   }
