@@ -26,7 +26,7 @@ describe.runIf(!support.ok && process.env.RAFTDCS_REQUIRE_NETNS === '1')(
 
 describe.skipIf(!support.ok)('chaos campaign on real processes (CI)', () => {
   it('partitions, pauses and crashes: no violation, faults really happened, the control run is caught', {
-    timeout: 240_000,
+    timeout: 300_000,
   }, async () => {
     const lines: string[] = [];
     const result = await runCampaign({ ...CI_CAMPAIGN, log: (l) => lines.push(l) });
