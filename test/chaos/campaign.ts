@@ -52,6 +52,7 @@ function describeRun(r: RunReport): string {
       `${r.counts.partitions} partitions (${r.droppedPackets} packets dropped), ${r.counts.pauses} pauses, ` +
       `${r.counts.crashes} crashes (${r.counts.nodesKilled} nodes killed), ${r.counts.membershipChanges} membership changes; ` +
       `recovery ${r.recoveryMs ?? '-'} ms; ` +
+      `leaders seen: ${r.leadersSeen.map((i) => `n${i}`).join(',') || '-'}; ` +
       `${v} violations${v > 0 ? ` (logs kept in ${r.dir})` : ''}`,
     ...r.applied.map(
       (a) =>
@@ -68,6 +69,7 @@ export function summarize(runs: readonly RunReport[], control: RunReport | null)
   const n3 = runs.filter((r) => r.nodes === 3).length;
   const mixed = runs.filter((r) => r.pythonNodes.length > 0).length;
   const expected = runs.filter((r) => r.expectedPythonFailure !== null).length;
+  const pythonLed = runs.filter((r) => r.leadersSeen.some((i) => r.pythonNodes.includes(i))).length;
   const unexpected = runs
     .filter((r) => r.expectedPythonFailure === null)
     .reduce((a, r) => a + r.violations.length, 0);
@@ -75,7 +77,7 @@ export function summarize(runs: readonly RunReport[], control: RunReport | null)
   const controlText =
     control === null ? '' : `; control run ${control.violations.length > 0 ? 'caught' : 'NOT CAUGHT'}`;
   return (
-    `${runs.length} schedules (${n3} with 3 nodes, ${n5} with 5, ${mixed} mixed with Python), ${sum((r) => r.ops)} operations, ` +
+    `${runs.length} schedules (${n3} with 3 nodes, ${n5} with 5, ${mixed} mixed with Python, a Python leader seen in ${pythonLed}), ${sum((r) => r.ops)} operations, ` +
     `${sum((r) => r.acked)} acknowledged writes, faults: ${sum((r) => r.counts.partitions)} partitions ` +
     `(${sum((r) => r.droppedPackets)} packets dropped), ${sum((r) => r.counts.pauses)} pauses, ` +
     `${sum((r) => r.counts.crashes)} crashes (${sum((r) => r.counts.nodesKilled)} nodes killed), ` +

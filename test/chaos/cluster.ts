@@ -386,8 +386,12 @@ export class ChaosCluster {
         bestTerm = s.term;
       }
     });
+    if (best !== null) this.leadersSeen.add(best);
     return best;
   }
+
+  /** every node `leader()` found leading during the run */
+  readonly leadersSeen = new Set<number>();
 
   async destroy(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.stop().catch(() => undefined)));

@@ -86,6 +86,8 @@ export interface RunReport {
   readonly violations: Violation[];
   /** the members that ran Python's controller */
   readonly pythonNodes: number[];
+  /** the nodes seen leading when a fault window opened or the run was checked */
+  readonly leadersSeen: number[];
   /**
    * set when a violation can come from a Python node's own weakness (pysyncobj persists neither
    * its term nor its vote, so a killed Python node may vote twice in a term): the reason
@@ -472,6 +474,7 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
       searchSteps: lin.steps,
       violations,
       pythonNodes,
+      leadersSeen: [...cluster.leadersSeen].sort((a, b) => a - b),
       expectedPythonFailure:
         violations.length > 0 && killedPython.size > 0
           ? `Python node(s) ${[...killedPython].map((i) => `n${i}`).join(', ')} were killed: pysyncobj persists neither its term nor its vote, so after a restart it may vote again in a term it voted in (two leaders, lost writes)`
