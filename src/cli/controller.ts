@@ -19,7 +19,6 @@ import {
   controllerSettings,
   prepareControllerDataDir,
 } from '../config/controller-config.js';
-import { ConfigError } from '../config/errors.js';
 import {
   type EnvSource,
   type LoadedConfig,
@@ -28,6 +27,7 @@ import {
 } from '../config/patroni-config.js';
 import { type ConfigMap, isConfigMap } from '../config/yaml.js';
 import { KVStoreTTL } from '../kv/kvstore-ttl.js';
+import { ConfigError } from '../raft/config.js';
 import { ExitCode } from './exit-codes.js';
 import { type HttpEndpoint, startHttpEndpoint } from './http.js';
 import { createLogging, DEFAULT_LOG_LEVEL, type LogFormat, parseLogLevel } from './logging.js';

@@ -21,7 +21,7 @@ import {
   type RaftNodeSettings,
   raftNodeSettings,
 } from '../dcs/raft-config.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../raft/config.js';
 import { describe } from './patroni-config.js';
 import { type ConfigMap, type ConfigValue, isConfigMap } from './yaml.js';
 

@@ -22,9 +22,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RAFT_TIMEOUT_KNOBS } from '../dcs/raft-config.js';
+import { ConfigError } from '../raft/config.js';
 import { compareAddresses } from '../raft/transport/address.js';
 import { pyFloatRepr } from '../wire/value.js';
-import { ConfigError } from './errors.js';
 import { parsePyInt, parsePyReal } from './py-numbers.js';
 import { type ConfigMap, type ConfigValue, isConfigMap, newConfigMap, parseYaml } from './yaml.js';
 

@@ -9,7 +9,7 @@
  * This module must never read files or the environment; it parses text it is given.
  */
 import { parseDocument, Scalar, type ScalarTag, type Tags } from 'yaml';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../raft/config.js';
 
 export type ConfigScalar = null | boolean | number | bigint | string;
 export type ConfigValue = ConfigScalar | ConfigValue[] | ConfigMap;

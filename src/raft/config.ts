@@ -5,14 +5,24 @@
  */
 import { pyFloatRepr } from '../wire/value.js';
 
+/**
+ * Every configuration problem — a SyncObjConf option, a key of the controller's YAML, an
+ * environment variable — is reported with this error: which key and why. It never prints or
+ * exits; the CLI decides how an error reaches the operator.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(
-    /** the option (or config key) at fault, e.g. `raftMinTimeout` or `raft.min_timeout` */
+    /**
+     * the option or dotted config key at fault, e.g. `raftMinTimeout`, `raft.self_addr`,
+     * `raft.partner_addrs[1]`; '' when the configuration as a whole is at fault
+     */
     readonly key: string,
+    /** what was expected and what was found */
     readonly reason: string,
   ) {
-    super(`${key}: ${reason}`);
+    // `raft.self_addr: is required`, or just the reason when no single key is at fault
+    super(key === '' ? reason : `${key}: ${reason}`);
   }
 }
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controllerSettings, prepareControllerDataDir } from '../../src/config/controller-config.js';
-import { ConfigError } from '../../src/config/errors.js';
 import { type ConfigMap, parseYaml } from '../../src/config/yaml.js';
+import { ConfigError } from '../../src/raft/config.js';
 
 /** The controller settings for a raft section with self_addr plus the given knobs (YAML flow map). */
 function settings(knobs: string) {

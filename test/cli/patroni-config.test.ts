@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { controllerSettings, parseHttpListen } from '../../src/config/controller-config.js';
-import { ConfigError } from '../../src/config/errors.js';
 import {
   type EnvSource,
   environmentConfiguration,
@@ -19,7 +18,7 @@ import {
 } from '../../src/config/patroni-config.js';
 import { parsePyInt, parsePyReal, pyNumberRepr, rint } from '../../src/config/py-numbers.js';
 import { type ConfigMap, parseYaml } from '../../src/config/yaml.js';
-import { ConfigError as RaftConfigError } from '../../src/raft/config.js';
+import { ConfigError, ConfigError as RaftConfigError } from '../../src/raft/config.js';
 
 let dir: string;
 beforeEach(() => {

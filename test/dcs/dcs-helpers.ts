@@ -12,8 +12,8 @@ import type { Logger } from '../../src/raft/config.js';
 import { CommandType } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import { PyFloat, type PyValue } from '../../src/wire/value.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
 import { waitFor } from '../helpers/wait.js';
 
 export const ADDRS = ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103', '127.0.0.1:7104'] as const;

@@ -12,8 +12,8 @@ import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { journalPaths } from '../../src/raft/journal/paths.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../../src/wire/value.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
 import { ADDRS, DcsCluster, flush, P, rec, waitFor } from './dcs-helpers.js';
 
 // ------------------------------------------------------------------------------------------------

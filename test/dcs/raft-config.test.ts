@@ -14,7 +14,7 @@ import { RaftDcs } from '../../src/dcs/raft-dcs.js';
 import { DCSError, RaftError } from '../../src/kv/errors.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import { recordingLogger } from './dcs-helpers.js';
 
 const BASE = { name: 'pg1', scope: 'batman', self_addr: '127.0.0.1:7101' } as const;

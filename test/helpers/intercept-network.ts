@@ -5,9 +5,10 @@
  * as if a peer had sent it. Messages stay the decoded Python values of the real pickle codec.
  * Never used outside tests.
  */
+
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import type { TransportHandler } from '../../src/raft/transport/types.js';
 import type { PyDict, PyValue } from '../../src/wire/value.js';
-import { MemoryNetwork } from './memory-transport.js';
 
 export type Verdict = 'deliver' | 'drop' | 'hold';
 

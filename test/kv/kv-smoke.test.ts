@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FAST = {

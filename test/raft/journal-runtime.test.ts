@@ -9,7 +9,7 @@ import { FileJournal } from '../../src/raft/journal/file-journal.js';
 import { journalPaths } from '../../src/raft/journal/paths.js';
 import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
 import { SyncObj } from '../../src/raft/syncobj.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeTempDirs } from './journal-helpers.js';
 

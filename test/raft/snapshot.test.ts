@@ -7,7 +7,7 @@ import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FAST: SyncObjConfOptions = {

@@ -23,8 +23,8 @@ import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
 import { decodeDump, encodeDumpChunks } from '../../src/raft/snapshot/dump.js';
 import { FileDumpStore, gzipChunks } from '../../src/raft/snapshot/dump-store.js';
 import { SyncObj } from '../../src/raft/syncobj.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import type { PyDict, PyDictKey, PyValue } from '../../src/wire/value.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
 import { waitFor } from '../helpers/wait.js';
 import { makeTempDirs, recordingLogger } from './journal-helpers.js';
 

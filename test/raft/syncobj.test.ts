@@ -7,8 +7,8 @@ import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { FailReason, RaftState } from '../../src/raft/core/types.js';
 import { FunctionTable, type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
 import { SyncObj, SyncObjConsumer, SyncObjError } from '../../src/raft/syncobj.js';
+import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import type { PyValue } from '../../src/wire/value.js';
-import { MemoryNetwork } from '../helpers/memory-transport.js';
 import { PYSYNCOBJ_STATUS_KEYS } from '../helpers/pysyncobj-status.js';
 import { waitFor } from '../helpers/wait.js';
 

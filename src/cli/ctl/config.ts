@@ -21,10 +21,10 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../config/errors.js';
 import { describe, type EnvSource, loadPatroniConfig } from '../../config/patroni-config.js';
 import { type ConfigMap, type ConfigValue, isConfigMap } from '../../config/yaml.js';
 import { RaftConfigError, type RaftDcsConfig, raftNodeSettings } from '../../dcs/raft-config.js';
+import { ConfigError } from '../../raft/config.js';
 
 /** A failure reported to the operator as `Error: <message>` with exit code 1 (click's ClickException). */
 export class CtlError extends Error {

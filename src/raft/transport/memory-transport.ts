@@ -1,12 +1,13 @@
 /**
- * An in-process transport for runtime tests: SyncObj instances on one MemoryNetwork exchange
+ * An in-process transport for tests and examples: SyncObj instances on one MemoryNetwork exchange
  * messages through the real pickle codec (encode → bytes → decode), delivered asynchronously in
- * order per link. Links can be cut to simulate partitions.
+ * order per link. Links can be cut to simulate partitions. Pass `network.factory` as
+ * `deps.transport` of each node.
  */
 
-import type { PeerId, Transport, TransportHandler } from '../../src/raft/transport/types.js';
-import { decodePickle, encodePickle } from '../../src/wire/pickle/index.js';
-import type { PyValue } from '../../src/wire/value.js';
+import { decodePickle, encodePickle } from '../../wire/pickle/index.js';
+import type { PyValue } from '../../wire/value.js';
+import type { PeerId, Transport, TransportHandler } from './types.js';
 
 export class MemoryNetwork {
   readonly transports = new Map<string, MemoryTransport>();
