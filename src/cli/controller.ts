@@ -1,5 +1,5 @@
 /**
- * `raftdcs controller` — a drop-in for `patroni_raft_controller` (patroni-dcs.md §9): reads the
+ * `raftdcs controller` — a drop-in for `patroni_raft_controller` (docs/dcs.md §10.6): reads the
  * configuration by Patroni's rules, uses only its `raft:` section (plus `log.level` and our own
  * `raftdcs:` section), and runs a full voting KVStoreTTL node — journal and dump files named as
  * Patroni names them, no callbacks, expiring TTL keys while it is the Raft leader — until SIGTERM or

@@ -1,6 +1,6 @@
 /**
  * `AbstractDcs` — Patroni's `AbstractDCS`: what every DCS does the same way, on top of a handful
- * of DCS-specific operations (`patroni-dcs.md` §8, Patroni 4.x behaviour):
+ * of DCS-specific operations (`docs/dcs.md` §8.3–§8.8, Patroni 4.x behaviour):
  *
  * - the key paths (namespace, scope, MPP group) and the MPP coordinator/worker loading;
  * - `getCluster()` with its cache (valid until now + ttl), `cluster`, `lastSeen`, `resetCluster()`
@@ -396,8 +396,8 @@ export abstract class AbstractDcs {
       const members = new Set<string>();
       let foundSelf = false;
       for (const m of cluster.members) {
-        // Patroni overwrites found_self on every member (only the last one counts); the spec's
-        // intent — our slot counts when we have no member key — is what we do
+        // Patroni overwrites found_self on every member (only the last one counts); what its code
+        // means — our slot counts when we have no member key (docs/dcs.md §8.5) — is what we do
         if (m.name === this.name) foundSelf = true;
         if (!isNoStream(m)) members.add(slotNameFromMemberName(m.name));
       }

@@ -1,5 +1,5 @@
 /**
- * Where Patroni keeps a cluster's keys (`patroni-dcs.md` §2): the base path from namespace and
+ * Where Patroni keeps a cluster's keys (`docs/dcs.md` §6): the base path from namespace and
  * scope, the cluster path (with the MPP group when MPP is enabled), the relative key names, and the
  * validation of the `citus` (MPP) configuration section.
  *

@@ -1,7 +1,7 @@
 /**
  * The Raft DCS configuration — Patroni's `raft:` section plus the top-level keys Patroni copies in
  * (`name`, `scope`, `namespace`, `ttl`, `loop_wait`, `retry_timeout`, `patronictl`, `citus`) —
- * turned into the settings of the Raft node (`patroni-dcs.md` §6.1, §6.3, §10.1, §10.2):
+ * turned into the settings of the Raft node (`docs/dcs.md` §5.4, §10.1–§10.4):
  * self/partner/bind addresses, read-only (patronictl) mode, journal and dump file names, DNS cache
  * times, retry budget and the pysyncobj timeout knobs with Patroni's exact ordering messages.
  * `patroni_raft_controller` reuses it (same names, same rules).
@@ -93,7 +93,7 @@ type TimeoutKey =
   | 'connection_retry_time'
   | 'leader_fallback_timeout';
 
-/** The timeout knobs (§10.2) in Patroni's table order, with pysyncobj's names and defaults. */
+/** The timeout knobs (`docs/dcs.md` §10.3) in Patroni's table order, with pysyncobj's names and defaults. */
 export const RAFT_TIMEOUT_KNOBS: readonly {
   readonly key: TimeoutKey;
   readonly conf: keyof RaftTimeouts;
@@ -146,9 +146,10 @@ function shownValue(v: unknown): string {
 }
 
 /**
- * The §10.2 knobs: null = unset; non-numbers rejected naming the key; then Patroni's four ordering
- * rules in Patroni's order with its exact messages (`max_timeout (1.4 (default)) must be >
- * min_timeout (1.4)`), then ranges (> 0; `connection_retry_time` ≥ 0) that Patroni leaves to chance.
+ * The timeout knobs (`docs/dcs.md` §10.3): null = unset; non-numbers rejected naming the key;
+ * then Patroni's four ordering rules in Patroni's order with its exact messages (`max_timeout (1.4
+ * (default)) must be > min_timeout (1.4)`), then ranges (> 0; `connection_retry_time` ≥ 0) that
+ * Patroni leaves to chance.
  */
 export function parseRaftTimeouts(section: Readonly<Record<string, unknown>>): ParsedRaftTimeouts {
   const effective: Record<string, number> = {};

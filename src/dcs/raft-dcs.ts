@@ -1,8 +1,8 @@
 /**
- * `RaftDcs` — Patroni's Raft DCS (`patroni.dcs.raft.Raft`, `patroni-dcs.md` §6): every DCS
+ * `RaftDcs` — Patroni's Raft DCS (`patroni.dcs.raft.Raft`, `docs/dcs.md` §8): every DCS
  * operation is one KVStoreTTL operation on a key under the cluster path, with Patroni's keys, CAS
- * arguments, TTLs and retry budgets (§6.4); clusters are built from the local KV copy (reads never
- * touch the network); the KV callbacks raise the change event by Patroni's rules (§6.6).
+ * arguments, TTLs and retry budgets (§8.1); clusters are built from the local KV copy (reads never
+ * touch the network); the KV callbacks raise the change event by Patroni's rules (§9.1).
  *
  * Construction is async (`RaftDcs.create`): validate the configuration and `data_dir`, join the
  * Raft cluster (DynMemberSyncObj flow), then wait until the node has a leader's view (`onReady`) or
@@ -15,7 +15,7 @@
  * Python peers), and never fire the change event on `history`, `failover`, `initialize`,
  * `failsafe`, member-key writes or our own-leader `status` writes.
  *
- * Event choice (§6.6 "MAY"): we do NOT fire on the creation of a member key or of another node's
+ * Event choice (`docs/dcs.md` §9.1): we do NOT fire on the creation of a member key or of another node's
  * leader key. Patroni means to, but its condition can never be true, so no Patroni node does it;
  * firing would make our HA loop run on a different rhythm than the Python nodes next to it.
  */
@@ -172,7 +172,7 @@ export class RaftDcs extends AbstractDcs {
   }
 
   // --------------------------------------------------------------------------------------------
-  // change events (§6.6), evaluated on every applied change
+  // change events (docs/dcs.md §9.1), evaluated on every applied change
 
   private currentLeader(): string | null {
     const kv = this.kvOrNull;
@@ -236,7 +236,7 @@ export class RaftDcs extends AbstractDcs {
   }
 
   // --------------------------------------------------------------------------------------------
-  // writes (§6.4)
+  // writes (docs/dcs.md §8.1)
 
   private async set(
     key: string,

@@ -1,5 +1,5 @@
 /**
- * Patroni's DynMemberSyncObj join flow (patroni-dcs §5): before starting, ask the partners — in
+ * Patroni's DynMemberSyncObj join flow (docs/dcs.md §5.1): before starting, ask the partners — in
  * the configured order — for the current membership (`['members']`); start with the reported
  * members (or the configured partners when nobody answers); if the cluster does not list us yet,
  * ask the node that answered to `['add', self]` in the background — and, unlike Patroni, retry with

@@ -4,9 +4,9 @@
  * (`_delete` id 0, `_expire` id 1, `_set` id 2), the same command shapes and the same apply-time
  * rules, so Python and TypeScript nodes applying the same log hold identical data.
  *
- * Deliberate differences (patroni-dcs §4.4, §4.5): applying an unconditional delete of a missing
- * key is a no-op (Python crashes), and our own unconditional deletes carry `prevExist: true`;
- * reads return frozen copies; the expiry limb is cleared for the right key.
+ * Deliberate differences (docs/dcs.md §2.7, §3.1, §3.3, §4.3, §11): applying an unconditional
+ * delete of a missing key is a no-op (Python crashes), and our own unconditional deletes carry
+ * `prevExist: true`; reads return frozen copies; the expiry limb is cleared for the right key.
  *
  * Python → TypeScript: set → set(), delete → delete(), get(k) → get(k), get(k, recursive=True) →
  * getPrefix(k), retry → retry(), set_retry_timeout → setRetryTimeout(), _set/_delete/_expire →
@@ -297,7 +297,7 @@ export class KVStoreTTL extends SyncObj {
   }
 
   /**
-   * Patroni's retry loop (§4.6): submit, wait, retry after a pause until the budget is spent.
+   * Patroni's retry loop (docs/dcs.md §3.4): submit, wait, retry after a pause until the budget is spent.
    * SUCCESS → the result; REQUEST_DENIED → false; out of time → RaftError('timeout'). A late
    * success of an earlier round also completes the call.
    */

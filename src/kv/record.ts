@@ -1,6 +1,6 @@
 /**
  * KVStoreTTL records and the apply-time rules that every node must evaluate exactly like Python
- * (patroni-dcs §4.4): compare-and-set conditions with Python truthiness and equality, the
+ * (docs/dcs.md §2.5–§2.8): compare-and-set conditions with Python truthiness and equality, the
  * `created` adjustment, expiry matching. Records are stored as the Python dicts that came off the
  * wire (floats kept as the same doubles); callers get immutable plain-object views. Pure code.
  */

@@ -1,6 +1,6 @@
 /**
  * The KVStoreTTL state machine: the key → record map and the three replicated operations exactly
- * as Patroni applies them (patroni-dcs §4.4). Pure and deterministic — no clock, no I/O — so the
+ * as Patroni applies them (docs/dcs.md §2.5–§2.8). Pure and deterministic — no clock, no I/O — so the
  * runtime (KVStoreTTL) and the simulator apply the very same code.
  */
 import { type PyDict, type PyDictKey, type PyValue, pyEquals, truthy } from '../wire/value.js';

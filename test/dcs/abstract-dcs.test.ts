@@ -1,5 +1,5 @@
 /**
- * Group K of dcs-acceptance.md: AbstractDCS behaviour on the Raft DCS (patroni-dcs.md §8) — the
+ * Group K (docs/dcs.md §12.11): AbstractDCS behaviour on the Raft DCS (docs/dcs.md §8.3–§8.8) — the
  * cluster cache, status writes (carry-over, deep_compare, legacy optime), update_leader, failover,
  * sync state, member keys, config/history/initialize. T is the injected wall clock.
  */

@@ -1,5 +1,5 @@
 /**
- * Harness for the Raft DCS acceptance cases (dcs-acceptance.md F–M): in-process clusters of
+ * Harness for the Raft DCS acceptance cases (groups F–M, docs/dcs.md §12): in-process clusters of
  * `RaftDcs` nodes on a MemoryNetwork (real pickle codec), N1…N4 = 127.0.0.1:7101…7104 with members
  * pg1…pg4, one injectable wall clock per node (T), an in-memory journal per node (read back to see
  * exactly what was replicated) that survives restarts, and a log recorder.
@@ -20,7 +20,10 @@ export const ADDRS = ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103', '127
 export const NAMES = ['pg1', 'pg2', 'pg3', 'pg4'] as const;
 export const P = '/service/batman/';
 
-/** Fast Raft timing (the §10.2 knobs); N1 times out first so it is the first Raft leader. */
+/**
+ * Fast Raft timing (the timeout knobs, docs/dcs.md §10.3); N1 times out first so it is the first Raft
+ * leader.
+ */
 export const FAST_RAFT = {
   append_entries_period: 0.02,
   min_timeout: 0.3,

@@ -22,7 +22,7 @@
  * - `update_leader(cluster, …)` / `delete_leader(leader, …)` take the cluster / leader in 4.x; we
  *   pass the cluster of our last `get_cluster`.
  * Not run against Python: an unconditional delete of a missing key (`cancel_initialization` /
- * `delete_sync_state()` without the key) stops Python's apply loop (patroni-dcs.md §4.4); K08/K06
+ * `delete_sync_state()` without the key) stops Python's apply loop (docs/dcs.md §2.7); K08/K06
  * cover our side.
  */
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -1,6 +1,6 @@
 /**
- * Group F of dcs-acceptance.md: KV callbacks (on every node, from the log, not from snapshots) and
- * the Raft DCS change event / `watch` (patroni-dcs.md §4.8, §6.6).
+ * Group F (docs/dcs.md §12.6): KV callbacks (on every node, from the log, not from snapshots) and
+ * the Raft DCS change event / `watch` (docs/dcs.md §2.9, §9).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -411,7 +411,7 @@ describe('F: Raft DCS change events and watch', () => {
     await c.settle();
     expect(rec(dcs.kv.get(`${P}leader`)).index).toBeGreaterThan(before.index);
     expect(await dcs.watch(null, 0)).toBe(false);
-    // our decision on the §6.6 MAY: creating a member key does not wake us either (as in Patroni)
+    // our choice (docs/dcs.md §9.1): creating a member key does not wake us either (as in Patroni)
     expect(await kv.set(`${P}members/pg9`, '{}')).not.toBe(false);
     await c.settle();
     expect(await dcs.watch(null, 0)).toBe(false);

@@ -1,6 +1,6 @@
 /**
- * Group J of dcs-acceptance.md: the leader lock race on a 3-node in-process cluster (patroni-dcs.md
- * §6.4, §7) — acquire, refresh, the expired-key fallback, take, release, initialize race, and the
+ * Group J (docs/dcs.md §12.10): the leader lock race on a 3-node in-process cluster (docs/dcs.md
+ * §8.1, §8.2) — acquire, refresh, the expired-key fallback, take, release, initialize race, and the
  * lock expiring after its holder's node stopped. T is the injected wall clock of every node.
  */
 import { afterEach, describe, expect, it } from 'vitest';

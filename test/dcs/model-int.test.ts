@@ -1,6 +1,7 @@
 /**
- * Python `int()` (`pyInt`) and Patroni's `parse_int` (`patroniParseInt`): spec tables, then the same
- * inputs against the real Python `int()` and Debian's `patroni.utils.parse_int`.
+ * Python `int()` (`pyInt`) and Patroni's `parse_int` (`patroniParseInt`): documented examples
+ * (docs/dcs.md §7.7, §7.8, §7.10), then the same inputs against the real Python `int()` and Debian's
+ * `patroni.utils.parse_int`.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -100,7 +101,7 @@ const INPUTS: string[] = [
 ];
 
 describe('pyInt (Python int())', () => {
-  it('spec §3.6/§3.7 examples', () => {
+  it('examples of docs/dcs.md §7.7/§7.8', () => {
     const table: [JsonValue, bigint | null][] = [
       [12, 12n],
       [12.7, 12n],
@@ -142,7 +143,7 @@ describe('pyInt (Python int())', () => {
 });
 
 describe("patroniParseInt (Patroni's parse_int)", () => {
-  it('spec §3.9 examples and strtol corner cases', () => {
+  it('examples of docs/dcs.md §7.10 and strtol corner cases', () => {
     const table: [JsonValue | undefined, bigint | null][] = [
       ['1', 1n],
       [0, 0n],

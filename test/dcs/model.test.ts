@@ -1,7 +1,7 @@
 /**
- * Acceptance cases H01–H18 (cluster from raw keys) and the path / loader parts of I01–I04, I06,
- * I07 (`shared/spec/dcs-acceptance.md`), driven from a synthetic ordered KV map. Where 3.0.2 and
- * 4.x differ, 4.x is asserted.
+ * Cases H01–H18 (cluster from raw keys) and the path / loader parts of I01–I04, I06, I07 (legend:
+ * docs/dcs.md §12.8, §12.9; behaviour: §6, §7), driven from a synthetic ordered KV map. Where
+ * 3.0.2 and 4.x differ, 4.x is asserted.
  */
 import { describe, expect, it } from 'vitest';
 import {

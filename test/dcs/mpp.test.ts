@@ -1,5 +1,5 @@
 /**
- * Group I of dcs-acceptance.md, the DCS-level parts (patroni-dcs.md §2.3, §8.3): MPP paths through
+ * Group I (docs/dcs.md §12.9), the DCS-level parts (docs/dcs.md §6.3, §7.12): MPP paths through
  * a running Raft DCS (I01), the worker's view and `getMppCoordinator` (I04, with Patroni's error
  * log), `deleteCluster` limited to the own group / own scope (I05). I02, I03, I06, I07 are covered
  * by the model tests (cluster builders) and, through the DCS, by the differential test.

@@ -1,8 +1,8 @@
 /**
- * Group M (M01, M02, M05) of dcs-acceptance.md: the Raft DCS configuration (patroni-dcs.md §6.1,
- * §10.2) — the pysyncobj timeout knobs with Patroni's exact messages and order, defaults, the
+ * Group M (M01, M02, M05; docs/dcs.md §12.13): the Raft DCS configuration (docs/dcs.md §10.2,
+ * §10.3) — the pysyncobj timeout knobs with Patroni's exact messages and order, defaults, the
  * "Applying custom pysyncobj timeouts" line, rejection of non-numbers naming the key, and
- * `data_dir` validation with Patroni's messages. Also the derived node settings (§6.1, §6.3).
+ * `data_dir` validation with Patroni's messages. Also the derived node settings (docs/dcs.md §10.2, §5.4).
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -216,7 +216,7 @@ describe('M02 defaults, accepted values and rejected non-numbers', () => {
   });
 });
 
-describe('node settings (§6.1, §6.3)', () => {
+describe('node settings (docs/dcs.md §10.2, §5.4)', () => {
   it('derives journal/dump names, DNS cache times, retry timeout and patronictl read-only mode', () => {
     const s = raftNodeSettings({
       ...BASE,

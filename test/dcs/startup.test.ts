@@ -1,6 +1,6 @@
 /**
- * Group L (L01, L02, L03, L07) of dcs-acceptance.md: start-up of the Raft DCS (patroni-dcs.md
- * §4.10, §5, §6) — file names in data_dir (real TCP), ready via the local log without a leader
+ * Group L (L01, L02, L03, L07; legend in docs/dcs.md §12.12): start-up of the Raft DCS (docs/dcs.md
+ * §5, §10.4) — file names in data_dir (real TCP), ready via the local log without a leader
  * (in-process restart), patronictl read-only mode (real TCP), re-joining after a removal (real TCP).
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';

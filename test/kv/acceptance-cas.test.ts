@@ -1,6 +1,6 @@
 /**
- * dcs-acceptance.md groups B (apply-time rules, patroni-dcs §4.4) and C (compare-and-set, §4.4,
- * §4.5). "Committed entry set(k, rec, kw)" = the raw replicated call injected through
+ * Groups B (apply-time rules, docs/dcs.md §2.5, §2.6) and C (compare-and-set, §2.5, §3.2); legend in
+ * §12.2, §12.3. "Committed entry set(k, rec, kw)" = the raw replicated call injected through
  * `callWithCallback` with exactly the argument shapes a Python peer sends.
  */
 import { afterEach, describe, expect, it } from 'vitest';

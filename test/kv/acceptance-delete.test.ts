@@ -1,5 +1,5 @@
 /**
- * dcs-acceptance.md group D — delete (patroni-dcs §4.4, §4.5), including the two deviations from
+ * Group D (docs/dcs.md §12.4) — delete (docs/dcs.md §2.7, §3.3), including the two deviations from
  * Patroni: an unconditional delete of a missing key applies as a no-op (Python's apply loop dies
  * on it), and our own unconditional deletes carry `prevExist: true`.
  */

@@ -1,5 +1,5 @@
 /**
- * dcs-acceptance.md group E — TTL and leader-driven expiry (patroni-dcs §4.7), on in-process
+ * Group E (docs/dcs.md §12.5) — TTL and leader-driven expiry (docs/dcs.md §4), on in-process
  * clusters with one injected wall clock per node.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

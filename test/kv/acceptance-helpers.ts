@@ -1,5 +1,5 @@
 /**
- * Harness for the KVStoreTTL acceptance cases (dcs-acceptance.md groups A–G): in-process clusters
+ * Harness for the KVStoreTTL acceptance cases (groups A–G, docs/dcs.md §12): in-process clusters
  * on an InterceptNetwork (real pickle codec), N1…N4 at 127.0.0.1:7101…7104, one injectable wall
  * clock per node, an in-memory journal per node (read back to see exactly what was replicated),
  * callback recorders, and raw replicated calls injected as a Python peer would send them.

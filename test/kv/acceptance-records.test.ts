@@ -1,5 +1,5 @@
 /**
- * dcs-acceptance.md group A — records and indexes (patroni-dcs §4.1, §4.2, §4.5).
+ * Group A (docs/dcs.md §12.1) — records and indexes (docs/dcs.md §2.1–§2.3, §3.1).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';

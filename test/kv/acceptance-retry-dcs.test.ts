@@ -1,5 +1,5 @@
 /**
- * dcs-acceptance.md G02 and G03 on the Raft DCS itself (src/dcs/raft-dcs.ts), in real time with
+ * G02 and G03 (docs/dcs.md §12.7) on the Raft DCS itself (src/dcs/raft-dcs.ts), in real time with
  * Patroni's budgets: N1 of a 3-node cluster cut off from N2 and N3, either still believing it leads
  * (leaderFallbackTimeout 30 s) or knowing no leader. The KVStoreTTL calls underneath are checked
  * in acceptance-retry.test.ts.

@@ -1,6 +1,6 @@
 /**
- * dcs-acceptance.md group G — the retry loop and errors (patroni-dcs §4.6), measured in real time
- * with Patroni's 1 s pause between rounds (the budgets in the cases are built around it).
+ * Group G (docs/dcs.md §12.7) — the retry loop and errors (docs/dcs.md §3.4–§3.6), measured in
+ * real time with Patroni's 1 s pause between rounds (the budgets in the cases are built around it).
  *
  * G02 and G03 are stated for Raft DCS methods: here they are checked on the exact KVStoreTTL calls
  * Patroni's Raft DCS makes for them (patroni/dcs/raft.py: touch_member, _delete_leader,

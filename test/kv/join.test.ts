@@ -1,6 +1,6 @@
 /**
  * Patroni's join flow over real TCP: `members` discovery, the background `add`, retries (L04–L06,
- * L08 of dcs-acceptance.md).
+ * L08; docs/dcs.md §5.1, §5.2, §12.12).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { joinCluster, parseMembersReply } from '../../src/kv/dyn-member.js';

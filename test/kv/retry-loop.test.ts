@@ -1,12 +1,12 @@
 /**
- * Patroni's retry loop (patroni-dcs.md §4.6): whenever time is left after a failed round it
+ * Patroni's retry loop (docs/dcs.md §3.4): whenever time is left after a failed round it
  * pauses and submits again, so a budget's last round is never skipped.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import { FailReason } from '../../src/raft/core/types.js';
 
-describe('KVStoreTTL.retry last round (Patroni §4.6)', () => {
+describe('KVStoreTTL.retry last round (docs/dcs.md §3.4)', () => {
   const kv = new KVStoreTTL({ selfAddr: null, partnerAddrs: [], retryTimeout: 10, retryPauseMs: 1000 });
   afterAll(() => kv.destroy());
 

@@ -1,6 +1,6 @@
 /**
  * The reference model of Patroni's KVStoreTTL for the KV simulation checkers, written from
- * patroni-dcs.md §4.4 independently of src/kv (plain JS values, no PyDict): decoding of the three
+ * docs/dcs.md §2.4–§2.8 independently of src/kv (plain JS values, no PyDict): decoding of the three
  * replicated commands (function ids 0 `_delete`, 1 `_expire`, 2 `_set`) into model commands, the
  * compare-and-set rules, and the apply rules on one key (for the per-key linearizability search)
  * and on the whole insertion-ordered map (for replaying the committed log).

@@ -1,5 +1,5 @@
 /**
- * Building `Cluster`s from KV keys, as Patroni's Raft DCS does (`patroni-dcs.md` §3.10, §8.3):
+ * Building `Cluster`s from KV keys, as Patroni's Raft DCS does (`docs/dcs.md` §7.11, §7.12):
  *
  * - `buildCluster(nodes)`: the keys under one cluster path, relative to it (`leader`,
  *   `members/pg1`, …), in KV iteration order. Members are the `members/<x>` keys with exactly one

@@ -1,5 +1,5 @@
 /**
- * `Cluster`: one Patroni cluster as read from the DCS (`patroni-dcs.md` §3.10) — the parsed keys
+ * `Cluster`: one Patroni cluster as read from the DCS (`docs/dcs.md` §7.11) — the parsed keys
  * plus the helpers the HA loop relies on. For the MPP coordinator view, `workers` maps every other
  * group number to that group's cluster.
  *

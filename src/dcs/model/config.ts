@@ -1,6 +1,6 @@
 /**
  * `ClusterConfig`: the `config` key (dynamic configuration), read by Patroni 4.x rules
- * (`patroni-dcs.md` §3.3): a JSON object gives its data and `modifyVersion` = the key's index;
+ * (`docs/dcs.md` §7.4): a JSON object gives its data and `modifyVersion` = the key's index;
  * invalid JSON or JSON that is not an object gives `{}` and `modifyVersion` 0.
  *
  * Immutable; pure: no I/O, no network.

@@ -1,5 +1,5 @@
 /**
- * `Failover`: the `failover` key (`patroni-dcs.md` §3.4), Patroni 4.x rules:
+ * `Failover`: the `failover` key (`docs/dcs.md` §7.5), Patroni 4.x rules:
  *
  * - `""` → all fields null;
  * - JSON: an object gives `leader`, `member` (→ `candidate`) and `scheduled_at`; any other JSON

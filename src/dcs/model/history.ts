@@ -1,6 +1,6 @@
 /**
  * `TimelineHistory`: the `history` key, a JSON array of `[timeline, lsn, reason[, timestamp,
- * new_leader]]` lines (`patroni-dcs.md` §3.6). `lines` is the parsed array, or `[]` when the value
+ * new_leader]]` lines (`docs/dcs.md` §7.7). `lines` is the parsed array, or `[]` when the value
  * is not a JSON array; `value` keeps the raw text (`Cluster.timeline` distinguishes `[]` from
  * other text). LSNs beyond 2^53 stay exact (`bigint`).
  *

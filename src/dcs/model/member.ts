@@ -1,6 +1,6 @@
 /**
  * `Member` (one `members/<name>` key) and `Leader` (the `leader` key resolved to a member), as
- * Patroni 4.x reads them (`patroni-dcs.md` §3.1, §3.2).
+ * Patroni 4.x reads them (`docs/dcs.md` §7.2, §7.3).
  *
  * Immutable value objects built from KV values; pure: no I/O, no network.
  */

@@ -1,6 +1,6 @@
 /**
  * `Status`: the `status` key (or, only when `status` is absent, the legacy `optime/leader` key),
- * read by Patroni 4.x rules (`patroni-dcs.md` §3.7). `lastLsn` is exact at any size (`bigint`);
+ * read by Patroni 4.x rules (`docs/dcs.md` §7.8). `lastLsn` is exact at any size (`bigint`);
  * `slots` is the stored object (values as stored; `Cluster.slots` parses them) or null;
  * `retainSlots` the stored list or `[]`.
  *

@@ -1,6 +1,6 @@
 /**
  * `SyncState`: the `sync` key (synchronous / quorum replication state), Patroni 4.x rules
- * (`patroni-dcs.md` §3.5):
+ * (`docs/dcs.md` §7.6):
  *
  * - key absent → version null, empty; `""`, invalid JSON or non-object JSON → empty with the key's
  *   version;
