@@ -1,7 +1,7 @@
 /**
- * Log commands (spec §8): the type byte and pickled payload of REGULAR (replicated method calls),
- * NO_OP, MEMBERSHIP and VERSION entries — encoding for proposals, decoding for apply and for the
- * core's membership tracking. Decoding never throws anything but WireError.
+ * Log commands (docs/protocol.md §8): the type byte and pickled payload of REGULAR (replicated
+ * method calls), NO_OP, MEMBERSHIP and VERSION entries — encoding for proposals, decoding for apply
+ * and for the core's membership tracking. Decoding never throws anything but WireError.
  */
 import { WireError, WireErrorCode } from '../wire/errors.js';
 import { decodePickle, encodePickle } from '../wire/pickle/index.js';

@@ -1,11 +1,12 @@
 /**
- * pysyncobj's Raft messages (spec §7): typed messages of the core ↔ the Python dicts on the wire.
+ * pysyncobj's Raft messages (docs/protocol.md §7): typed messages of the core ↔ the Python dicts on
+ * the wire.
  *
  * Encoding produces exactly the keys, key order and Python types pysyncobj emits (int, bool,
  * list of 3-tuples, bytes). Decoding validates every field the message type uses and throws a
- * WireError(BadMessage) on anything malformed — the caller drops that connection; a Python peer
- * would have crashed its tick thread instead (spec §14 #10). Unknown message types decode to null
- * (ignored, as pysyncobj does).
+ * WireError(BadMessage) on anything malformed — the caller (the driver) logs and ignores that
+ * message; a Python peer would have crashed its tick thread instead (docs/protocol.md §7.1). Unknown
+ * message types decode to null (ignored, as pysyncobj does).
  */
 import { WireError, WireErrorCode } from '../wire/errors.js';
 import { type PyDict, type PyDictKey, PyTuple, type PyValue } from '../wire/value.js';

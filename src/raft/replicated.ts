@@ -1,6 +1,6 @@
 /**
  * Replicated methods: a decorator that marks a method with its wire name and version, and the
- * function-id table pysyncobj derives from them (spec §8.1).
+ * function-id table pysyncobj derives from them (docs/protocol.md §8.2).
  *
  *   class Counter extends SyncObj {
  *     @replicated({ name: 'incr', ver: 0 })

@@ -344,7 +344,7 @@ export class SyncObj {
     return this.driver.isConnected(node);
   }
 
-  /** pysyncobj's getStatus(), as a plain object with the same keys (spec §6). */
+  /** pysyncobj's getStatus(), as a plain object with the same keys (docs/protocol.md §6.3). */
   getStatus(): Record<string, PyValue> {
     const out: Record<string, PyValue> = {};
     for (const [k, v] of this.statusDict()) out[String(k)] = v;

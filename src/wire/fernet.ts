@@ -1,5 +1,5 @@
 /**
- * Fernet tokens as pysyncobj uses them (spec §4.1, §4.2): the password is stretched with
+ * Fernet tokens as pysyncobj uses them (docs/protocol.md §4.1, §4.2): the password is stretched with
  * PBKDF2-HMAC-SHA256 (fixed salt, 100000 iterations, 32 bytes); the first 16 bytes sign
  * (HMAC-SHA256), the last 16 encrypt (AES-128-CBC, PKCS#7). A token is
  * `0x80 | timestamp u64be | IV 16 | ciphertext | HMAC 32`, sent as URL-safe base64 text with `=`

@@ -1,5 +1,5 @@
 /**
- * pysyncobj frames (spec §2, §4.3): `i32le length | payload`, where the payload is
+ * pysyncobj frames (docs/protocol.md §3, §4.4): `i32le length | payload`, where the payload is
  * zlib(level 3) of a protocol-2 pickle, Fernet-encrypted when a password is set, and the pickled
  * value is `(sendRandKey, message)` once the connection's random-key exchange is done.
  *
@@ -7,7 +7,7 @@
  * - FrameDecoder: an incremental decoder fed arbitrary TCP chunks that hands out ONE message per
  *   `next()` call, reading the connection's receive key at that moment, so that a handler can
  *   change the keys before the next frame is parsed (the key exchange relies on it);
- * - RandKeyExchange: the pure per-connection random-key state machine of §4.3.
+ * - RandKeyExchange: the pure per-connection random-key state machine of docs/protocol.md §4.4.
  *
  * This module must never: throw anything but WireError for any input bytes; buffer a frame whose
  * length prefix exceeds the limit; inflate past the inflate limit; copy the whole receive buffer
@@ -114,8 +114,8 @@ export function prefixFrame(payload: Uint8Array, maxFrameBytes: number = I32_MAX
 /**
  * `(key, message)` as pickle bytes, built around an existing protocol-2 pickle of the message
  * without decoding it: `PROTO 2 | SHORT_BINBYTES key | <message body> | TUPLE2 | STOP`. The key
- * uses the bytes opcode (Python loads it as bytes, §3.4) so that it puts nothing in the memo and
- * cannot collide with the message's own memo indexes.
+ * uses the bytes opcode (Python loads it as bytes, docs/protocol.md §5.4) so that it puts nothing
+ * in the memo and cannot collide with the message's own memo indexes.
  */
 export function wrapPickleWithRandKey(key: Uint8Array, messagePickle: Uint8Array): Buffer {
   const n = messagePickle.length;
@@ -496,7 +496,7 @@ function checkLimit(name: string, value: number, max: number): number {
 }
 
 // ----------------------------------------------------------------------------------------------
-// the random-key exchange (§4.3)
+// the random-key exchange (docs/protocol.md §4.4)
 
 export type RandKeyRole = 'connector' | 'acceptor';
 /** n random bytes; injectable for deterministic tests */

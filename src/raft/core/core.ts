@@ -12,7 +12,7 @@
  * randomness come in through the API and the options. That is what lets the simulator replay any
  * history exactly from a seed.
  *
- * Deliberate differences from pysyncobj that keep wire compatibility (spec §11, §14):
+ * Deliberate differences from pysyncobj that keep wire compatibility (docs/protocol.md §12):
  *  - term and vote are persisted before a vote or an acknowledgement leaves the node;
  *  - the leader commits only entries of its current term, counting itself only once persisted;
  *  - commit indexes never decrease; match indexes never decrease while a connection lasts (but
@@ -714,7 +714,7 @@ export class RaftCore {
     // added and committed on the leader and the new node only, before the others learned of it, that
     // is needed for a majority after the leader fails — and it is the behaviour before this check too.
     if (!this.members.has(from)) return;
-    // Raft §6: while a current leader is known (heard from within the minimum election timeout),
+    // Raft paper §6: while a current leader is known (heard from within the minimum election timeout),
     // vote requests are disregarded — a removed member that never learned of its removal, or a
     // node cut off from the leader, cannot depose a leader that still reaches a majority
     if (term > this.term && this.currentLeaderKnown()) {
@@ -752,7 +752,10 @@ export class RaftCore {
     return p !== undefined && this.now - p.lastResponseMs >= this.opts.electionTimeoutMinMs;
   }
 
-  /** A leader is in contact (Raft §6): we lead with a majority heard recently, or follow a leader heard recently. */
+  /**
+   * A leader is in contact (Raft paper §6): we lead with a majority heard recently, or follow a
+   * leader heard recently.
+   */
   private currentLeaderKnown(): boolean {
     const window = this.opts.electionTimeoutMinMs;
     if (this.state === RaftState.Leader) {
@@ -1207,7 +1210,7 @@ export class RaftCore {
           type: 'append_entries_snapshot',
           term: this.term,
           // pysyncobj followers set their commit index from every chunk without checking their log
-          // (spec §14 #7): never tell them more than they are known to hold
+          // (docs/protocol.md §9.4, §12.6): never tell them more than they are known to hold
           commitIndex: Math.min(this.commitIndex, p.matchIndex),
           serialized: { data, isFirst, isLast },
         },
@@ -1235,7 +1238,7 @@ export class RaftCore {
     // the highest index held by a majority of voters
     const majorityIndex = acks[Math.floor(acks.length / 2)] as number;
     if (majorityIndex <= this.commitIndex) return;
-    // only entries of the current term commit by counting replicas (Raft §5.4.2)
+    // only entries of the current term commit by counting replicas (Raft paper §5.4.2)
     const countsAsCommitted =
       this.log.termAt(majorityIndex) === this.term ||
       this.opts.unsafeTestFaults?.commitPreviousTermByCounting === true;

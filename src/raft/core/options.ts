@@ -65,7 +65,8 @@ export interface UnsafeTestFaults {
    * not a fault with raftdcs followers, a model: lead like pysyncobj 0.3.x does, rewinding a
    * follower's next index to whatever a reset answer asks — a stale one included, and below
    * matchIndex + 1 — so snapshots go to followers that hold more than the snapshot. The simulator
-   * uses it for Python leaders in mixed clusters. Unsafe with pysyncobj followers (finding 3).
+   * uses it for Python leaders in mixed clusters. Unsafe with pysyncobj followers: a rewind below
+   * matchIndex + 1 makes them delete entries they were counted for (docs/protocol.md §12.4).
    */
   readonly rewindOnEveryReset?: boolean;
 }

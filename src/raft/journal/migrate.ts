@@ -1,10 +1,10 @@
 /**
- * Import of a Python node's pysyncobj journal (spec pysyncobj-wire §10) into a raftdcs journal, in
+ * Import of a Python node's pysyncobj journal (docs/protocol.md §10) into a raftdcs journal, in
  * place: the entries come from `<name>` (FileJournal format 1), the commit index from
  * `<name>.meta` (missing or unreadable → 1), the hard state is the last entry's term with no vote
- * (§10.3: pysyncobj never stored term or vote). Our journal replaces the Python one atomically
- * (written to `<name>.tmp`, fsync'd, renamed over, directory fsync'd); the Python files are kept as
- * `<name>.pysyncobj-backup` and `<name>.meta.pysyncobj-backup`.
+ * (docs/protocol.md §10.4, §10.5: pysyncobj never stored term or vote). Our journal replaces the
+ * Python one atomically (written to `<name>.tmp`, fsync'd, renamed over, directory fsync'd); the
+ * Python files are kept as `<name>.pysyncobj-backup` and `<name>.meta.pysyncobj-backup`.
  *
  * It must never delete or modify the Python files' contents, never leave the journal path without
  * a complete journal (Python's or ours) at any instant, and never start a node on a journal it could
@@ -37,7 +37,7 @@ export interface MigrationResult {
   readonly commitIndexSource: 'meta' | 'meta-without-key' | 'no-meta' | 'unreadable-meta';
 }
 
-/** Build the state a pysyncobj node would restart with (spec §10.3) from its files' bytes. */
+/** Build the state a pysyncobj node would restart with (docs/protocol.md §10.4) from its files' bytes. */
 export function pysyncobjState(
   journalFile: string,
   journalBytes: Buffer,

@@ -1,5 +1,5 @@
 /**
- * Reader for a Python node's pysyncobj journal files (spec §10), used to migrate a Python node's
+ * Reader for a Python node's pysyncobj journal files (docs/protocol.md §10), used to migrate a Python node's
  * data_dir to a TypeScript node:
  *
  * - `<self_addr>.journal` (FileJournal format 1): a 40-byte header — `PYSYNCOBJ` + NUL padding

@@ -627,7 +627,7 @@ export class RaftDriver {
       let pickle = key === null ? undefined : shared?.get(key);
       if (pickle === undefined) {
         // bytes as BINBYTES: loaded by every Python 3 pysyncobj, and much cheaper than the
-        // protocol-2 `_codecs.encode` form on both sides (spec §3.4)
+        // protocol-2 `_codecs.encode` form on both sides (docs/protocol.md §5.4)
         pickle = encodePickle(messageToPy(message), { bytes: 'binbytes' });
         if (key !== null) {
           shared ??= new Map();

@@ -1,5 +1,5 @@
 /**
- * Full dumps in pysyncobj's format (spec §9.2): gzip of the protocol-2 pickle of the 4-tuple
+ * Full dumps in pysyncobj's format (docs/protocol.md §9.2): gzip of the protocol-2 pickle of the 4-tuple
  * `(data, lastEntry, prevEntry, cluster)` — `data` the state machine's attributes, the entries as
  * `(command, idx, term)` tuples, `cluster` a Python set of `pysyncobj.node.TCPNode`.
  *

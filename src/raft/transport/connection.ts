@@ -1,6 +1,6 @@
 /**
  * One pysyncobj connection over a TCP socket, either side: framing (FrameDecoder / encodeFrame*),
- * Fernet and the random-key exchange of spec §4.3, the connector's hello, consumption of our
+ * Fernet and the random-key exchange of docs/protocol.md §4.4, the connector's hello, consumption of our
  * `raftdcs_ping` keepalives, write coalescing (cork until the end of the tick) and the send-buffer
  * bound. It knows nothing about peers, Raft or utility commands: it hands application messages to
  * its owner and reports its close once.

@@ -45,7 +45,7 @@ export interface TcpTransportOptions {
    * when the self host contains `:`. Pass e.g. `127.0.0.1` to avoid listening on every interface.
    */
   defaultBindHost?: string | null;
-  /** Patroni `raft.password`: Fernet on every frame plus the random-key exchange (spec §4) */
+  /** Patroni `raft.password`: Fernet on every frame plus the random-key exchange (docs/protocol.md §4) */
   password?: string | null;
   /** an already derived cipher (instead of `password`, e.g. shared between transport and utility) */
   fernet?: Fernet | null;

@@ -1,5 +1,5 @@
 /**
- * The TCP transport between raftdcs / pysyncobj nodes (spec §1, §2, §4.3, §5, §6): one connection
+ * The TCP transport between raftdcs / pysyncobj nodes (docs/protocol.md §2, §3, §4.4, §6): one connection
  * per pair of full nodes, opened by the node whose address is greater; read-only transports connect
  * to everyone and never listen; incoming connections are bound by their hello (an address,
  * `'readonly'`, or a utility command list); optional Fernet with the random-key exchange; retried

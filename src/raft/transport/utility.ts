@@ -1,6 +1,6 @@
 /**
- * pysyncobj's utility-command reply rules (spec §6), for the runtime's handlers, and the checks the
- * transport applies to a utility request before a handler sees it.
+ * pysyncobj's utility-command reply rules (docs/protocol.md §6.1), for the runtime's handlers, and
+ * the checks the transport applies to a utility request before a handler sees it.
  *
  * Reply rules (`TCPTransport._utilityCallback`): a truthy result with no error is sent as it is;
  * otherwise the reply is the `str` `'SUCCESS'` (error 0) or `'FAIL'` (any other error, None
@@ -40,7 +40,8 @@ export type UtilityRequestCheck =
 
 /**
  * Validate a utility request (a list received as the first message of a connection). pysyncobj
- * raises inside its tick on a non-str or unknown command (§5.1); we answer with a `str` instead.
+ * raises inside its tick on a non-str or unknown command (docs/protocol.md §2.4); we answer with a
+ * `str` instead.
  */
 export function checkUtilityRequest(
   request: readonly PyValue[],

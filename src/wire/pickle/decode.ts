@@ -1,5 +1,5 @@
 /**
- * Safe decoder for the pickle subset pysyncobj peers send (protocols 0–5, see spec §3.3).
+ * Safe decoder for the pickle subset pysyncobj peers send (protocols 0–5, see docs/protocol.md §5.5).
  *
  * What it is for: turning the bytes of a pysyncobj message, log command, journal meta file or full
  * dump into a PyValue, accepting everything CPython 2/3 picklers emit for the value model.
@@ -7,8 +7,8 @@
  * What it must never do:
  *   - resolve a global outside the allow-list (`_codecs.encode`, `bytes`, `set`, `frozenset`,
  *     `pysyncobj.node.TCPNode`/`Node`, `copyreg._reconstructor` and the `object` it names). Python's
- *     unpickler imports and calls anything, which is pysyncobj's remote-code-execution hole (spec §14
- *     #16); here every other global is a WireError(ForbiddenGlobal);
+ *     unpickler imports and calls anything, which is pysyncobj's remote-code-execution hole
+ *     (docs/protocol.md §5); here every other global is a WireError(ForbiddenGlobal);
  *   - throw anything but a WireError (no RangeError from buffer reads, no TypeError, no stack
  *     overflow): the loop is iterative and every length is checked against the input first;
  *   - return a value that is cyclic, nested deeper than `maxDepth`, or that expands (memo sharing

@@ -1,5 +1,5 @@
 /**
- * Encoder from PyValue to the canonical protocol-2 pickle of spec §3.1/§3.2.
+ * Encoder from PyValue to the canonical protocol-2 pickle of docs/protocol.md §5.2/§5.3.
  *
  * What it is for: producing the bytes pysyncobj peers load for messages, log commands, journal meta
  * files and dumps — byte-identical to CPython's C pickler (`pickle.dumps(v, 2)`) for every value in
@@ -40,7 +40,7 @@ export interface EncodeOptions {
    * How bytes are written. `'canonical'` (default): CPython's protocol-2 form,
    * `_codecs.encode(<latin-1 text>, 'latin1')` (and `bytes()` for b''), byte-identical to Python.
    * `'binbytes'`: SHORT_BINBYTES/BINBYTES (not memoized) under the same PROTO 2 header — smaller and
-   * faster; Python 3 loads it (vector `accept_proto2_binbytes`), Python 2 would not.
+   * faster; Python 3 loads it (docs/protocol.md §5.4; vector `accept_proto2_binbytes`), Python 2 would not.
    */
   bytes?: 'canonical' | 'binbytes';
   /** Maximum container nesting (same measure as DecodeLimits.maxDepth). Default 1000. */
