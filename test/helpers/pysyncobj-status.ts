@@ -1,5 +1,5 @@
 /**
- * pysyncobj 0.3.11's `getStatus()` keys that do not name a node (spec §6), in its order — what
+ * pysyncobj 0.3.11's `getStatus()` keys that do not name a node (`docs/protocol.md` §6.3), in its order — what
  * `syncobj_admin -status`, our `/status` and our `getStatus()` must all carry.
  */
 export const PYSYNCOBJ_STATUS_KEYS: readonly string[] = [

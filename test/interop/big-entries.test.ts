@@ -1,11 +1,11 @@
 /**
  * Interop: entries at and above `appendEntriesBatchSizeBytes` (64 KiB), where pysyncobj switches to
- * its chunked 'transmission' form (spec §7.4).
+ * its chunked 'transmission' form (`docs/protocol.md` §7.5).
  * - our leader sends big entries as plain `append_entries` (no transmission): Python followers
  *   apply them, whatever the size;
  * - a node starting 300 entries (~450 KB) behind catches up, from our leader or a Python one;
  * - a Python leader sends them as transmissions, which our follower reassembles;
- * - pysyncobj's mislabelled 'finish' (spec §14 #13: a command whose length is just below a multiple
+ * - pysyncobj's mislabelled 'finish' (`docs/protocol.md` §7.5: a command whose length is just below a multiple
  *   of the batch size while its pickled entry crosses it): the Python follower's tick thread dies,
  *   our follower drops the undecodable buffer and stays up, following the leader.
  */
@@ -106,7 +106,7 @@ for (const variant of VARIANTS) {
   });
 }
 
-describePython('interop: pysyncobj mislabelled transmission (spec §14 #13)', () => {
+describePython('interop: pysyncobj mislabelled transmission (docs/protocol.md §7.5)', () => {
   const env = useInteropEnv();
 
   it('kills the Python follower; our follower drops the bad buffer and keeps following', async () => {

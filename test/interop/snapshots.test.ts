@@ -1,5 +1,5 @@
 /**
- * Interop: snapshots (full dumps, spec §9) between the implementations. A node that starts after the
+ * Interop: snapshots (full dumps, `docs/protocol.md` §9) between the implementations. A node that starts after the
  * leader compacted its log gets the dump in `serialized` chunks and installs it: from a pysyncobj
  * leader to our follower, and from our leader to a pysyncobj follower. The dumped state (counter,
  * dict and the applied records) is the same attribute dict on both sides, so after the install every

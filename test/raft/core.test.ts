@@ -1,6 +1,6 @@
 /**
  * Focused behaviours of the pure Raft core, driven message by message (the simulator covers the
- * random histories): pysyncobj compatibility rules and the deliberate fixes of spec §11/§14.
+ * random histories): pysyncobj compatibility rules and the deliberate differences of `docs/protocol.md` §11, §12.
  */
 import { describe, expect, it } from 'vitest';
 import type { CoreOutput, RaftCore } from '../../src/raft/core/core.js';

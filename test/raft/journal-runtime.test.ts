@@ -1,7 +1,7 @@
 /**
  * FileJournal driven by the real SyncObj runtime (in-process network): a 3-node cluster replicates
  * calls, is stopped, and restarts on the same files — the log, the state machine (re-applied from
- * the journal) and the term survive (pysyncobj restarted at term 0, spec §14 #1).
+ * the journal) and the term survive (pysyncobj restarted at term 0, `docs/protocol.md` §12.1).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';

@@ -1,5 +1,5 @@
 /**
- * Raft §6: a node that hears from a current leader disregards vote requests, so a member removed
+ * Raft paper §6: a node that hears from a current leader disregards vote requests, so a member removed
  * while it was behind (it never learns of its removal and campaigns with ever higher terms) or a node
  * cut off from the leader cannot depose a leader that still reaches a majority. Found by the
  * simulator (membership churn: the removed spare kept bumping the term and no leader lasted).
@@ -34,7 +34,7 @@ function leaderOfTerm2(other: string) {
   return l;
 }
 
-describe('leader stickiness (Raft §6)', () => {
+describe('leader stickiness (Raft paper §6)', () => {
   it('a follower that heard from its leader within the minimum election timeout ignores a vote request', () => {
     const f = node('f:1', ['l:1', 'r:1'], [e(2, 1)], 1);
     f.step(

@@ -1,6 +1,6 @@
 /**
  * The Raft paper's Figure 8, scripted message by message on five RaftCores: a leader must not
- * commit an entry of an earlier term just because a majority holds it (Raft §5.4.2). The test-only
+ * commit an entry of an earlier term just because a majority holds it (Raft paper §5.4.2). The test-only
  * fault `commitPreviousTermByCounting` does exactly that (as pysyncobj 0.3.11 does); the very same
  * script must then make the SafetyChecker report a committed entry that a later leader overwrites,
  * while the real core commits nothing in (c) and every node applies the same entries.

@@ -190,7 +190,7 @@ describe('capture vectors', () => {
         }
         expect(inflateSync(compressed).length, where).toBe(line.pickle_len);
 
-        // replay the random-key exchange (§4.3) from the decoded frames
+        // replay the random-key exchange (`docs/protocol.md` §4.4) from the decoded frames
         if (encrypted) {
           if (line.dir === 'c2s' && line.frame_in_dir === 0) {
             expect(line.kind, where).toBe('randkey');

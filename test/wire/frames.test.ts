@@ -299,7 +299,7 @@ describe('random-key exchange', () => {
     return (n) => Buffer.alloc(n, next++);
   }
 
-  it('connector and acceptor run the §4.3 sequence over frames', () => {
+  it('connector and acceptor run the random-key sequence (docs/protocol.md §4.4) over frames', () => {
     const c = new RandKeyExchange('connector', counterRandom(0x11));
     const a = new RandKeyExchange('acceptor', counterRandom(0x22));
     const toA = new FrameDecoder({ fernet, keys: a });
