@@ -87,6 +87,24 @@ describe('chaos history checks', () => {
     expect(checkHistoryLinearizable([w, finalRead('/k', 100, bogus)]).violations).toHaveLength(1);
   });
 
+  it('every round of a retried write may have taken effect: two rounds can explain what one cannot', () => {
+    // a (unknown outcome, retried) must be there at index 5 for c's prevValue, and again after c
+    const a = (rounds: number) => setOp(1, '/k', 'a', 0, 0, 'unknown', { rounds });
+    const c = setOp(2, '/k', 'c', 50, 60, 'ok', { cas: { prevValue: 'a' }, index: 6 });
+    const aAt = (index: number): KvRecord => ({ value: 'a', updated: T0 / 1000, created: T0 / 1000, index });
+    const localRead = { ...finalRead('/k', 40, aAt(5)), role: 'plain' as const };
+    const history = (rounds: number) => [a(rounds), localRead, c, finalRead('/k', 100, aAt(7))];
+    expect(checkHistoryLinearizable(history(2)).violations).toEqual([]);
+    expect(checkHistoryLinearizable(history(1)).violations.map((v) => v.check)).toEqual(['linearizability']);
+  });
+
+  it('many retried rounds of several writes: a wrong final read is still proved wrong, not inconclusive', () => {
+    const writes = ['a', 'b', 'c'].map((v, i) => setOp(i + 1, '/k', v, i, 0, 'unknown', { rounds: 12 }));
+    const bogus: KvRecord = { value: 'z', updated: T0 / 1000, created: T0 / 1000, index: 40 };
+    const r = checkHistoryLinearizable([...writes, finalRead('/k', 100, bogus)], 1_000_000, 1);
+    expect(r.violations.map((v) => v.check)).toEqual(['linearizability']);
+  });
+
   it('a key written with a TTL may be gone after its expire, not before', () => {
     const w = setOp(1, '/m', 'a', 0, 10, 'ok', { ttl: 2, index: 3 });
     expect(checkHistoryLinearizable([w, finalRead('/m', 3000, null)]).violations).toEqual([]);

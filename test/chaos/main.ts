@@ -11,12 +11,16 @@
  *   --python 0,1    members running Debian's Python controller, in turn (default 0; CI: 0,0,1)
  *   --keep          keep every run's directory (logs, data)
  *   --table FILE    write a Markdown table of the runs
+ *   --check-history FILE [--max-steps N]
+ *                   check a saved history again (a run with a violation saves its history.json)
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CI_CAMPAIGN, runCampaign } from './campaign.js';
+import { type ChaosOp, checkHistoryLinearizable, checkLockHolders } from './checks.js';
 import { killAllChildren } from './cluster.js';
 import { netnsSupport } from './netns.js';
+import { LOCK_KEY } from './run.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +35,8 @@ const { values } = parseArgs({
     python: { type: 'string' },
     keep: { type: 'boolean' },
     table: { type: 'string' },
+    'check-history': { type: 'string' },
+    'max-steps': { type: 'string' },
   },
 });
 
@@ -42,6 +48,22 @@ function int(name: string, v: string | undefined, dflt: number): number {
     process.exit(2);
   }
   return n;
+}
+
+if (values['check-history'] !== undefined) {
+  const file = values['check-history'];
+  const ops = JSON.parse(readFileSync(file, 'utf8'), (_k, v: unknown) =>
+    v === 'Infinity' ? Number.POSITIVE_INFINITY : v,
+  ) as ChaosOp[];
+  const maxSteps = int('max-steps', values['max-steps'], 2_000_000);
+  const lin = checkHistoryLinearizable(ops, maxSteps, 1);
+  const locks = checkLockHolders(ops, LOCK_KEY);
+  const violations = [...lin.violations, ...locks.violations];
+  for (const v of violations) console.log(`VIOLATION ${v.check}${v.key ? ` on ${v.key}` : ''}: ${v.detail}`);
+  console.log(
+    `${file}: ${ops.length} operations, ${lin.keys} keys, ${lin.steps} search steps, ${violations.length} violations`,
+  );
+  process.exit(violations.length > 0 ? 1 : 0);
 }
 
 // interrupted: kill what we started (its namespaces are removed by the next campaign's cleanup)

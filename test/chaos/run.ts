@@ -5,7 +5,7 @@
  * and the checks (./checks.ts). Returns a report; never throws for a violation (the report lists
  * them), only for a harness failure.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KvRecord } from '../../src/kv/record.js';
@@ -29,6 +29,9 @@ import {
 } from './schedule.js';
 
 export const LOCK_KEY = '/chaos/leader';
+
+/** JSON for a history: unknown outcomes have their response at +∞, which JSON writes as null */
+export const historyJson = (_k: string, v: unknown) => (v === Number.POSITIVE_INFINITY ? 'Infinity' : v);
 const CONFIG_KEY = '/chaos/config';
 const memberKey = (c: number) => `/chaos/members/c${c}`;
 const plainKey = (k: number) => `/chaos/k/${k}`;
@@ -458,6 +461,11 @@ export async function runChaos(o: RunOptions): Promise<RunReport> {
     const locks = checkLockHolders(h.ops, LOCK_KEY);
     violations.push(...locks.violations);
     const writes = h.ops.filter((op) => op.kind !== 'read');
+    if (violations.length > 0) {
+      // the recorded history, for `npm run chaos -- --check-history <file>` (replayable checks)
+      writeFileSync(join(dir, 'history.json'), `${JSON.stringify(h.ops, historyJson)}\n`);
+      log(`    history saved: ${join(dir, 'history.json')}`);
+    }
     return {
       seed: o.seed,
       nodes: o.nodes,

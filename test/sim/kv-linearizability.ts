@@ -16,7 +16,10 @@
  *    still pending);
  *  - an unknown outcome is only placed where it changes the state: a no-op placement is the same
  *    as placing it last, and once every operation with a known outcome is placed the unknown ones
- *    left cannot influence anything observed — the history is linearizable.
+ *    left cannot influence anything observed — the history is linearizable;
+ *  - identical operations with unknown outcomes (the rounds of one retried write: same command,
+ *    same invocation, same index candidates) are interchangeable: the k-th of them is only taken
+ *    once the (k-1)-th is, so the search tries how many of them took effect, not which ones.
  * The search is bounded by a step budget; running out of it is reported as inconclusive, never as
  * a pass.
  */
@@ -115,8 +118,11 @@ export function step(
           out.push({ rec: storedRecord(rec, cmd.record, idx, faults), lastIndex: idx });
       }
       if (op.freshIndex) {
-        const idx = (state.lastIndex + Math.min(indexLimit, state.lastIndex + 1)) / 2;
-        if (idx > state.lastIndex && idx < indexLimit)
+        // One stand-in for every unobserved index between the observed k and k + 1: the states
+        // it gives differ from each other only in numbers nobody can observe, so they are one
+        // state for the cache (several unobserved sets in a row share it).
+        const idx = Math.floor(state.lastIndex) + 0.5;
+        if (idx >= state.lastIndex && idx < indexLimit)
           out.push({ rec: storedRecord(rec, cmd.record, idx, faults), lastIndex: idx });
       }
       return out;
@@ -219,6 +225,17 @@ export function checkLinearizable(
     .filter((k) => k.idx >= 0)
     .sort((a, b) => a.idx - b.idx);
   const knownRank = new Map(known.map((k, r) => [k.i, r]));
+  // interchangeable unknown copies: each waits for the previous identical one
+  const twinBefore = new Map<number, number>();
+  const lastTwin = new Map<string, number>();
+  ops.forEach((o, i) => {
+    if (o.output.type !== 'unknown' || Number.isFinite(o.response)) return;
+    const k = JSON.stringify([o.cmd, o.invoke, o.indexCandidates ?? null, o.freshIndex ?? false]);
+    const prev = lastTwin.get(k);
+    if (prev !== undefined) twinBefore.set(i, prev);
+    lastTwin.set(k, i);
+  });
+  const isSet = (i: number) => ((bits[i >>> 5] as number) & (1 << (i & 31))) !== 0;
   let knownDone = 0;
   const indexLimit = () => known[knownDone]?.idx ?? Number.POSITIVE_INFINITY;
   // once every operation with a known outcome is linearized, the unknown ones left can follow in
@@ -277,6 +294,11 @@ export function checkLinearizable(
       const rank = knownRank.get(e.op);
       if (rank !== undefined && rank !== knownDone) {
         entry = e.next; // an acknowledged set with a lower index has to come first
+        continue;
+      }
+      const twin = twinBefore.get(e.op);
+      if (twin !== undefined && !isSet(twin)) {
+        entry = e.next; // its identical predecessor has to be taken first
         continue;
       }
       let alts = step(state, op, faults, indexLimit());
