@@ -1,6 +1,6 @@
 /**
- * The golden vectors' typed-JSON notation (shared/vectors/pysyncobj/index.json → typed_json) to and
- * from our PyValue model.
+ * The golden vectors' typed-JSON notation (test/fixtures/pysyncobj/index.json → typed_json, described in
+ * test/fixtures/README.md) to and from our PyValue model.
  */
 import {
   type PyDictKey,
