@@ -5,9 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import type { KvRecord } from '../../src/kv/record.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
+import { messageType } from '../helpers/intercept-network.js';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
-import { KvCluster, kvLog, ok, plain } from './acceptance-helpers.js';
+import { KvCluster, kvLog, lastLogIndex, ok, plain } from './acceptance-helpers.js';
 
 let cluster: KvCluster | null = null;
 let tcpNodes: KVStoreTTL[] = [];
@@ -178,5 +179,43 @@ describe('A. records and indexes', () => {
     prefixed.delete('/a');
     expect(kv.get('/a')).toStrictEqual(copy);
     expect(kv.getPrefix('/').get('/a')).toStrictEqual(copy);
+  });
+});
+
+describe('applied index and call results', () => {
+  it('raftLastApplied counts an entry only once the state machine has applied it', async () => {
+    // pysyncobj advances raftLastApplied by applying; counting an entry when the core hands it out
+    // would let a reader see raftLastApplied >= i while entry i's effect is not there yet
+    cluster = await KvCluster.start();
+    const { n2, n3 } = cluster;
+    const lastAppliedDuringApply: number[] = [];
+    const push = n3.sets.push.bind(n3.sets);
+    n3.sets.push = (...items) => {
+      lastAppliedDuringApply.push(n3.kv.raftLastApplied);
+      return push(...items);
+    };
+    const records = [];
+    for (let i = 0; i < 5; i++) records.push(ok(await n2.kv.set(`/k${i}`, 'v')));
+    const last = records[records.length - 1] as KvRecord;
+    await cluster.waitApplied(last.index, 5000, [n3]);
+    expect(n3.sets.map(([k, r]) => [k, r.index])).toEqual(records.map((r, i) => [`/k${i}`, r.index]));
+    // while entry i is being applied, raftLastApplied is below i; right after, it is i
+    expect(lastAppliedDuringApply).toEqual(records.map((r) => r.index - 1));
+    expect(n3.kv.raftLastApplied).toBeGreaterThanOrEqual(last.index);
+  });
+
+  it('an index assignment that reaches the submitter after the entry was applied still yields the record', async () => {
+    // over TCP the leader's answer precedes the entries on the same connection; a reordering
+    // (the simulator's non-FIFO links) must not turn a stored write into "false"
+    cluster = await KvCluster.start();
+    const { n1, n2 } = cluster;
+    cluster.net.interceptor = (from, to, m) =>
+      from === n1.addr && to === n2.addr && messageType(m) === 'apply_command_response' ? 'hold' : 'deliver';
+    const pending = n2.kv.set('/late', 'v');
+    await cluster.waitApplied(lastLogIndex(n1) > 2 ? lastLogIndex(n1) : 3, 3000, [n2]);
+    expect(n2.kv.get('/late')?.value).toBe('v');
+    cluster.net.interceptor = null;
+    cluster.net.release();
+    expect(await pending).toMatchObject({ value: 'v' });
   });
 });

@@ -116,13 +116,22 @@ describe('garbage closes only that connection', () => {
     expect(b.rec.count('utility')).toBe(0);
   });
 
-  it('a frame declaring 64 MiB and more is refused before it is buffered', async () => {
+  it('a frame declaring more than the default 64 MiB is refused at its length prefix', async () => {
     const { b } = await pair();
     const s = await rawSocket(portOf(b.address!), nodes);
     const prefix = Buffer.alloc(4);
     prefix.writeInt32LE(64 * 1024 * 1024 + 1);
+    const sentAt = Date.now();
     s.write(prefix);
     await socketClosed(s);
+    // closed for the length itself (not by a later timeout of a connection that never said hello)
+    const refused = (l: LogLine): boolean =>
+      l.level === 'warn' && String(l.obj.reason).includes('FRAME_TOO_LARGE');
+    await until(() => b.log.lines.some(refused), 'the refusal logged with FRAME_TOO_LARGE');
+    expect(String(b.log.lines.find(refused)?.obj.reason)).toContain(
+      `exceeds the limit of ${64 * 1024 * 1024} bytes`,
+    );
+    expect(Date.now() - sentAt).toBeLessThan(1000);
   });
 
   it('utility lists with an unknown or non-str command get a str reply; the connection stays', async () => {
