@@ -75,7 +75,6 @@ export { type DumpStore, FileDumpStore, MemoryDumpStore } from './raft/snapshot/
 export {
   type CallOptions,
   PYSYNCOBJ_COMPAT_VERSION,
-  RAFTDCS_VERSION,
   SyncObj,
   SyncObjConsumer,
   type SyncObjDeps,
@@ -87,6 +86,7 @@ export { MemoryNetwork, MemoryTransport } from './raft/transport/memory-transpor
 export { TransportError, TransportErrorCode } from './raft/transport/tcp-transport.js';
 export type { PeerId, Transport, TransportHandler } from './raft/transport/types.js';
 export { TcpUtility, UtilityError, UtilityErrorCode } from './raft/transport/utility-client.js';
+export { RAFTDCS_VERSION } from './version.js';
 // ── the wire format ─────────────────────────────────────────────────────────────────────────────
 export { WireError, WireErrorCode } from './wire/errors.js';
 export type { PyValue } from './wire/value.js';

@@ -28,11 +28,11 @@ import {
 import { type ConfigMap, isConfigMap } from '../config/yaml.js';
 import { KVStoreTTL } from '../kv/kvstore-ttl.js';
 import { ConfigError } from '../raft/config.js';
+import { RAFTDCS_VERSION as VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
 import { type HttpEndpoint, startHttpEndpoint } from './http.js';
 import { createLogging, DEFAULT_LOG_LEVEL, type LogFormat, parseLogLevel } from './logging.js';
 import { createMetrics } from './metrics.js';
-import { VERSION } from './version.js';
 
 /** How long a clean stop may take before we give up and exit with code 4. */
 const SHUTDOWN_DEADLINE_MS = 15_000;

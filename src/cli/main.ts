@@ -12,13 +12,13 @@
  * must never hold logic a test would want to call in-process.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { RAFTDCS_VERSION as VERSION } from '../version.js';
 import { runAdmin } from './admin.js';
 import { runController } from './controller.js';
 import { ctlCommand } from './ctl/index.js';
 import { runDemo } from './demo.js';
 import { ExitCode } from './exit-codes.js';
 import { LOG_FORMATS, type LogFormat } from './logging.js';
-import { VERSION } from './version.js';
 
 function nonNegativeInt(value: string): number {
   if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number >= 0');

@@ -64,20 +64,6 @@ const RAFT_TIMEOUT_KEYS: readonly string[] = RAFT_TIMEOUT_KNOBS.map((k) => k.key
 
 const RAFT_STRING_KEYS = ['data_dir', 'self_addr', 'partner_addrs', 'password', 'bind_addr'] as const;
 
-/** Every variable this loader reads (for documentation and tests). */
-export const SUPPORTED_VARIABLES: readonly string[] = [
-  'PATRONI_NAME',
-  'PATRONI_NAMESPACE',
-  'PATRONI_SCOPE',
-  'PATRONI_LOG_LEVEL',
-  'PATRONI_LOGLEVEL',
-  ...RAFT_STRING_KEYS.map((k) => `PATRONI_RAFT_${k.toUpperCase()}`),
-  ...RAFT_TIMEOUT_KEYS.map((k) => `PATRONI_RAFT_${k.toUpperCase()}`),
-  'PATRONI_CITUS_GROUP',
-  'PATRONI_CITUS_DATABASE',
-  PATRONI_CONFIG_VARIABLE,
-];
-
 /** Load the configuration by Patroni's rules (see the module comment). */
 export function loadPatroniConfig(options: LoadOptions = {}): LoadedConfig {
   const realEnv = options.env ?? (process.env as EnvSource);

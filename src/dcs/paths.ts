@@ -33,9 +33,6 @@ export type ClusterKey = (typeof ClusterKey)[keyof typeof ClusterKey];
 /** The MPP coordinator's group number. */
 export const MPP_COORDINATOR_GROUP = 0;
 
-/** A group name as written in keys: no sign, no leading zeros. */
-export const MPP_GROUP_RE = /^(0|[1-9][0-9]*)$/;
-
 /** The base path: `"/" + namespace + "/" + scope` with every run of `/` collapsed into one. */
 export function basePath(scope: string, namespace: string = DEFAULT_NAMESPACE): string {
   return `/${namespace}/${scope}`.replace(/\/+/g, '/');

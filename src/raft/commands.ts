@@ -117,7 +117,3 @@ export function decodeVersion(command: Uint8Array): number {
 export function decodeTransmittedEntry(data: Uint8Array): LogEntry {
   return entryFromPy(decodePickle(data));
 }
-
-export function encodeEntry(entry: LogEntry): Uint8Array {
-  return encodePickle(new PyTuple([entry.command, entry.index, entry.term]));
-}

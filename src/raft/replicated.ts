@@ -36,8 +36,6 @@ export interface ReplicatedCall {
   readonly term: number;
 }
 
-export type ReplicatedMethod<R = unknown> = (call: ReplicatedCall) => R;
-
 interface MethodMeta {
   readonly name: string;
   readonly ver: number;
@@ -63,10 +61,6 @@ export function markReplicated(fn: AnyFunction, spec: ReplicatedSpec & { name: s
   if (!Number.isSafeInteger(ver) || ver < 0)
     throw new TypeError(`replicated ${spec.name}: ver must be an int ≥ 0`);
   META.set(fn, { name: spec.name, ver });
-}
-
-export function replicatedMeta(fn: AnyFunction): MethodMeta | undefined {
-  return META.get(fn);
 }
 
 interface Registered {

@@ -43,7 +43,6 @@ export type { ResultCallback } from './runtime/driver.js';
 export type { Scheduler, TimerHandle } from './runtime/scheduler.js';
 
 export const PYSYNCOBJ_COMPAT_VERSION = '0.3.11';
-export const RAFTDCS_VERSION = '0.1.0';
 
 /** A proposal failed with one of pysyncobj's FAIL_REASON codes. */
 export class SyncObjError extends Error {

@@ -222,13 +222,6 @@ function decodeTokenText(token: Uint8Array): Buffer {
   return Buffer.from(Buffer.from(token.buffer, token.byteOffset, n - pad).toString('latin1'), 'base64url');
 }
 
-/** The timestamp of a token, read WITHOUT verifying it (diagnostics only). */
-export function peekFernetTimestamp(token: Uint8Array): bigint {
-  const bin = decodeTokenText(token);
-  if (bin.length < 9 || bin[0] !== VERSION) throw badToken('not a Fernet token');
-  return bin.readBigUInt64BE(1);
-}
-
 // ----------------------------------------------------------------------------------------------
 // timestamps for senders
 

@@ -144,14 +144,6 @@ export function isDict(v: PyValue | undefined): v is PyDict {
   return v instanceof Map;
 }
 
-export function isList(v: PyValue | undefined): v is PyValue[] {
-  return Array.isArray(v);
-}
-
-export function isBytes(v: PyValue | undefined): v is Uint8Array {
-  return v instanceof Uint8Array;
-}
-
 export function isTuple(v: PyValue | undefined): v is PyTuple {
   return v instanceof PyTuple;
 }
