@@ -36,8 +36,6 @@ import { createMetrics } from './metrics.js';
 
 /** How long a clean stop may take before we give up and exit with code 4. */
 const SHUTDOWN_DEADLINE_MS = 15_000;
-/** How often the node's fatal-error flag is checked. */
-const FAILURE_POLL_MS = 250;
 
 export interface ControllerOptions {
   /** a YAML file or a directory of them (null: PATRONI_CONFIGURATION, else the environment) */
@@ -183,7 +181,6 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
 
   let kv: KVStoreTTL | null = null;
   let http: HttpEndpoint | null = null;
-  let failureTimer: NodeJS.Timeout | null = null;
   try {
     const raftLog = logging.child({ component: 'raft' });
     kv = await KVStoreTTL.open({
@@ -239,12 +236,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
       }
     }
 
-    const failed = new Promise<Error>((resolve) => {
-      failureTimer = setInterval(() => {
-        if (store.failure) resolve(store.failure);
-      }, FAILURE_POLL_MS);
-    });
-    const outcome = await Promise.race([stopRequested, failed]);
+    const outcome = await Promise.race([stopRequested, store.failed]);
     if (outcome instanceof Error) {
       log.fatal({ err: outcome.message }, 'the raft node stopped on a fatal error');
       return await shutdown(ExitCode.Fatal);
@@ -263,8 +255,6 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
 
   /** Close the HTTP endpoint and the node (sockets, journal) within a deadline. */
   async function shutdown(code: ExitCode): Promise<ExitCode> {
-    if (failureTimer) clearInterval(failureTimer);
-    failureTimer = null;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), SHUTDOWN_DEADLINE_MS);

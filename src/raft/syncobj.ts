@@ -129,6 +129,12 @@ export class SyncObj {
   private readonly fsyncListeners: ((seconds: number) => void)[] = [];
   private readonly utilityHandlers = new Map<string, UtilityHandler>();
 
+  /**
+   * Resolves with the error that stopped this node (it has then destroyed itself: pending calls
+   * fail, sockets close); stays pending while the node runs. Never rejects.
+   */
+  readonly failed: Promise<Error>;
+
   private readonly bound: Promise<void>;
   private readyResolve!: () => void;
   private readonly readyPromise: Promise<void>;
@@ -177,7 +183,12 @@ export class SyncObj {
       unsafeTestFaults: deps.unsafeTestFaults,
       maxSendBytesPerRound: deps.maxSendBytesPerRound,
     });
-    this.driver.onFatal(() => void this.destroy());
+    this.failed = new Promise<Error>((resolve) => {
+      this.driver.onFatal((e) => {
+        resolve(e);
+        void this.destroy();
+      });
+    });
     this.readyPromise = new Promise<void>((resolve) => {
       this.readyResolve = resolve;
     });

@@ -302,6 +302,40 @@ describe('code versions, consumers and manual ticking', () => {
     await expect(leader.setCodeVersion(0)).rejects.toThrow(/enabled version is 1/);
   });
 
+  it('a node that cannot apply a committed VERSION entry stops, and `failed` says why', async () => {
+    class Old extends SyncObj {
+      @replicated({ name: 'op' }) op0(_c: ReplicatedCall): string {
+        return 'v0';
+      }
+    }
+    const net = new MemoryNetwork();
+    const addrs = ['127.0.0.1:1121', '127.0.0.1:1122', '127.0.0.1:1123'];
+    const opts = { deps: { transport: net.factory } };
+    const upgraded = [
+      new Versioned(addrs[0] as string, addrs, FAST, opts),
+      new Versioned(addrs[1] as string, addrs, FAST, opts),
+    ];
+    const old = new Old(addrs[2] as string, addrs, FAST, opts);
+    nodes.push(...upgraded, old);
+    await leaderOf([...upgraded, old]);
+    let upgradedFailed = false;
+    for (const u of upgraded)
+      void u.failed.then(() => {
+        upgradedFailed = true;
+      });
+    // settles once committed, also when the old node led and stopped (the other two elect a leader)
+    const switched = (upgraded[0] as Versioned).setCodeVersion(1);
+    const err = await old.failed;
+    expect(err.message).toMatch(/switched to code version 1 but this node only has version 0: upgrade it/);
+    expect(old.failure).toBe(err);
+    // it destroyed itself: its calls fail at once
+    await expect(old.call(old.op0, [])).rejects.toThrow(SyncObjError);
+    await switched;
+    await waitFor(() => upgraded.every((u) => u.getCodeVersion() === 1), 20_000);
+    expect(upgradedFailed).toBe(false);
+    expect(upgraded.map((u) => u.failure)).toEqual([null, null]);
+  });
+
   it('applies calls of an attached consumer', async () => {
     class Tally extends SyncObjConsumer {
       n = 0;
