@@ -54,14 +54,13 @@ export {
   type SetOptions,
 } from './kv/kvstore-ttl.js';
 export type { CasConditions, KvRecord } from './kv/record.js';
+export { type Logger, silentLogger } from './logger.js';
 // ── the Raft engine ─────────────────────────────────────────────────────────────────────────────
 export {
   ConfigError,
   type FsyncPolicy,
-  type Logger,
   SyncObjConf,
   type SyncObjConfOptions,
-  silentLogger,
 } from './raft/config.js';
 export { RaftInvariantError } from './raft/core/core.js';
 export { FailReason, RaftState } from './raft/core/types.js';

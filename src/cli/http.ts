@@ -10,12 +10,13 @@
  * Anything else is 404 (405 for other methods on those paths). Read-only: no request may change
  * the node. Close drops keep-alive connections so shutdown never waits for a client.
  */
+
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { HttpListen } from '../config/controller-config.js';
 import type { KVStoreTTL } from '../kv/kvstore-ttl.js';
-import type { Logger } from '../raft/config.js';
+import type { Logger } from '../logger.js';
 import { RAFT_STATE_NAMES } from '../raft/core/types.js';
 import { type Json, pyToJson } from './py-json.js';
 

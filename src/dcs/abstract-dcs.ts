@@ -18,8 +18,7 @@
  * Errors: a `DCSError` from `getCluster`, `updateLeader` or `attemptToAcquireLeader` means "DCS
  * unreachable" to the HA loop; a `ClusterParseError` from `getCluster` is a bad value in the store.
  */
-import type { Logger } from '../raft/config.js';
-import { silentLogger } from '../raft/config.js';
+import { type Logger, silentLogger } from '../logger.js';
 import { Cluster } from './model/cluster.js';
 import { PyDateTime } from './model/datetime.js';
 import {

@@ -19,10 +19,11 @@
  * leader key. Patroni means to, but its condition can never be true, so no Patroni node does it;
  * firing would make our HA loop run on a different rhythm than the Python nodes next to it.
  */
+
 import { KVStoreTTL } from '../kv/kvstore-ttl.js';
 import type { KvRecord } from '../kv/record.js';
-import type { Logger, SyncObjConfOptions } from '../raft/config.js';
-import { silentLogger } from '../raft/config.js';
+import { type Logger, silentLogger } from '../logger.js';
+import type { SyncObjConfOptions } from '../raft/config.js';
 import type { SyncObjDeps } from '../raft/syncobj.js';
 import { AbstractDcs } from './abstract-dcs.js';
 import type { Cluster } from './model/cluster.js';

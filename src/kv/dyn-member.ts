@@ -5,7 +5,7 @@
  * ask the node that answered to `['add', self]` in the background — and, unlike Patroni, retry with
  * backoff until a later `members` answer lists us. Never sends an add without an address.
  */
-import type { Logger } from '../raft/config.js';
+import type { Logger } from '../logger.js';
 import { TcpUtility } from '../raft/transport/utility-client.js';
 import type { PyValue } from '../wire/value.js';
 

@@ -3,6 +3,7 @@
  * validated: every bad value gives a ConfigError naming the option and the reason. raftdcs adds a
  * few options of its own (fsync policy, frame limit, logger), documented where declared.
  */
+import { type Logger, silentLogger } from '../logger.js';
 import { pyFloatRepr } from '../wire/value.js';
 
 /**
@@ -25,22 +26,6 @@ export class ConfigError extends Error {
     super(key === '' ? reason : `${key}: ${reason}`);
   }
 }
-
-/** A logger with pino's call shape; every runtime part logs through one. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child?(bindings: object): Logger;
-}
-
-export const silentLogger: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
 
 export type FsyncPolicy = 'always' | 'never';
 

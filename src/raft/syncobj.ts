@@ -8,6 +8,7 @@
  *
  * It must never let one bad peer or frame take the process down.
  */
+import type { Logger } from '../logger.js';
 import { type PyDict, type PyDictKey, type PyValue, pyStr, tcpNode } from '../wire/value.js';
 import {
   decodeMethodCall,
@@ -16,7 +17,7 @@ import {
   encodeMethodCall,
   encodeVersion,
 } from './commands.js';
-import { type Logger, SyncObjConf, type SyncObjConfOptions } from './config.js';
+import { SyncObjConf, type SyncObjConfOptions } from './config.js';
 import type { UnsafeTestFaults } from './core/options.js';
 import { CommandType, FAIL_REASON_NAMES, FailReason, type LogEntry, RaftState } from './core/types.js';
 import { FileJournal } from './journal/file-journal.js';

@@ -12,7 +12,6 @@ export function createTcpTransport(
   selfAddress: string | null,
 ): Transport {
   const c = conf.values;
-  const log = c.logger;
   return new TcpTransport(
     {
       selfAddress,
@@ -26,12 +25,7 @@ export function createTcpTransport(
       dnsCacheTimeMs: c.dnsCacheTime * 1000,
       dnsFailCacheTimeMs: c.dnsFailCacheTime * 1000,
       preferredAddrFamily: c.preferredAddrType,
-      logger: {
-        debug: (o, m) => log.debug(o, m),
-        info: (o, m) => log.info(o, m),
-        warn: (o, m) => log.warn(o, m),
-        error: (o, m) => log.error(o, m),
-      },
+      logger: c.logger,
     },
     handler,
   );

@@ -3,10 +3,11 @@
  * changes reaching the child loggers handed to the runtime (pino children do not follow their
  * parent by themselves). In-process, into a memory stream.
  */
+
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogging, parseLogLevel } from '../../src/cli/logging.js';
-import type { Logger } from '../../src/raft/config.js';
+import type { Logger } from '../../src/logger.js';
 
 function memory(): { stream: Writable; text: () => string } {
   let text = '';

@@ -4,11 +4,12 @@
  * pg1…pg4, one injectable wall clock per node (T), an in-memory journal per node (read back to see
  * exactly what was replicated) that survives restarts, and a log recorder.
  */
+
 import type { RaftDcsConfig } from '../../src/dcs/raft-config.js';
 import { RaftDcs, type RaftDcsOptions } from '../../src/dcs/raft-dcs.js';
 import type { KvRecord } from '../../src/kv/record.js';
+import type { Logger } from '../../src/logger.js';
 import { decodeMethodCall } from '../../src/raft/commands.js';
-import type { Logger } from '../../src/raft/config.js';
 import { CommandType } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';

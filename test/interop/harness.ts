@@ -8,6 +8,7 @@
  * Both kinds of node are reached through the same `InteropNode` interface, so a test can propose
  * on, and compare, all nodes alike.
  */
+
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import {
   closeSync,
@@ -25,7 +26,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
-import type { Logger, SyncObjConfOptions } from '../../src/raft/config.js';
+import type { Logger } from '../../src/logger.js';
+import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { FAIL_REASON_NAMES, type FailReason } from '../../src/raft/core/types.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { PYTHON } from '../helpers/python.js';

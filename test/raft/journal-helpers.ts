@@ -2,12 +2,13 @@
  * Shared pieces of the journal tests: temporary directories (removed afterwards), a logger that
  * records what it is told, and an instrumented file-system seam that counts and can delay fsyncs.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from '../../src/logger.js';
 import type { LogEntry } from '../../src/raft/core/types.js';
 import { type JournalFileHandle, type JournalFs, nodeJournalFs } from '../../src/raft/journal/fs.js';
-import type { JournalLogger } from '../../src/raft/journal/logger.js';
 
 export function makeTempDirs(prefix: string): { dir(): string; cleanup(): void } {
   const made: string[] = [];
@@ -29,7 +30,7 @@ export interface LogLine {
   readonly msg: string;
 }
 
-export function recordingLogger(): JournalLogger & { lines: LogLine[] } {
+export function recordingLogger(): Logger & { lines: LogLine[] } {
   const lines: LogLine[] = [];
   const at =
     (level: LogLine['level']) =>

@@ -3,9 +3,11 @@
  * can be awaited (bounded), an in-memory logger, and raw protocol clients for misbehaving peers.
  * Never sleeps where an event can be awaited; every wait has a deadline.
  */
+
 import { createServer, connect as netConnect, type Socket } from 'node:net';
+import type { Logger } from '../../src/logger.js';
 import { Connection } from '../../src/raft/transport/connection.js';
-import type { TcpTransportOptions, TransportLogger } from '../../src/raft/transport/options.js';
+import type { TcpTransportOptions } from '../../src/raft/transport/options.js';
 import { TcpTransport } from '../../src/raft/transport/tcp-transport.js';
 import type { PeerId, TransportHandler } from '../../src/raft/transport/types.js';
 import type { Fernet } from '../../src/wire/fernet.js';
@@ -154,7 +156,7 @@ export interface LogLine {
 }
 
 /** A logger that keeps its lines (RAFTDCS_TEST_LOG=1 also prints them). */
-export function memoryLogger(): TransportLogger & { lines: LogLine[] } {
+export function memoryLogger(): Logger & { lines: LogLine[] } {
   const lines: LogLine[] = [];
   const print = process.env.RAFTDCS_TEST_LOG === '1';
   const at =

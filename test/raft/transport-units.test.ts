@@ -3,8 +3,10 @@
  * DNS resolver (with an injected lookup and clock), pysyncobj's utility reply rules, and the
  * transport connecting through a host name via its own resolver.
  */
+
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../../src/logger.js';
 import {
   AddressError,
   compareAddresses,
@@ -13,7 +15,7 @@ import {
   splitHostPort,
 } from '../../src/raft/transport/address.js';
 import { CachingDnsResolver, type LookupFn, type ResolvedAddress } from '../../src/raft/transport/dns.js';
-import { isPing, type TransportLogger } from '../../src/raft/transport/options.js';
+import { isPing } from '../../src/raft/transport/options.js';
 import { checkUtilityRequest, formatUtilityResult } from '../../src/raft/transport/utility.js';
 import { dict, float, tcpNode, tuple } from '../../src/wire/value.js';
 import { freePort, Nodes } from './transport-helpers.js';
@@ -52,8 +54,8 @@ describe('addresses', () => {
     expect(listenAddress('10.0.0.1:5000', null, '127.0.0.1')).toEqual({ host: '127.0.0.1', port: 5000 });
   });
 
-  it('a pino logger is a TransportLogger', () => {
-    const logger: TransportLogger = pino({ level: 'silent' });
+  it('a pino logger is a Logger', () => {
+    const logger: Logger = pino({ level: 'silent' });
     expect(() => logger.warn({ peer: 'a:1' }, 'x')).not.toThrow();
   });
 

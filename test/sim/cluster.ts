@@ -15,8 +15,9 @@
  */
 
 import { gunzipSync } from 'node:zlib';
+import { type Logger, silentLogger } from '../../src/logger.js';
 import { decodeTransmittedEntry } from '../../src/raft/commands.js';
-import { type Logger, type SyncObjConfOptions, silentLogger } from '../../src/raft/config.js';
+import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import type { RaftCore } from '../../src/raft/core/core.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
 import { type LogEntry, NO_OP_COMMAND, type NodeId, RaftState } from '../../src/raft/core/types.js';

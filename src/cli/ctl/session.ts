@@ -13,10 +13,11 @@
  *
  * This module never exits the process; the caller turns results and errors into exit codes.
  */
+
 import type { EnvSource } from '../../config/patroni-config.js';
 import type { ConfigMap } from '../../config/yaml.js';
 import { RaftDcs } from '../../dcs/raft-dcs.js';
-import type { Logger } from '../../raft/config.js';
+import type { Logger } from '../../logger.js';
 import {
   type ClusterTarget,
   CtlError,

@@ -20,12 +20,12 @@
  * (the page cache may have dropped the data: the journal fails and the node must stop), never
  * silently skip damaged records, and never block the event loop (async FileHandle I/O only).
  */
+import { type Logger, silentLogger } from '../../logger.js';
 import type { HardState, LogEntry } from '../core/types.js';
 import { JournalCorruptCode, JournalCorruptError, JournalStateError } from './errors.js';
 import { checkFileHeader, encodeRecords, hasJournalMagic, type JournalOp, scanJournal } from './format.js';
 import { isNotFound, type JournalFileHandle, type JournalFs, nodeJournalFs } from './fs.js';
 import { JournalModel } from './log-state.js';
-import { type JournalLogger, silentJournalLogger } from './logger.js';
 import { migratePysyncobjJournal, moveMetaAside } from './migrate.js';
 import { journalSidePaths } from './paths.js';
 import { JOURNAL_APP_NAME } from './pysyncobj-journal.js';
@@ -44,7 +44,7 @@ export interface FileJournalOptions {
    */
   readonly fsync?: JournalFsyncPolicy;
   /** pino-compatible; default silent */
-  readonly logger?: JournalLogger;
+  readonly logger?: Logger;
   /** the file-system seam (tests count or fail fsyncs through it); default node:fs/promises */
   readonly fs?: JournalFs;
   /** rewrite the file when its dead bytes exceed this… (default 4 MiB) */
@@ -99,7 +99,7 @@ export class FileJournal implements Journal {
   readonly fsyncPolicy: JournalFsyncPolicy;
   private readonly paths: ReturnType<typeof journalSidePaths>;
   private readonly dir: string;
-  private readonly log: JournalLogger;
+  private readonly log: Logger;
   private readonly fs: JournalFs;
   private readonly rewriteMinDeadBytes: number;
   private readonly rewriteDeadRatio: number;
@@ -137,7 +137,7 @@ export class FileJournal implements Journal {
     if (this.fsyncPolicy !== 'always' && this.fsyncPolicy !== 'never') {
       throw new Error(`FileJournal: fsync must be 'always' or 'never', got ${String(this.fsyncPolicy)}`);
     }
-    this.log = options.logger ?? silentJournalLogger;
+    this.log = options.logger ?? silentLogger;
     this.fs = options.fs ?? nodeJournalFs;
     this.rewriteMinDeadBytes = options.rewriteMinDeadBytes ?? 4 * MiB;
     this.rewriteDeadRatio = options.rewriteDeadRatio ?? 2;

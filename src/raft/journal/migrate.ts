@@ -11,10 +11,10 @@
  * not read: a parse failure is a JournalMigrationError and nothing is touched. Dumps (`.dump`) are
  * not its business.
  */
+import type { Logger } from '../../logger.js';
 import type { LogEntry } from '../core/types.js';
 import { JournalMigrationError } from './errors.js';
 import { isNotFound, type JournalFs } from './fs.js';
-import type { JournalLogger } from './logger.js';
 import type { JournalPaths } from './paths.js';
 import { parsePysyncobjJournal, parsePysyncobjJournalMeta } from './pysyncobj-journal.js';
 import { INITIAL_ENTRY, type JournalState } from './types.js';
@@ -82,7 +82,7 @@ async function backupName(
 }
 
 /** Keep the file at `from` under `to` as well (a hard link, or a synced copy where links fail). */
-async function keepCopy(fs: JournalFs, from: string, to: string, logger: JournalLogger): Promise<void> {
+async function keepCopy(fs: JournalFs, from: string, to: string, logger: Logger): Promise<void> {
   try {
     await fs.link(from, to);
   } catch (e) {
@@ -111,7 +111,7 @@ export async function migratePysyncobjJournal(
   fs: JournalFs,
   paths: MigrationPaths,
   journalBytes: Buffer,
-  logger: JournalLogger,
+  logger: Logger,
 ): Promise<MigrationResult> {
   // 1. read everything first: a failure here leaves the files as they are
   let metaBytes: Buffer | null = null;

@@ -23,7 +23,7 @@
  * Pure: no I/O, no clock. It must never accept a state that needs the override, and never refuse
  * one of the states above.
  */
-import type { JournalLogger } from './logger.js';
+import type { Logger } from '../../logger.js';
 import type { JournalOpened } from './types.js';
 
 export const PartialDataCode = {
@@ -170,7 +170,7 @@ export function checkStartupFiles(files: StartupFiles): PartialDataError | null 
 export interface StartupCheckOptions {
   /** SyncObjConf `unsafeAllowPartialData` */
   readonly allowPartialData: boolean;
-  readonly logger: JournalLogger;
+  readonly logger: Logger;
 }
 
 /** Throw the check's PartialDataError, unless the override allows it (then it is logged at warn). */

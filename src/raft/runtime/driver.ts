@@ -13,11 +13,12 @@
  * asynchronous completion (fsync, dump write, dump decode) act on a core state it was not started
  * for, and never let one bad peer or frame take the process down.
  */
+import type { Logger } from '../../logger.js';
 import { WireError } from '../../wire/errors.js';
 import { encodePickle } from '../../wire/pickle/index.js';
 import type { PyValue } from '../../wire/value.js';
 import { decodeMembership, decodeTransmittedEntry } from '../commands.js';
-import type { Logger, SyncObjConf } from '../config.js';
+import type { SyncObjConf } from '../config.js';
 import { type CoreOutput, type ProposalOutcome, RaftCore, RaftInvariantError } from '../core/core.js';
 import type { SnapshotData, UnsafeTestFaults } from '../core/options.js';
 import { CommandType, FailReason, type LogEntry, type OutgoingMessage } from '../core/types.js';

@@ -21,7 +21,9 @@
  * a method the owner called (close is reported from the socket's 'close' event only), write after
  * close, or buffer more than `maxPendingBytes` unsent.
  */
+
 import type { Socket } from 'node:net';
+import type { Logger } from '../../logger.js';
 import { WireError } from '../../wire/errors.js';
 import type { Fernet, SecondsClock } from '../../wire/fernet.js';
 import {
@@ -33,7 +35,7 @@ import {
   type RandomSource,
 } from '../../wire/frame.js';
 import { dict, type PyValue } from '../../wire/value.js';
-import { isPing, PING_TYPE, type TransportLogger } from './options.js';
+import { isPing, PING_TYPE } from './options.js';
 
 export type ConnectionRole = 'connector' | 'acceptor';
 export type ConnectionPhase = 'connecting' | 'keys' | 'open' | 'closed';
@@ -65,7 +67,7 @@ export interface ConnectionConfig {
   nowMs: () => number;
   /** what log lines call the other side until the owner knows better */
   label: string;
-  logger: TransportLogger;
+  logger: Logger;
   /** drop the connection, unread, when its bytes may be older than this (see the module comment) */
   staleness?: StalenessCheck;
 }

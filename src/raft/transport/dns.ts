@@ -7,9 +7,10 @@
  * One resolver belongs to one transport (injectable; tests replace the lookup and the clock). This
  * module must never keep process-global state nor throw from resolve() (failure is `null`).
  */
+
 import { promises as dnsPromises } from 'node:dns';
+import { type Logger, silentLogger } from '../../logger.js';
 import { isIpLiteral } from './address.js';
-import { NOOP_LOGGER, type TransportLogger } from './options.js';
 
 export type AddressFamilyPreference = 'ipv4' | 'ipv6' | null;
 
@@ -43,7 +44,7 @@ export interface CachingDnsResolverOptions {
   nowMs?: () => number;
   /** [0, 1) */
   random?: () => number;
-  logger?: TransportLogger;
+  logger?: Logger;
 }
 
 interface CacheEntry {
@@ -58,7 +59,7 @@ export class CachingDnsResolver implements HostResolver {
   readonly #lookup: LookupFn;
   readonly #nowMs: () => number;
   readonly #random: () => number;
-  readonly #logger: TransportLogger;
+  readonly #logger: Logger;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inflight = new Map<string, Promise<string | null>>();
 
@@ -69,7 +70,7 @@ export class CachingDnsResolver implements HostResolver {
     this.#lookup = options.lookup ?? systemLookup;
     this.#nowMs = options.nowMs ?? (() => performance.now());
     this.#random = options.random ?? Math.random;
-    this.#logger = options.logger ?? NOOP_LOGGER;
+    this.#logger = options.logger ?? silentLogger;
   }
 
   /** Patroni changes these at run time (`ttl`, `loop_wait`). */

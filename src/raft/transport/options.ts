@@ -5,26 +5,11 @@
  *
  * This module must never do I/O or hold mutable state.
  */
+import { type Logger, silentLogger } from '../../logger.js';
 import type { Fernet, SecondsClock } from '../../wire/fernet.js';
 import { DEFAULT_MAX_FRAME_BYTES, type RandomSource } from '../../wire/frame.js';
 import type { PyValue } from '../../wire/value.js';
 import type { AddressFamilyPreference, HostResolver } from './dns.js';
-
-/** A structured logger; pino's `logger.debug(obj, msg)` etc. fit. Every line carries `peer` where there is one. */
-export interface TransportLogger {
-  debug(obj: Record<string, unknown>, msg: string): void;
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
-
-const noop = (): void => {};
-export const NOOP_LOGGER: TransportLogger = Object.freeze({
-  debug: noop,
-  info: noop,
-  warn: noop,
-  error: noop,
-});
 
 /** The utility commands pysyncobj (status, add, remove, set_version) and Patroni (members) register. */
 export const DEFAULT_UTILITY_COMMANDS: readonly string[] = Object.freeze([
@@ -87,7 +72,7 @@ export interface TcpTransportOptions {
   /** default 'ipv4' (pysyncobj `preferredAddrType`) */
   preferredAddrFamily?: AddressFamilyPreference;
 
-  logger?: TransportLogger;
+  logger?: Logger;
   /** monotonic milliseconds; default performance.now */
   nowMs?: () => number;
   /** Fernet token timestamps; default the wire layer's never-decreasing process clock */
@@ -119,7 +104,7 @@ export interface ResolvedTransportSettings {
   maxPendingBytesPerPeer: number;
   rejectDecreasingTokenTimestamps: boolean;
   utilityCommands: ReadonlySet<string>;
-  logger: TransportLogger;
+  logger: Logger;
   nowMs: () => number;
 }
 
@@ -178,7 +163,7 @@ export function resolveTransportSettings(o: TcpTransportOptions): ResolvedTransp
     ),
     rejectDecreasingTokenTimestamps: o.rejectDecreasingTokenTimestamps ?? false,
     utilityCommands: new Set(o.utilityCommands ?? DEFAULT_UTILITY_COMMANDS),
-    logger: o.logger ?? NOOP_LOGGER,
+    logger: o.logger ?? silentLogger,
     nowMs: o.nowMs ?? (() => performance.now()),
   };
 }

@@ -47,6 +47,7 @@
  * retry a connect or a bind in a tight loop; pass a ping or a key-exchange message to the owner.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import type { Logger } from '../../logger.js';
 import { Fernet, type SecondsClock } from '../../wire/fernet.js';
 import { encodeFrameFromPickle, type RandomSource } from '../../wire/frame.js';
 import { type PyValue, pyRepr } from '../../wire/value.js';
@@ -64,7 +65,6 @@ import {
   resolveTransportSettings,
   type TcpTransportOptions,
   TRANSPORT_DEFAULTS,
-  type TransportLogger,
 } from './options.js';
 import type { PeerId, Transport, TransportHandler } from './types.js';
 import { checkUtilityRequest } from './utility.js';
@@ -138,7 +138,7 @@ const RETRY_BACKOFF_BASE_MS = 100;
 export class TcpTransport implements Transport {
   readonly selfAddress: string | null;
   readonly #s: ResolvedTransportSettings;
-  readonly #log: TransportLogger;
+  readonly #log: Logger;
   readonly #handler: TransportHandler;
   readonly #resolver: HostResolver;
   readonly #password: string | null;

@@ -7,14 +7,15 @@
  * This module must never: leave a socket or timer behind once execute() settled, wait without a
  * deadline, or report a failure as anything but a UtilityError.
  */
+
 import { connect as netConnect } from 'node:net';
+import { type Logger, silentLogger } from '../../logger.js';
 import { Fernet } from '../../wire/fernet.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../wire/frame.js';
 import type { PyValue } from '../../wire/value.js';
 import { splitHostPort } from './address.js';
 import { Connection } from './connection.js';
 import { CachingDnsResolver, type HostResolver } from './dns.js';
-import { NOOP_LOGGER, type TransportLogger } from './options.js';
 
 export const UtilityErrorCode = {
   /** the address is not `host:port` */
@@ -52,7 +53,7 @@ export interface TcpUtilityOptions {
   timeoutMs?: number;
   resolver?: HostResolver;
   maxFrameBytes?: number;
-  logger?: TransportLogger;
+  logger?: Logger;
 }
 
 export class TcpUtility {
@@ -61,14 +62,14 @@ export class TcpUtility {
   #fernet: Fernet | null;
   readonly #resolver: HostResolver;
   readonly #maxFrameBytes: number;
-  readonly #log: TransportLogger;
+  readonly #log: Logger;
 
   constructor(options: TcpUtilityOptions = {}) {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     if (!(this.#timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${this.#timeoutMs}`);
     this.#password = options.password ?? null;
     this.#fernet = options.fernet ?? null;
-    this.#log = options.logger ?? NOOP_LOGGER;
+    this.#log = options.logger ?? silentLogger;
     this.#resolver = options.resolver ?? new CachingDnsResolver({ logger: this.#log });
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
