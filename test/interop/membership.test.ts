@@ -15,9 +15,11 @@ import {
   allApplied,
   eventually,
   expectSameState,
+  FAST,
   type InteropNode,
   type NodeOptions,
   type NodeStatus,
+  QUICK_ELECTIONS,
   showStatuses,
   syncobjAdmin,
   useInteropEnv,
@@ -152,3 +154,37 @@ for (const variant of VARIANTS) {
     });
   });
 }
+
+describePython('interop: a pysyncobj member that does not know our leader', () => {
+  const env = useInteropEnv();
+
+  // pysyncobj closes the connection of a voting node it does not know — e.g. a node added while it
+  // was cut off, that leads now: without the read-only fallback it never hears from that leader
+  // (and no leader it knows is elected while ours leads)
+  it('follows it over a read-only link: applies its entries, before and after it started', async () => {
+    const [p, a, n] = (await freeLoopbackAddresses(3)).sort() as [string, string, string];
+    // n dials p (the greater address dials); a never campaigns first, so n leads
+    const slow = { ...FAST, raftMinTimeout: 5, raftMaxTimeout: 6, connectionTimeout: 6 };
+    const tsA = await env().startTs('a', a, [a, n, p], { timeouts: slow });
+    const tsN = await env().startTs('n', n, [a, n, p], { timeouts: QUICK_ELECTIONS });
+    expect(await agreedLeader([tsA, tsN], 15_000)).toBe(n);
+    expect(await tsN.put('before', 1)).toMatchObject({ ok: true });
+    // p knows a only; its first campaign comes after the link is up, so its term is not ahead of n's
+    const py = await env().startPy('p', p, [p, a], {
+      timeouts: { ...FAST, raftMinTimeout: 2, raftMaxTimeout: 2.5, connectionTimeout: 2.5 },
+    });
+    expect(await tsN.put('after', 2)).toMatchObject({ ok: true });
+    let last: NodeStatus | null = null;
+    await eventually(
+      async () => {
+        last = await py.status();
+        return last.dict.before === 1 && last.dict.after === 2 ? true : undefined;
+      },
+      15_000,
+      'the Python node to apply the leader’s entries',
+      () => JSON.stringify(last),
+    );
+    await allApplied([tsA, tsN, py], 2, 10_000);
+    await expectSameState([tsA, tsN, py]);
+  });
+});

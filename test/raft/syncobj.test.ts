@@ -6,8 +6,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { FailReason, RaftState } from '../../src/raft/core/types.js';
 import { FunctionTable, type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
-import { SyncObj, SyncObjConsumer, SyncObjError } from '../../src/raft/syncobj.js';
+import { SyncObj, SyncObjConsumer, type SyncObjDeps, SyncObjError } from '../../src/raft/syncobj.js';
 import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
+import type { Transport } from '../../src/raft/transport/types.js';
+import { decodePickle } from '../../src/wire/pickle/index.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { PYSYNCOBJ_STATUS_KEYS } from '../helpers/pysyncobj-status.js';
 import { waitFor } from '../helpers/wait.js';
@@ -183,6 +185,39 @@ describe('SyncObj runtime', () => {
     expect(r1.status).toBe('fulfilled');
     expect(r2.status).toBe('rejected');
     expect(((r2 as PromiseRejectedResult).reason as SyncObjError).reason).toBe(FailReason.RequestDenied);
+  });
+
+  it('no vote request goes over a read-only link (a pysyncobj node that does not know us)', async () => {
+    const net = new MemoryNetwork();
+    const addrs = ['127.0.0.1:1091', '127.0.0.1:1092', '127.0.0.1:1093'];
+    const [a, b, c] = addrs as [string, string, string];
+    const toC: string[] = [];
+    const toB: string[] = [];
+    // a's transport reaches c over a read-only link; a campaigns first (quicker timeouts)
+    const wrapped: SyncObjDeps['transport'] = (handler, conf, self) => {
+      const t: Transport = net.factory(handler, conf, self);
+      const send = t.sendPickled.bind(t);
+      t.isReadonlyLink = (peer) => peer === c;
+      t.sendPickled = (peer, pickle) => {
+        const type = String((decodePickle(pickle) as Map<string, PyValue>).get('type'));
+        if (peer === c) toC.push(type);
+        if (peer === b) toB.push(type);
+        return send(peer, pickle);
+      };
+      return t;
+    };
+    const quick = { ...FAST, raftMinTimeout: 0.08, raftMaxTimeout: 0.09 };
+    const slow = { ...FAST, raftMinTimeout: 0.5, raftMaxTimeout: 0.6, connectionTimeout: 1 };
+    const na = new Counter(a, [b, c], quick, { deps: { transport: wrapped } });
+    const nb = new Counter(b, [a, c], slow, { deps: { transport: net.factory } });
+    const nc = new Counter(c, [a, b], slow, { deps: { transport: net.factory } });
+    nodes.push(na, nb, nc);
+    expect(await leaderOf([na, nb, nc])).toBe(na);
+    expect(await na.call(na.incr, [1])).toBe(1);
+    await waitFor(() => nc.value === 1, 5000);
+    expect(toB).toContain('request_vote');
+    expect(toC).toContain('append_entries');
+    expect(toC).not.toContain('request_vote');
   });
 
   it('a read-only node follows the log, forwards calls and never votes', async () => {

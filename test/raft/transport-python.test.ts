@@ -19,7 +19,7 @@ import { TcpUtility } from '../../src/raft/transport/utility-client.js';
 import { dict, type PyDict, type PyValue, pyEquals, pyRepr, tcpNode, tuple } from '../../src/wire/value.js';
 import { describePython, PYTHON } from '../helpers/python.js';
 import { fromTypedJson, type TypedJson, toTypedJson } from '../helpers/typed-json.js';
-import { delay, freeAddress, Nodes, within } from './transport-helpers.js';
+import { delay, freeAddress, Nodes, until, within } from './transport-helpers.js';
 
 const PASSWORD = 'interop-password-ü';
 const execFileP = promisify(execFile);
@@ -118,6 +118,9 @@ while True:
         if cmd['op'] == 'send':
             ok = t.send(nodes[cmd['peer']], from_typed(cmd['msg']))
             out({'ev': 'sent', 'ok': ok, 'id': cmd['id']})
+        if cmd['op'] == 'addnode':
+            t.addNode(TCPNode(cmd['addr']))
+            out({'ev': 'added', 'id': cmd['id']})
 `;
 
 /** A real SyncObj (autoTick thread) with one partner; runs until stdin closes. */
@@ -188,6 +191,13 @@ class PyProc {
     this.proc.stdin.write(`${JSON.stringify({ op: 'send', peer, id, msg: toTypedJson(msg) })}\n`);
     const e = await this.waitFor((x) => x.ev === 'sent' && x.id === id, `send #${id}`);
     return e.ok === true;
+  }
+
+  /** The node learns a voting node (as when it applies the entry that adds it). */
+  async addNode(addr: string): Promise<void> {
+    const id = ++this.#sendId;
+    this.proc.stdin.write(`${JSON.stringify({ op: 'addnode', addr, id })}\n`);
+    await this.waitFor((x) => x.ev === 'added' && x.id === id, `addnode #${id}`);
   }
 
   messages(peer?: string): PyValue[] {
@@ -315,6 +325,71 @@ describePython('TcpTransport ↔ real pysyncobj 0.3.11', () => {
       expectPy(await ro.rec.message(pyAddr, () => true, 10_000), sample[2]!);
     });
   }
+
+  for (const password of [null, PASSWORD]) {
+    it(`a pysyncobj node that does not know us: a read-only link it follows (${password ? 'encrypted' : 'plain'})`, async () => {
+      const x = await freeAddress();
+      const y = await freeAddress();
+      const [ts, py] = x > y ? [x, y] : [y, x]; // we dial (our address is the greater)
+      // it knows nobody: it closes our address hello, and accepts 'readonly'
+      const py1 = python(TRANSPORT_HARNESS, { self: py, peers: [], password, timeout: 3.5 });
+      await py1.waitFor((e) => e.ev === 'ready', 'Python bound');
+      const n = await nodes.start(ts, [py], { password });
+      await n.rec.connected(py, 10_000);
+      await until(() => n.transport.isReadonlyLink(py), 'the read-only link', 10_000);
+      const ro = await py1.waitFor((e) => e.ev === 'ro_connected', 'Python took us for read-only');
+      // messages cross both ways and are ours / the node's
+      expect(n.transport.send(py, sample[1]!)).toBe(true);
+      await py1.waitFor(
+        (e) => e.ev === 'message' && e.peer === ro.peer && typeOf(fromTypedJson(e.msg!)) === 'append_entries',
+        'our append_entries on the read-only link',
+      );
+      expect(await py1.send(ro.peer as string, sample[2]!)).toBe(true);
+      expectPy(await n.rec.message(py, (m) => typeOf(m) === 'apply_command_response', 10_000), sample[2]!);
+      expect(n.transport.peerInfo(py)?.direction).toBe('out');
+    });
+  }
+
+  it('once the node knows us, the read-only link gives way to our address (probe)', async () => {
+    const x = await freeAddress();
+    const y = await freeAddress();
+    const [ts, py] = x > y ? [x, y] : [y, x];
+    const node = python(TRANSPORT_HARNESS, { self: py, peers: [], password: null, timeout: 3.5 });
+    await node.waitFor((e) => e.ev === 'ready', 'Python bound');
+    const n = await nodes.start(ts, [py], { readonlyProbeMs: 300 });
+    await until(() => n.transport.isReadonlyLink(py), 'the read-only link', 10_000);
+    // the node learns us (it applied the entry that adds us) while the read-only link stays up
+    await node.addNode(ts);
+    await node.waitFor(
+      (e) => e.ev === 'connected' && e.peer === ts,
+      'Python takes us for the node we are',
+      10_000,
+    );
+    await until(
+      () => n.transport.isConnected(py) && !n.transport.isReadonlyLink(py),
+      'a normal link',
+      10_000,
+    );
+    expect(n.transport.send(py, sample[0]!)).toBe(true);
+    await node.waitFor(
+      (e) => e.ev === 'message' && e.peer === ts && typeOf(fromTypedJson(e.msg!)) === 'request_vote',
+      'a vote request over the normal link',
+    );
+  });
+
+  it('a raftdcs peer never gets the read-only hello: it accepts our address', async () => {
+    const x = await freeAddress();
+    const y = await freeAddress();
+    const [hi, lo] = x > y ? [x, y] : [y, x];
+    const a = await nodes.start(lo, [], {}); // does not know hi: takes it as a stranger, no refusal
+    const b = await nodes.start(hi, [lo], {});
+    await b.rec.connected(lo, 10_000);
+    await a.rec.connected(hi, 10_000);
+    await delay(500);
+    expect(b.transport.isReadonlyLink(lo)).toBe(false);
+    expect(a.rec.count('connected')).toBe(1);
+    expect(a.rec.events.filter((e) => e.kind === 'connected')).toMatchObject([{ peer: hi, readonly: false }]);
+  });
 
   it.each([
     ['with pings', true],

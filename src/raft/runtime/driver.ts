@@ -624,6 +624,9 @@ export class RaftDriver {
     let shared: Map<string, Uint8Array> | null = null;
     for (const { to, message } of messages) {
       if (!t.isConnected(to)) continue;
+      // a pysyncobj node that takes us for a read-only peer (it does not know us yet) would adopt the
+      // term of a vote request from anyone: a removed node could disrupt it that way
+      if (message.type === 'request_vote' && t.isReadonlyLink?.(to)) continue;
       const key = sharedKey(message);
       let pickle = key === null ? undefined : shared?.get(key);
       if (pickle === undefined) {

@@ -43,6 +43,8 @@ export interface TcpTransportOptions {
   keepalivePingIntervalMs?: number;
   /** TCP keepalive initial delay (the OS's interval/probe count apply); default 16000 (as pysyncobj 0.3.14) */
   tcpKeepAliveInitialDelayMs?: number;
+  /** a read-only link to a node that did not know us is retried with our address after this long; default 20000 */
+  readonlyProbeMs?: number;
   /** an outgoing TCP connect must complete within this; default connectionTimeoutMs */
   connectTimeoutMs?: number;
 
@@ -96,6 +98,7 @@ export interface ResolvedTransportSettings {
   connectionRetryTimeMs: number;
   keepalivePingIntervalMs: number;
   tcpKeepAliveInitialDelayMs: number;
+  readonlyProbeMs: number;
   connectTimeoutMs: number;
   bindRetryTimeMs: number;
   maxBindRetries: number;
@@ -147,6 +150,7 @@ export function resolveTransportSettings(o: TcpTransportOptions): ResolvedTransp
       o.keepalivePingIntervalMs ?? connectionTimeoutMs / 3,
       true,
     ),
+    readonlyProbeMs: positive('readonlyProbeMs', o.readonlyProbeMs ?? 20_000, false),
     tcpKeepAliveInitialDelayMs: positive(
       'tcpKeepAliveInitialDelayMs',
       o.tcpKeepAliveInitialDelayMs ?? TRANSPORT_DEFAULTS.tcpKeepAliveInitialDelayMs,

@@ -23,6 +23,16 @@
  * reports a dial-back connection only once the node shows that it keeps it (its first ping — a node
  * that accepts a stranger always sends one — or message), so a refused dial-back is no flap.
  *
+ * Read-only fallback: a pysyncobj node closes the connection of a voting node it does not know —
+ * e.g. we were added while it was cut off, and we lead now: it cannot learn of the entry that adds
+ * us from us, and no leader it knows will be elected while we lead. pysyncobj does accept the hello
+ * `'readonly'` from anyone and applies appends from such a peer (and answers it). So after two
+ * rejections in a row of our outgoing hello, we connect with `'readonly'` and treat that link as the
+ * node's: it follows us and catches up. Vote requests are not sent over it (isReadonlyLink; a
+ * pysyncobj node would adopt the term of anyone's request). Every `readonlyProbeMs` the link is
+ * closed and the normal hello tried again, so it is used only while the node does not know us; a
+ * peer that pings on it is a raftdcs node (which never refuses a voting node): normal hello again.
+ *
  * Dead connections: every bound connection sends `{'type': 'raftdcs_ping'}` when it has sent nothing
  * for `keepalivePingIntervalMs` (and once right after binding, so a raftdcs peer learns at once that
  * we ping). pysyncobj ignores dicts with an unknown `type`, and reading one refreshes its idle timer,
@@ -123,6 +133,12 @@ interface NodeSlot {
   consecutiveFailures: number;
   /** connections closed by the peer before it sent anything, in a row (it does not know us?) */
   rejections: number;
+  /** connect with the hello 'readonly' (the node refused our address twice: see the module comment) */
+  readonlyHello: boolean;
+  /** the current connection is a probe with our address after a read-only link: one refusal is enough */
+  probing: boolean;
+  /** closes the read-only link to try our address again */
+  probeTimer: NodeJS.Timeout | null;
   /** since when there is no bound connection (dial-back is due connectionRetryTimeMs later) */
   unconnectedSinceMs: number;
   totalFailures: number;
@@ -169,6 +185,8 @@ export class TcpTransport implements Transport {
   /** accepted connections without a (node or read-only) hello yet, and utility connections */
   readonly #unbound = new Set<Connection>();
   #readonlyCounter = 0;
+  /** our outgoing connections that said 'readonly' to a voting node (the read-only fallback) */
+  readonly #readonlyLinks = new WeakSet<Connection>();
   #plainFrameCache: { pickle: Buffer; frame: Buffer } | null = null;
   readonly #lookups = new Set<Promise<unknown>>();
   readonly #events: ConnectionEvents;
@@ -207,7 +225,7 @@ export class TcpTransport implements Transport {
       onOpen: (conn) => this.#onOpen(conn),
       onMessage: (conn, message) => this.#onConnMessage(conn, message),
       onClose: (conn) => this.#onConnClose(conn),
-      onFirstPing: (conn) => this.#onDialBackKept(conn),
+      onFirstPing: (conn) => this.#onFirstPing(conn),
     };
   }
 
@@ -280,6 +298,8 @@ export class TcpTransport implements Transport {
     for (const slot of this.#nodes.values()) {
       if (slot.retryTimer) clearTimeout(slot.retryTimer);
       slot.retryTimer = null;
+      if (slot.probeTimer) clearTimeout(slot.probeTimer);
+      slot.probeTimer = null;
     }
     this.#nodes.clear();
     this.#readonlyPeers.clear();
@@ -319,6 +339,9 @@ export class TcpTransport implements Transport {
       attempts: 0,
       consecutiveFailures: 0,
       rejections: 0,
+      readonlyHello: false,
+      probing: false,
+      probeTimer: null,
       unconnectedSinceMs: this.#s.nowMs(),
       totalFailures: 0,
       lastError: null,
@@ -343,6 +366,8 @@ export class TcpTransport implements Transport {
       this.#nodes.delete(address);
       if (slot.retryTimer) clearTimeout(slot.retryTimer);
       slot.retryTimer = null;
+      if (slot.probeTimer) clearTimeout(slot.probeTimer);
+      slot.probeTimer = null;
       if (slot.conn) {
         slot.conn.reported = false;
         slot.conn.close('node dropped', 'info');
@@ -395,6 +420,11 @@ export class TcpTransport implements Transport {
 
   isConnected(peer: PeerId): boolean {
     return this.#boundConnection(peer) !== null;
+  }
+
+  isReadonlyLink(peer: PeerId): boolean {
+    const conn = this.#nodes.get(peer)?.conn;
+    return conn?.reported === true && this.#readonlyLinks.has(conn);
   }
 
   /** Bytes queued for a peer and not yet accepted by the kernel (0 when not connected). */
@@ -532,12 +562,15 @@ export class TcpTransport implements Transport {
         'connector',
         slot.address,
         slot.outgoing || this.selfAddress === null
-          ? (this.selfAddress ?? 'readonly')
+          ? slot.readonlyHello
+            ? 'readonly'
+            : (this.selfAddress ?? 'readonly')
           : `${DIAL_BACK_HELLO_PREFIX}${this.selfAddress}`,
       ),
       this.#events,
     );
     conn.peer = slot.address;
+    if (slot.outgoing && slot.readonlyHello && this.selfAddress !== null) this.#readonlyLinks.add(conn);
     slot.conn = conn;
   }
 
@@ -576,6 +609,18 @@ export class TcpTransport implements Transport {
     this.#reportOutgoing(conn, slot);
   }
 
+  #onFirstPing(conn: Connection): void {
+    const slot = conn.peer === null ? undefined : this.#nodes.get(conn.peer);
+    if (slot && slot.conn === conn && this.#readonlyLinks.has(conn)) {
+      // a raftdcs node (it pings) took us for read-only: it accepts our address, so use that
+      slot.readonlyHello = false;
+      slot.lastAttemptMs = null;
+      conn.close('a raftdcs node on a read-only link: connecting with our address', 'info');
+      return;
+    }
+    this.#onDialBackKept(conn);
+  }
+
   /** The first ping or message on a dial-back connection: the node keeps it. */
   #onDialBackKept(conn: Connection): void {
     if (this.#destroyed || conn.reported || conn.role !== 'connector' || conn.phase !== 'open') return;
@@ -587,6 +632,18 @@ export class TcpTransport implements Transport {
     conn.reported = true;
     const failures = slot.consecutiveFailures;
     slot.consecutiveFailures = 0;
+    if (this.#readonlyLinks.has(conn)) {
+      if (slot.probeTimer) clearTimeout(slot.probeTimer);
+      slot.probeTimer = setTimeout(() => {
+        slot.probeTimer = null;
+        if (slot.conn !== conn || this.#destroyed) return;
+        slot.readonlyHello = false;
+        slot.probing = true;
+        slot.lastAttemptMs = null;
+        conn.close('read-only link: trying our address again (does the node know us now?)', 'debug');
+      }, this.#s.readonlyProbeMs);
+      slot.probeTimer.unref?.();
+    }
     this.#log[slot.rejections > 0 ? 'debug' : 'info'](
       {
         peer: slot.address,
@@ -940,17 +997,39 @@ export class TcpTransport implements Transport {
         slot.rejections++;
         slot.totalFailures++;
         slot.lastError = `closed by the peer right after our hello (${conn.closeReason})`;
-        this.#log[slot.rejections === 1 && slot.outgoing ? 'warn' : 'debug'](
+        this.#log[slot.rejections === 1 && slot.outgoing && !slot.probing ? 'warn' : 'debug'](
           { ...logCtx(), rejections: slot.rejections },
           'node closed the connection before sending anything (are we in its configuration?)',
         );
+        this.#considerReadonlyHello(slot, conn);
       } else {
         slot.rejections = 0;
         this.#log[level](logCtx(), 'node disconnected');
       }
+      // a probe is over once a connection with our address has been answered or refused
+      if (!this.#readonlyLinks.has(conn)) slot.probing = false;
       this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(slot.address));
     }
     if (this.#nodes.get(slot.address) === slot) this.#connect(slot);
+  }
+
+  /** After our hello was refused: switch to (or back from) the read-only hello. */
+  #considerReadonlyHello(slot: NodeSlot, conn: Connection): void {
+    if (!slot.outgoing || this.selfAddress === null) return;
+    if (this.#readonlyLinks.has(conn)) {
+      // refused as read-only too: not the pysyncobj rule we work around; our address again
+      slot.readonlyHello = false;
+      return;
+    }
+    if (slot.rejections >= 2 || slot.probing) {
+      slot.readonlyHello = true;
+      slot.lastAttemptMs = null; // at once
+      if (!slot.probing)
+        this.#log.info(
+          { peer: slot.address, rejections: slot.rejections },
+          "node does not know us: connecting as 'readonly' so that it can follow us until it applies the entry that adds us",
+        );
+    }
   }
 
   // ------------------------------------------------------------------------------------------

@@ -34,6 +34,12 @@ export interface Transport {
   /** Send an already pickled message (protocol 2 pickle bytes of the message value). */
   sendPickled(peer: PeerId, pickle: Uint8Array): boolean;
   isConnected(peer: PeerId): boolean;
+  /**
+   * True while voting node `peer` is reached over a link on which it takes us for a read-only peer
+   * (a pysyncobj node that does not know us yet): it applies our appends but must not get vote
+   * requests there. Transports without such links leave it out.
+   */
+  isReadonlyLink?(peer: PeerId): boolean;
   /** Change the DNS cache times (Patroni's reload_config); transports without DNS ignore it. */
   setDnsTimeouts?(cacheTimeMs: number, failCacheTimeMs: number): void;
   /** Close everything; no callback fires afterwards. */
