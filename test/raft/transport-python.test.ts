@@ -350,6 +350,33 @@ describePython('TcpTransport ↔ real pysyncobj 0.3.11', () => {
     });
   }
 
+  it('a greater pysyncobj node that does not know us: dial-backs refused, then a read-only link; it dials us once it knows us', async () => {
+    const x = await freeAddress();
+    const y = await freeAddress();
+    const [ts, py] = x > y ? [y, x] : [x, y]; // the node's address is the greater: it should dial
+    const node = python(TRANSPORT_HARNESS, { self: py, peers: [], password: null, timeout: 3.5 });
+    await node.waitFor((e) => e.ev === 'ready', 'Python bound');
+    const n = await nodes.start(ts, [py], { connectionRetryTimeMs: 200 });
+    await until(() => n.transport.isReadonlyLink(py), 'the read-only link', 10_000);
+    const ro = await node.waitFor((e) => e.ev === 'ro_connected', 'Python took us for read-only');
+    expect(n.transport.send(py, sample[1]!)).toBe(true);
+    await node.waitFor(
+      (e) => e.ev === 'message' && e.peer === ro.peer && typeOf(fromTypedJson(e.msg!)) === 'append_entries',
+      'our append_entries on the read-only link',
+    );
+    expect(await node.send(ro.peer as string, sample[2]!)).toBe(true);
+    expectPy(await n.rec.message(py, (m) => typeOf(m) === 'apply_command_response', 10_000), sample[2]!);
+    // it learns us: it dials us, and that connection replaces the read-only link
+    await node.addNode(ts);
+    await node.waitFor((e) => e.ev === 'connected' && e.peer === ts, 'Python dials us', 10_000);
+    await until(
+      () => n.transport.isConnected(py) && !n.transport.isReadonlyLink(py),
+      'a normal link',
+      10_000,
+    );
+    expect(n.transport.peerInfo(py)?.direction).toBe('in');
+  });
+
   it('once the node knows us, the read-only link gives way to our address (probe)', async () => {
     const x = await freeAddress();
     const y = await freeAddress();

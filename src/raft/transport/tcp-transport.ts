@@ -27,11 +27,14 @@
  * e.g. we were added while it was cut off, and we lead now: it cannot learn of the entry that adds
  * us from us, and no leader it knows will be elected while we lead. pysyncobj does accept the hello
  * `'readonly'` from anyone and applies appends from such a peer (and answers it). So after two
- * rejections in a row of our outgoing hello, we connect with `'readonly'` and treat that link as the
- * node's: it follows us and catches up. Vote requests are not sent over it (isReadonlyLink; a
- * pysyncobj node would adopt the term of anyone's request). Every `readonlyProbeMs` the link is
- * closed and the normal hello tried again, so it is used only while the node does not know us; a
- * peer that pings on it is a raftdcs node (which never refuses a voting node): normal hello again.
+ * rejections in a row of our outgoing hello (or two dial-backs closed unanswered, the node still not
+ * connected to us), we connect with `'readonly'` and treat that link as the node's: it follows us
+ * and catches up. Vote requests are not sent over it (isReadonlyLink; a pysyncobj node would adopt
+ * the term of anyone's request). When we dial because our address is greater, every
+ * `readonlyProbeMs` the link is closed and the normal hello tried again, so it is used only while
+ * the node does not know us; a greater node dials us itself once it knows us, which replaces the
+ * link. A peer that pings on such a link is a raftdcs node (which never refuses a voting node): our
+ * own hello again.
  *
  * Dead connections: every bound connection sends `{'type': 'raftdcs_ping'}` when it has sent nothing
  * for `keepalivePingIntervalMs` (and once right after binding, so a raftdcs peer learns at once that
@@ -187,6 +190,8 @@ export class TcpTransport implements Transport {
   #readonlyCounter = 0;
   /** our outgoing connections that said 'readonly' to a voting node (the read-only fallback) */
   readonly #readonlyLinks = new WeakSet<Connection>();
+  /** dial-backs whose hello went out (closed unanswered, they count as refusals) */
+  readonly #openedDialBacks = new WeakSet<Connection>();
   #plainFrameCache: { pickle: Buffer; frame: Buffer } | null = null;
   readonly #lookups = new Set<Promise<unknown>>();
   readonly #events: ConnectionEvents;
@@ -561,16 +566,16 @@ export class TcpTransport implements Transport {
       this.#connectionConfig(
         'connector',
         slot.address,
-        slot.outgoing || this.selfAddress === null
-          ? slot.readonlyHello
-            ? 'readonly'
-            : (this.selfAddress ?? 'readonly')
-          : `${DIAL_BACK_HELLO_PREFIX}${this.selfAddress}`,
+        slot.readonlyHello && this.selfAddress !== null
+          ? 'readonly'
+          : slot.outgoing || this.selfAddress === null
+            ? (this.selfAddress ?? 'readonly')
+            : `${DIAL_BACK_HELLO_PREFIX}${this.selfAddress}`,
       ),
       this.#events,
     );
     conn.peer = slot.address;
-    if (slot.outgoing && slot.readonlyHello && this.selfAddress !== null) this.#readonlyLinks.add(conn);
+    if (slot.readonlyHello && this.selfAddress !== null) this.#readonlyLinks.add(conn);
     slot.conn = conn;
   }
 
@@ -600,9 +605,10 @@ export class TcpTransport implements Transport {
       conn.close('superseded before the handshake completed', 'debug');
       return;
     }
-    if (!slot.outgoing) {
+    if (!slot.outgoing && !this.#readonlyLinks.has(conn)) {
       // a dial-back: reported once the node shows that it keeps it (its first ping or message); a
       // node that knows us closes it and dials us, a pysyncobj node closes it
+      this.#openedDialBacks.add(conn);
       this.#greet(conn);
       return;
     }
@@ -632,7 +638,8 @@ export class TcpTransport implements Transport {
     conn.reported = true;
     const failures = slot.consecutiveFailures;
     slot.consecutiveFailures = 0;
-    if (this.#readonlyLinks.has(conn)) {
+    // (a node whose address is greater dials us itself once it knows us: no probe needed)
+    if (this.#readonlyLinks.has(conn) && slot.outgoing) {
       if (slot.probeTimer) clearTimeout(slot.probeTimer);
       slot.probeTimer = setTimeout(() => {
         slot.probeTimer = null;
@@ -870,6 +877,10 @@ export class TcpTransport implements Transport {
     }
     conn.reported = true;
     slot.consecutiveFailures = 0;
+    // it dialled us: it knows us
+    slot.rejections = 0;
+    slot.readonlyHello = false;
+    slot.probing = false;
     this.#log.info({ peer: slot.address, direction: 'in', encrypted: !conn.plain }, 'node connected');
     this.#greet(conn);
     this.#call('onPeerConnected', () => this.#handler.onPeerConnected(slot.address, false));
@@ -984,7 +995,15 @@ export class TcpTransport implements Transport {
       return;
     }
     slot.conn = null;
-    if (!conn.reported) {
+    const handshakeFramesIn = conn.plain ? 0 : 1;
+    if (!conn.reported && this.#openedDialBacks.has(conn) && conn.framesReceived <= handshakeFramesIn) {
+      // a dial-back closed unanswered: a raftdcs node that knows us dials us now; a pysyncobj node
+      // that does not know us never will — if we are still unconnected at the next dial-back
+      slot.rejections++;
+      slot.lastError = `dial-back closed by the peer (${conn.closeReason})`;
+      this.#log.debug({ peer: slot.address, rejections: slot.rejections }, 'dial-back closed by the node');
+      this.#considerReadonlyHello(slot, conn);
+    } else if (!conn.reported) {
       // an outgoing attempt that did not complete its handshake
       this.#connectFailed(slot, conn.closeError?.message ?? conn.closeReason ?? 'closed');
     } else {
@@ -1015,7 +1034,7 @@ export class TcpTransport implements Transport {
 
   /** After our hello was refused: switch to (or back from) the read-only hello. */
   #considerReadonlyHello(slot: NodeSlot, conn: Connection): void {
-    if (!slot.outgoing || this.selfAddress === null) return;
+    if (this.selfAddress === null) return;
     if (this.#readonlyLinks.has(conn)) {
       // refused as read-only too: not the pysyncobj rule we work around; our address again
       slot.readonlyHello = false;
