@@ -188,14 +188,14 @@ describePython('interop: a pysyncobj member that does not know our leader', () =
     await expectSameState([tsA, tsN, py]);
   });
 
-  // Open (chaos seed 12013): a node whose configuration lacks the leader — it asked for `members`
-  // while that node was removed; the entry that added it back is beyond its log — never dials it,
-  // and a pysyncobj leader with the smaller address never dials a greater node. Our followers
-  // disregard its vote requests while they have a leader, and it campaigns its term above the
-  // leader's, so even a connection would not help (a pysyncobj leader ignores the higher term in
-  // next_node_idx). `it.fails` until leader discovery plus pre-vote (or a vote request to the
-  // discovered leader) land; then make it a plain `it`.
-  it.fails('a raftdcs node that does not know the Python leader (smaller address) catches up', async () => {
+  // Chaos seed 12013: a node whose configuration lacks the leader (it asked for `members` while that
+  // node was removed; the entry that added it back is beyond its log) never dials it, and a pysyncobj
+  // leader with the smaller address never dials a greater node. Our followers disregard the node's
+  // vote requests while they have a leader, and it campaigns its term above the leader's. The fix:
+  // after two election timeouts without a leader the node asks its peers whom they follow and
+  // connects to that node; it answers the leader's appends of a past term with a vote request at its
+  // own term, so the pysyncobj leader steps down and is elected again past that term.
+  it('a raftdcs node that does not know the Python leader (smaller address) catches up', async () => {
     const [p, a, t] = (await freeLoopbackAddresses(3)).sort() as [string, string, string];
     const slow = { ...FAST, raftMinTimeout: 5, raftMaxTimeout: 6, connectionTimeout: 6 };
     const py = await env().startPy('p', p, [p, a, t], { timeouts: QUICK_ELECTIONS });

@@ -4,7 +4,8 @@
  * follows a leader of a current term whoever it is, grants a non-member no vote (a removed member
  * must not disrupt us), and sends a non-member nothing but replies. Found by the simulator
  * (membership churn: a lagging member refused the connection of a leader added after its log ended
- * and never caught up).
+ * and never caught up). A non-member leader of a past term is answered with a vote request at our
+ * term as well, the one message a pysyncobj leader adopts a term from (chaos seed 12013).
  */
 import { describe, expect, it } from 'vitest';
 import { RaftState } from '../../src/raft/core/types.js';
@@ -78,5 +79,50 @@ describe('voting nodes outside our membership', () => {
     const msgs = sent(drain(c));
     expect(msgs.some((m) => m.to === 'a:1')).toBe(true);
     expect(msgs.some((m) => m.to === 'x:1')).toBe(false);
+  });
+
+  const staleAppend = {
+    type: 'append_entries',
+    term: 5,
+    commitIndex: 2,
+    prevLogIdx: 2,
+    prevLogTerm: 1,
+    entries: [],
+  } as const;
+
+  it('a non-member leader of a past term gets a vote request at our term, and we hold our campaign', () => {
+    const timeouts = { electionTimeoutMinMs: 1000, electionTimeoutMaxMs: 1001 };
+    const f = node('f:1', ['a:1', 'b:1'], [e(2, 1)], 7, timeouts);
+    f.peerConnected('a:1', false, 0);
+    f.peerConnected('x:1', false, 0);
+    f.step('x:1', staleAppend, 900); // our election deadline was 1000
+    const msgs = sent(drain(f));
+    expect(msgs.filter((m) => m.to === 'x:1').map((m) => m.message)).toEqual([
+      { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: false, term: 7 },
+      vote(7, 2, 1),
+    ]);
+    expect(f.currentTerm).toBe(7);
+    expect(f.leader).toBe(null);
+    f.tick(1500); // the old deadline has passed: no campaign yet
+    expect(sent(drain(f)).filter((m) => m.message.type === 'request_vote')).toHaveLength(0);
+    expect(f.currentTerm).toBe(7);
+    f.tick(2000);
+    expect(sent(drain(f)).filter((m) => m.message.type === 'request_vote')).toHaveLength(2);
+    expect(f.currentTerm).toBe(8);
+  });
+
+  it('a member leader of a past term gets the answer only: it hears our term from our campaigns (control)', () => {
+    const f = node('f:1', ['a:1', 'b:1'], [e(2, 1)], 7);
+    f.peerConnected('a:1', false, 0);
+    f.step('a:1', staleAppend, 100);
+    const msgs = sent(drain(f));
+    expect(msgs.map((m) => m.message.type)).toEqual(['next_node_idx']);
+  });
+
+  it('a read-only node never sends a vote request to a stale leader', () => {
+    const r = node(null, ['a:1', 'x:1'], [e(2, 1)], 7);
+    r.peerConnected('y:1', false, 0);
+    r.step('y:1', staleAppend, 100);
+    expect(sent(drain(r)).filter((m) => m.message.type === 'request_vote')).toHaveLength(0);
   });
 });

@@ -841,6 +841,26 @@ export class RaftCore {
       // neither reset nor success it changes only its time of our last answer, never its
       // nextIndex or matchIndex — it learns the term from the new leader's appends or votes
       this.sendNextNodeIdx(from, this.log.lastIndex + 1, false, false);
+      if (this.canCampaign() && !this.members.has(from) && from !== this.selfId) {
+        // ...but a leader outside our membership (the entry that adds it lies beyond our log) never
+        // gets our vote requests either, so a pysyncobj leader would never learn our term and we
+        // could never follow it. A vote request at our term is the one message from which it adopts
+        // a term: it steps down and, its election timer long expired, campaigns at once past our term;
+        // a raftdcs leader has already stepped down on the answer above. We hold our own campaign
+        // for a timeout meanwhile, or it could outrun the leader's again. (Standard Raft has the
+        // same effect through the answer's term.) Chaos seed 12013.
+        this.outSendAfterPersist.push({
+          to: from,
+          message: {
+            type: 'request_vote',
+            term: this.term,
+            lastLogIndex: this.log.lastIndex,
+            lastLogTerm: this.log.lastTerm,
+          },
+        });
+        if (this.state !== RaftState.Leader)
+          this.electionDeadlineMs = this.now + this.randomElectionTimeout();
+      }
       return;
     }
     if (m.term === this.term && this.state === RaftState.Leader && from !== this.selfId) {

@@ -148,6 +148,11 @@ export class RaftDriver {
   private destroyed = false;
   private fatalError: Error | null = null;
   private readonly transportNodes = new Set<string>();
+  /** a leader a member named while we had none, outside our membership (maybeDiscoverLeader) */
+  private discoveredLeader: string | null = null;
+  private discoveryRunning = false;
+  private leaderlessSinceMs: number | null = null;
+  private nextDiscoveryMs = 0;
   private readonly startedAtMs: number;
   private readonly startedAtWallMs: number;
 
@@ -365,6 +370,7 @@ export class RaftDriver {
     try {
       core.tick(this.scheduler.now());
       this.maybeCompact();
+      this.maybeDiscoverLeader(core);
       this.host.onTick();
     } catch (e) {
       this.fail(e);
@@ -470,6 +476,7 @@ export class RaftDriver {
     // a read-only node also keeps its configured partners: a leader it does not know of yet (added
     // after the point its log reached) can only reach it through a connection it opens itself
     if (this.selfAddress === null) for (const p of this.partners) want.add(p);
+    if (this.discoveredLeader !== null) want.add(this.discoveredLeader);
     for (const n of this.transportNodes) {
       if (!want.has(n)) {
         t.dropNode(n); // the transport reports no disconnect for a dropped node
@@ -492,6 +499,55 @@ export class RaftDriver {
         }
       }
     }
+  }
+
+  /**
+   * Leader discovery. A node whose log ends before the entry that added the current leader does not
+   * know that leader, and when the leader's address is the smaller one no connection is ever opened
+   * between them (only the greater address dials; a pysyncobj leader never dials a node that did
+   * not dial it, and the raftdcs dial-back needs the dialing side to know the other). The members
+   * we reach keep following that leader and disregard our vote requests, so we would never catch
+   * up. After two maximum election timeouts without a leader, we ask the members we are connected
+   * to (a `status` utility command, which pysyncobj and raftdcs nodes answer alike) whom they
+   * follow, and keep a connection to a named leader outside our membership until we follow another
+   * node. Once connected it leads us like any leader of a current term (the core answers a stale
+   * one with a vote request, so it learns our term). Chaos seed 12013.
+   */
+  private maybeDiscoverLeader(core: RaftCore): void {
+    const t = this.transport;
+    if (t?.askLeader === undefined || this.selfAddress === null) return;
+    const now = this.scheduler.now();
+    const leader = core.leader;
+    if (leader !== null) {
+      this.leaderlessSinceMs = null;
+      const discovered = this.discoveredLeader;
+      if (discovered !== null && (leader !== discovered || core.votingMembers.includes(discovered))) {
+        this.discoveredLeader = null;
+        this.syncTransportNodes(core.votingMembers);
+      }
+      return;
+    }
+    const waitMs = Math.max(1000, 2000 * this.conf.values.raftMaxTimeout);
+    if (this.leaderlessSinceMs === null) this.leaderlessSinceMs = now;
+    if (this.discoveryRunning || now - this.leaderlessSinceMs < waitMs || now < this.nextDiscoveryMs) return;
+    const ask = [...this.transportNodes].filter((n) => n !== this.discoveredLeader && t.isConnected(n));
+    if (ask.length === 0) return;
+    this.discoveryRunning = true;
+    this.nextDiscoveryMs = now + waitMs;
+    void Promise.allSettled(ask.map((n) => t.askLeader?.(n, waitMs) ?? null)).then((answers) => {
+      this.discoveryRunning = false;
+      if (this.destroyed || this.coreRef !== core || core.leader !== null) return;
+      const members = core.votingMembers;
+      const named = answers.flatMap((a) => (a.status === 'fulfilled' && a.value ? [a.value] : []));
+      const found = named.find((n) => n !== this.selfAddress && !members.includes(n));
+      if (found === undefined || found === this.discoveredLeader) return;
+      this.log.info(
+        { leader: found, asked: ask },
+        'no leader for a while; a member follows a node our log does not list yet: connecting to it',
+      );
+      this.discoveredLeader = found;
+      this.syncTransportNodes(members);
+    });
   }
 
   // --------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import type { Logger } from '../../logger.js';
 import { Fernet, type SecondsClock } from '../../wire/fernet.js';
 import { encodeFrameFromPickle, type RandomSource } from '../../wire/frame.js';
-import { type PyValue, pyRepr } from '../../wire/value.js';
+import { isDict, nodeId, type PyValue, pyRepr } from '../../wire/value.js';
 import { type HostPort, isIpLiteral, listenAddress, shouldConnect, splitHostPort } from './address.js';
 import {
   Connection,
@@ -81,6 +81,7 @@ import {
 } from './options.js';
 import type { PeerId, Transport, TransportHandler } from './types.js';
 import { checkUtilityRequest } from './utility.js';
+import { TcpUtility } from './utility-client.js';
 
 export const TransportErrorCode = {
   /** start(): the listener could not be bound within maxBindRetries attempts */
@@ -430,6 +431,20 @@ export class TcpTransport implements Transport {
   isReadonlyLink(peer: PeerId): boolean {
     const conn = this.#nodes.get(peer)?.conn;
     return conn?.reported === true && this.#readonlyLinks.has(conn);
+  }
+
+  async askLeader(peer: PeerId, timeoutMs: number): Promise<PeerId | null> {
+    const utility = new TcpUtility({
+      password: this.#password,
+      fernet: this.#fernet,
+      timeoutMs,
+      resolver: this.#resolver,
+      maxFrameBytes: this.#s.maxFrameBytes,
+      logger: this.#log,
+    });
+    const reply = await utility.execute(peer, ['status']);
+    if (!isDict(reply)) return null;
+    return nodeId(reply.get('leader')) ?? null;
   }
 
   /** Bytes queued for a peer and not yet accepted by the kernel (0 when not connected). */

@@ -40,6 +40,12 @@ export interface Transport {
    * requests there. Transports without such links leave it out.
    */
   isReadonlyLink?(peer: PeerId): boolean;
+  /**
+   * Ask voting node `peer` which node it follows (a `status` utility command on a connection of its
+   * own): the leader's address, or null when it names none. Rejects when the node cannot be asked
+   * within `timeoutMs`. Transports without utility connections leave it out.
+   */
+  askLeader?(peer: PeerId, timeoutMs: number): Promise<PeerId | null>;
   /** Change the DNS cache times (Patroni's reload_config); transports without DNS ignore it. */
   setDnsTimeouts?(cacheTimeMs: number, failCacheTimeMs: number): void;
   /** Close everything; no callback fires afterwards. */
