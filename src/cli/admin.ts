@@ -19,7 +19,8 @@
  *
  * This module writes only to the streams it is given and never calls process.exit.
  */
-import { compareAddresses } from '../raft/transport/address.js';
+import { pyStrCompare } from '../py/compare.js';
+import { pyIntFromString } from '../py/numbers.js';
 import { TcpUtility, UtilityError, UtilityErrorCode } from '../raft/transport/utility-client.js';
 import { isDict, type PyValue, pyStr } from '../wire/value.js';
 import { type Json, pyToJson } from './py-json.js';
@@ -62,7 +63,7 @@ const OPTIONS: readonly OptionSpec[] = [
     metavar: 'VERSION',
     help: 'set cluster code version',
     convert: (v) => {
-      const n = pyInt(v);
+      const n = pyIntFromString(v);
       if (n === null) throw new Error(`argument -set_version: invalid int value: '${v}'`);
       return n;
     },
@@ -190,19 +191,12 @@ function findOption(name: string): OptionSpec | null {
   return null;
 }
 
-/** Python's int() of a command-line string: blanks, a sign, digits with single underscores. */
-function pyInt(v: string): bigint | null {
-  const t = v.trim();
-  if (!/^[-+]?[0-9](_?[0-9])*$/.test(t)) return null;
-  return BigInt(t.replaceAll('_', ''));
-}
-
 /** syncobj_admin's `checkCorrectAddress`: `host:port` split at the last colon, 0 < port < 65536. */
 export function checkCorrectAddress(address: string | null): boolean {
   if (address === null) return false;
   const cut = address.lastIndexOf(':');
   if (cut < 0) return false;
-  const port = pyInt(address.slice(cut + 1));
+  const port = pyIntFromString(address.slice(cut + 1));
   return port !== null && port > 0n && port < 65536n;
 }
 
@@ -232,7 +226,7 @@ export function formatReply(result: PyValue): string {
   if (isDict(result)) {
     return [...result]
       .map(([k, v]) => [pyStr(k), pyStr(v)] as const)
-      .sort(([a], [b]) => compareAddresses(a, b))
+      .sort(([a], [b]) => pyStrCompare(a, b))
       .map(([k, v]) => `${k}: ${v}`)
       .join('\n');
   }

@@ -22,10 +22,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RAFT_TIMEOUT_KNOBS } from '../dcs/raft-config.js';
+import { pyFloatRepr, pyScalarRepr, pyStrRepr } from '../py/repr.js';
+import { parseIntNoUnit, parseRealNoUnit } from '../py/strtol.js';
 import { ConfigError } from '../raft/config.js';
 import { compareAddresses } from '../raft/transport/address.js';
-import { pyFloatRepr } from '../wire/value.js';
-import { parsePyInt, parsePyReal } from './py-numbers.js';
 import { type ConfigMap, type ConfigValue, isConfigMap, newConfigMap, parseYaml } from './yaml.js';
 
 export type EnvSource = Record<string, string | undefined>;
@@ -222,14 +222,14 @@ export function environmentConfiguration(
     const name = `PATRONI_RAFT_${key.toUpperCase()}`;
     const v = pop(name);
     if (v === undefined) continue;
-    const real = parsePyReal(v);
+    const real = parseRealNoUnit(v);
     if (real === null) warnings.push(`${name}=${JSON.stringify(v)} is not a number of seconds; ignored`);
     else section('raft')[key] = real;
   }
 
   const group = pop('PATRONI_CITUS_GROUP');
   if (group !== undefined) {
-    const n = parsePyInt(group);
+    const n = parseIntNoUnit(group);
     if (n === null) warnings.push(`PATRONI_CITUS_GROUP=${JSON.stringify(group)} is not an integer; ignored`);
     else section('citus').group = n;
   }
@@ -317,16 +317,21 @@ export function describe(v: ConfigValue | undefined): string {
   return 'a mapping';
 }
 
-/** Python's `str()` of a value, close enough to compare values as patch_config does. */
+/** Python's `str()` of a value, as patch_config compares them (`undefined`: a missing key). */
 function pyStrOf(v: ConfigValue | undefined): string {
   if (v === undefined) return '\u0000undefined';
-  if (v === null) return 'None';
-  if (v === true) return 'True';
-  if (v === false) return 'False';
-  if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'number') return pyFloatRepr(v);
-  if (typeof v === 'string') return v;
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
+  return typeof v === 'string' ? v : pyReprOf(v);
+}
+
+/** Python's `repr()` of a configuration value (bigint = int, number = float). */
+function pyReprOf(v: ConfigValue): string {
+  if (Array.isArray(v)) return `[${v.map(pyReprOf).join(', ')}]`;
+  if (isConfigMap(v)) {
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${pyStrRepr(k)}: ${pyReprOf(x)}`)
+      .join(', ')}}`;
+  }
+  return pyScalarRepr(v);
 }
 
 function pathExists(path: string): boolean {

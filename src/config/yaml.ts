@@ -1,14 +1,18 @@
 /**
- * YAML as Patroni reads it (PyYAML `safe_load`, YAML 1.1: `yes`/`on` are booleans, `0777` is octal,
- * an unquoted `10:20` is the base-60 integer 620) into a plain configuration tree that keeps
- * Python's int/float distinction: integers are `bigint`, floats `number`.
+ * YAML as Patroni reads it into a plain configuration tree. The loading is `src/py/yaml.ts`
+ * (PyYAML's `safe_load`: YAML 1.1, `yes`/`on` are booleans, `0777` is octal, `10:20` is 620, `1e3`
+ * is a string); this module only maps its result onto the configuration model, which keeps Python's
+ * int/float distinction: integers are `bigint`, floats `number`. Mapping keys become strings as
+ * Python's `str()` prints them (`True`, `None`, `1.0`, `1.5`).
  *
- * Known difference from PyYAML: `1e3` (no dot) is the float 1000 here and the string '1e3' there.
- * Timestamps become ISO strings (PyYAML: datetime objects); nothing in our scope uses them.
+ * Known difference from Patroni: a configuration map is a JS object, so integer-like keys (`2`)
+ * are listed before the others; Python keeps document order.
  *
  * This module must never read files or the environment; it parses text it is given.
  */
-import { parseDocument, Scalar, type ScalarTag, type Tags } from 'yaml';
+
+import { pyScalarStr } from '../py/repr.js';
+import { PyYamlError, type PyYamlValue, pyYamlSafeLoad } from '../py/yaml.js';
 import { ConfigError } from '../raft/config.js';
 
 export type ConfigScalar = null | boolean | number | bigint | string;
@@ -31,72 +35,22 @@ export function newConfigMap(): ConfigMap {
  * `PATRONI_CONFIGURATION`). An empty document gives null, as PyYAML does.
  */
 export function parseYaml(text: string, where: string): ConfigValue {
-  const doc = parseDocument(text, {
-    version: '1.1',
-    intAsBigInt: true,
-    uniqueKeys: false,
-    prettyErrors: true,
-    customTags: pyyamlBooleans,
-  });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0] as { message: string };
-    throw new ConfigError('', `${where}: invalid YAML: ${first.message.trim()}`);
+  let value: PyYamlValue;
+  try {
+    value = pyYamlSafeLoad(text);
+  } catch (e) {
+    if (e instanceof PyYamlError) throw new ConfigError('', `${where}: invalid YAML: ${e.message}`);
+    throw e;
   }
-  return toConfigValue(doc.toJS({ maxAliasCount: 1000 }) as unknown, where);
+  return toConfigValue(value);
 }
 
-const BOOL_TAG = 'tag:yaml.org,2002:bool';
-
-/**
- * PyYAML's booleans: yes/no, true/false, on/off in three casings. YAML 1.1 (and the yaml package's
- * 1.1 schema) also reads `y` and `n` as booleans; PyYAML does not, so neither do we.
- */
-function pyyamlBooleans(tags: Tags): Tags {
-  const pyBool = (value: boolean, test: RegExp): ScalarTag => ({
-    identify: (v: unknown) => v === value,
-    default: true,
-    tag: BOOL_TAG,
-    test,
-    resolve: () => new Scalar(value),
-  });
-  return [
-    ...tags.filter((t) => (t as { tag?: string }).tag !== BOOL_TAG),
-    pyBool(true, /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/),
-    pyBool(false, /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/),
-  ];
-}
-
-function toConfigValue(v: unknown, where: string): ConfigValue {
-  if (v === null || v === undefined) return null;
-  switch (typeof v) {
-    case 'boolean':
-    case 'number':
-    case 'bigint':
-    case 'string':
-      return v;
-    default:
-      break;
-  }
-  if (Array.isArray(v)) return v.map((x) => toConfigValue(x, where));
-  if (v instanceof Set) return [...v].map((x) => toConfigValue(x, where));
-  if (v instanceof Date) return v.toISOString();
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
+function toConfigValue(v: PyYamlValue): ConfigValue {
+  if (Array.isArray(v)) return v.map(toConfigValue);
   if (v instanceof Map) {
     const out = newConfigMap();
-    for (const [k, x] of v) out[keyText(k)] = toConfigValue(x, where);
+    for (const [k, x] of v) out[pyScalarStr(k)] = toConfigValue(x);
     return out;
   }
-  if (typeof v === 'object') {
-    const out = newConfigMap();
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = toConfigValue(x, where);
-    return out;
-  }
-  throw new ConfigError('', `${where}: unsupported YAML value ${String(v)}`);
-}
-
-function keyText(k: unknown): string {
-  if (k === null || k === undefined) return 'None';
-  if (k === true) return 'True';
-  if (k === false) return 'False';
-  return String(k);
+  return v;
 }

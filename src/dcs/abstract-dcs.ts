@@ -19,6 +19,8 @@
  * unreachable" to the HA loop; a `ClusterParseError` from `getCluster` is a bad value in the store.
  */
 import { type Logger, silentLogger } from '../logger.js';
+import { pyStrCompare } from '../py/compare.js';
+import { pyRoundHalfEven, pyStrip } from '../py/numbers.js';
 import { Cluster } from './model/cluster.js';
 import { PyDateTime } from './model/datetime.js';
 import {
@@ -35,7 +37,7 @@ import {
   pyTruthy,
 } from './model/json.js';
 import { compareVersionTuples, type Leader, type Member } from './model/member.js';
-import { patroniStrtod, patroniStrtol, pyRoundHalfEven, pyStrip } from './model/pyint.js';
+import { patroniStrtod, patroniStrtol } from './model/pyint.js';
 import { SyncState } from './model/sync-state.js';
 import { DcsPaths, MPP_COORDINATOR_GROUP, type MppConfig } from './paths.js';
 
@@ -416,7 +418,7 @@ export abstract class AbstractDcs {
         this.lastRetainSlots.delete(name);
       }
     }
-    const names = [...this.lastRetainSlots.keys()].sort(codePointCompare);
+    const names = [...this.lastRetainSlots.keys()].sort(pyStrCompare);
     return names.length > 0 ? names : null;
   }
 
@@ -520,7 +522,7 @@ export abstract class AbstractDcs {
     syncStandby: Iterable<string> | null,
     quorum: number | null,
   ): { leader: string | null; quorum: number | null; sync_standby: string | null } {
-    const names = syncStandby ? [...syncStandby].sort(codePointCompare) : [];
+    const names = syncStandby ? [...syncStandby].sort(pyStrCompare) : [];
     return { leader, quorum, sync_standby: names.length > 0 ? names.join(',') : null };
   }
 
@@ -555,17 +557,6 @@ export abstract class AbstractDcs {
   wakeup(): void {
     this.event.set();
   }
-}
-
-/** Python's `sorted()` order for strings: by code point. */
-export function codePointCompare(a: string, b: string): number {
-  const x = [...a];
-  const y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = (x[i] as string).codePointAt(0)! - (y[i] as string).codePointAt(0)!;
-    if (d !== 0) return d;
-  }
-  return x.length - y.length;
 }
 
 function isNoStream(m: Member): boolean {

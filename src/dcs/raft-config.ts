@@ -17,9 +17,11 @@
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RaftError } from '../kv/errors.js';
+import { pyIntFromString } from '../py/numbers.js';
+import { pyFloatRepr } from '../py/repr.js';
 import { checkTimeoutOrdering, type NamedValue, type SyncObjConfOptions } from '../raft/config.js';
 import { journalPaths } from '../raft/journal/paths.js';
-import { JsonFloat, pyFloatRepr, pyRepr } from './model/json.js';
+import { JsonFloat, pyRepr } from './model/json.js';
 import { type MppConfig, validateMppConfig } from './paths.js';
 
 /** A configuration error; `key` is the option at fault (e.g. `min_timeout`, `raft.self_addr`, `data_dir`). */
@@ -205,7 +207,7 @@ function numberSetting(config: Readonly<Record<string, unknown>>, key: string): 
   if (typeof v === 'number') n = v;
   else if (typeof v === 'bigint') n = Number(v);
   else if (v instanceof JsonFloat) n = v.value;
-  else if (typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v)) n = Number(v);
+  else if (typeof v === 'string' && pyIntFromString(v) !== null) n = Number(pyIntFromString(v));
   else throw new RaftConfigError(key, `${key} must be a number, got ${describe(v)}`);
   if (!Number.isFinite(n)) throw new RaftConfigError(key, `${key} must be a finite number, got ${n}`);
   return n;

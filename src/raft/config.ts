@@ -4,7 +4,7 @@
  * few options of its own (fsync policy, frame limit, logger), documented where declared.
  */
 import { type Logger, silentLogger } from '../logger.js';
-import { pyFloatRepr } from '../wire/value.js';
+import { pyFloatRepr } from '../py/repr.js';
 
 /**
  * Every configuration problem — a SyncObjConf option, a key of the controller's YAML, an

@@ -21,6 +21,7 @@
  *
  * This module holds data types and pure helpers only; it must never do I/O.
  */
+import { pyBytesRepr, pyFloatRepr, pyStrRepr } from '../py/repr.js';
 
 /** A Python float. Wrapped so that `1.0` (float) and `1` (int) stay distinct. */
 export class PyFloat {
@@ -235,24 +236,7 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 // ----------------------------------------------------------------------------------------------
-// repr (for logs, error messages and utility replies)
-
-/** Python's `repr(float)`: shortest round-trip form, with `.0` for integral values. */
-export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'nan';
-  if (x === Number.POSITIVE_INFINITY) return 'inf';
-  if (x === Number.NEGATIVE_INFINITY) return '-inf';
-  if (Object.is(x, -0)) return '-0.0';
-  const abs = Math.abs(x);
-  if (abs !== 0 && (abs >= 1e16 || abs < 1e-4)) {
-    // Python switches to exponent notation: 1e+16, 1e-05, 1.5e-07
-    const [mant, exp] = x.toExponential().split('e') as [string, string];
-    const e = Number(exp);
-    return `${mant}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
-  }
-  const s = String(x);
-  return Number.isInteger(x) ? `${s}.0` : s;
-}
+// repr (for logs, error messages and utility replies); the scalar forms are src/py/repr.ts
 
 /** Python's `repr()` of a value (approximate for sets; exact for the common types). */
 export function pyRepr(v: PyValue): string {
@@ -270,7 +254,9 @@ export function pyRepr(v: PyValue): string {
   if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
   if (v instanceof Map) return `{${[...v].map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;
   if (v instanceof PySet) return v.items.length ? `{${v.items.map(pyRepr).join(', ')}}` : 'set()';
-  if (v instanceof PyFrozenSet) return `frozenset({${v.items.map(pyRepr).join(', ')}})`;
+  if (v instanceof PyFrozenSet) {
+    return v.items.length ? `frozenset({${v.items.map(pyRepr).join(', ')}})` : 'frozenset()';
+  }
   return `<${v.className} ${pyRepr(v.state.get('_id') ?? null)}>`;
 }
 
@@ -282,40 +268,4 @@ export function pyStr(v: PyValue): string {
     return typeof id === 'string' ? id : pyRepr(v);
   }
   return pyRepr(v);
-}
-
-function pyStrRepr(s: string): string {
-  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of s) {
-    const c = ch.codePointAt(0) as number;
-    if (ch === quote || ch === '\\') out += `\\${ch}`;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += ch;
-  }
-  return out + quote;
-}
-
-function pyBytesRepr(b: Uint8Array): string {
-  let hasSingle = false;
-  let hasDouble = false;
-  for (const c of b) {
-    if (c === 0x27) hasSingle = true;
-    if (c === 0x22) hasDouble = true;
-  }
-  const quote = hasSingle && !hasDouble ? '"' : "'";
-  let out = `b${quote}`;
-  for (const c of b) {
-    const ch = String.fromCharCode(c);
-    if (ch === quote || ch === '\\') out += `\\${ch}`;
-    else if (c === 0x0a) out += '\\n';
-    else if (c === 0x0d) out += '\\r';
-    else if (c === 0x09) out += '\\t';
-    else if (c < 0x20 || c >= 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
-    else out += ch;
-  }
-  return out + quote;
 }

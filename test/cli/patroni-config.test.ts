@@ -16,8 +16,10 @@ import {
   patchConfig,
   reloadPatroniConfig,
 } from '../../src/config/patroni-config.js';
-import { parsePyInt, parsePyReal, pyNumberRepr, rint } from '../../src/config/py-numbers.js';
 import { type ConfigMap, parseYaml } from '../../src/config/yaml.js';
+import { pyRoundHalfEven } from '../../src/py/numbers.js';
+import { pyScalarRepr } from '../../src/py/repr.js';
+import { parseIntNoUnit, parseRealNoUnit } from '../../src/py/strtol.js';
 import { ConfigError, ConfigError as RaftConfigError } from '../../src/raft/config.js';
 
 let dir: string;
@@ -152,7 +154,7 @@ scope: batman
       },
     });
     // a real from the environment is a Python float: printed 5.0
-    expect(pyNumberRepr((config.raft as ConfigMap).min_timeout as number)).toBe('5.0');
+    expect(pyScalarRepr((config.raft as ConfigMap).min_timeout as number)).toBe('5.0');
     expect(warnings.join('\n')).toMatch(/PATRONI_RAFT_MAX_TIMEOUT="10s".*ignored/);
     expect(warnings.join('\n')).toMatch(/PATRONI_RAFT_CONNECTION_TIMEOUT="abc".*ignored/);
   });
@@ -391,26 +393,26 @@ describe('the raft: section and the controller settings', () => {
 
 describe('Python number parsing (Patroni parse_int / parse_real)', () => {
   it('parse_int: base 0, rounding half to even, units rejected', () => {
-    expect(parsePyInt('12')).toBe(12n);
-    expect(parsePyInt(' 0x1F ')).toBe(31n);
-    expect(parsePyInt('017')).toBe(15n);
-    expect(parsePyInt('-3')).toBe(-3n);
-    expect(parsePyInt('2.5')).toBe(2n);
-    expect(parsePyInt('3.5')).toBe(4n);
-    expect(parsePyInt('1e1')).toBe(10n);
-    expect(parsePyInt('5kB')).toBeNull();
-    expect(parsePyInt('abc')).toBeNull();
-    expect(rint(0.5)).toBe(0);
-    expect(rint(0.501)).toBe(1);
+    expect(parseIntNoUnit('12')).toBe(12n);
+    expect(parseIntNoUnit(' 0x1F ')).toBe(31n);
+    expect(parseIntNoUnit('017')).toBe(15n);
+    expect(parseIntNoUnit('-3')).toBe(-3n);
+    expect(parseIntNoUnit('2.5')).toBe(2n);
+    expect(parseIntNoUnit('3.5')).toBe(4n);
+    expect(parseIntNoUnit('1e1')).toBe(10n);
+    expect(parseIntNoUnit('5kB')).toBeNull();
+    expect(parseIntNoUnit('abc')).toBeNull();
+    expect(pyRoundHalfEven(0.5)).toBe(0n);
+    expect(pyRoundHalfEven(0.501)).toBe(1n);
   });
 
   it('parse_real: blanks and signs allowed, a unit or garbage is null', () => {
-    expect(parsePyReal(' +0.0005 ')).toBe(0.0005);
-    expect(parsePyReal('.5')).toBe(0.5);
-    expect(parsePyReal('1e3')).toBe(1000);
-    expect(parsePyReal('3s')).toBeNull();
-    expect(parsePyReal('')).toBeNull();
-    expect(pyNumberRepr(5n)).toBe('5');
-    expect(pyNumberRepr(5)).toBe('5.0');
+    expect(parseRealNoUnit(' +0.0005 ')).toBe(0.0005);
+    expect(parseRealNoUnit('.5')).toBe(0.5);
+    expect(parseRealNoUnit('1e3')).toBe(1000);
+    expect(parseRealNoUnit('3s')).toBeNull();
+    expect(parseRealNoUnit('')).toBeNull();
+    expect(pyScalarRepr(5n)).toBe('5');
+    expect(pyScalarRepr(5)).toBe('5.0');
   });
 });

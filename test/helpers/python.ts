@@ -35,7 +35,46 @@ export const requirePythonPeers = process.env.RAFTDCS_REQUIRE_PYTHON_PEERS === '
 
 /** describe() for suites that need the Python peers. */
 export function describePython(name: string, fn: () => void): void {
-  const missing = pythonPeersMissingReason();
+  describeNeeding(
+    name,
+    pythonPeersMissingReason(),
+    'apt-get install -y python3-pysyncobj python3-cryptography patroni',
+    fn,
+  );
+}
+
+let languageCached: string | null | undefined;
+
+/**
+ * null when Debian's Python itself is usable as an oracle for Python behaviour (`repr`, `int()`,
+ * PyYAML's `safe_load`, Patroni's `parse_int`), else the reason it is not.
+ */
+export function debianPythonMissingReason(): string | null {
+  if (languageCached !== undefined) return languageCached;
+  if (!existsSync(PYTHON)) {
+    languageCached = `${PYTHON} not found`;
+    return languageCached;
+  }
+  const r = spawnSync(PYTHON, ['-c', 'import yaml, patroni.utils; print(yaml.__version__)'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  languageCached =
+    r.status === 0
+      ? null
+      : `Debian packages python3-yaml patroni are not importable by ${PYTHON}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
+  return languageCached;
+}
+
+/**
+ * describe() for suites that compare our Python imitations with Debian's Python: skipped loudly
+ * without it, a failure when RAFTDCS_REQUIRE_PYTHON_PEERS=1.
+ */
+export function describeDebianPython(name: string, fn: () => void): void {
+  describeNeeding(name, debianPythonMissingReason(), 'apt-get install -y python3 python3-yaml patroni', fn);
+}
+
+function describeNeeding(name: string, missing: string | null, install: string, fn: () => void): void {
   if (missing === null) {
     describe(name, fn);
     return;
@@ -48,9 +87,7 @@ export function describePython(name: string, fn: () => void): void {
     });
     return;
   }
-  process.stderr.write(
-    `\n*** SKIPPING interop suite "${name}": ${missing}\n*** install with: apt-get install -y python3-pysyncobj python3-cryptography patroni\n`,
-  );
+  process.stderr.write(`\n*** SKIPPING Python suite "${name}": ${missing}\n*** install with: ${install}\n`);
   describe.skip(`${name} [SKIPPED: ${missing}]`, fn);
 }
 

@@ -19,10 +19,12 @@
  * leader name to continue`; only then every key under the cluster path is deleted (recursively,
  * one Raft entry). With a citus section `--group` is required.
  */
-import { codePointCompare } from '../../dcs/abstract-dcs.js';
+
 import type { Cluster } from '../../dcs/model/cluster.js';
 import { PyDateTime, parseScheduledAt } from '../../dcs/model/datetime.js';
 import { pyTruthy } from '../../dcs/model/json.js';
+import { pyStrCompare } from '../../py/compare.js';
+import { pyStrRepr } from '../../py/repr.js';
 import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
 import { type ClusterTarget, CtlError, resolveScope } from './config.js';
 import { formatMembers, isPaused, isStandbyCluster } from './members.js';
@@ -79,7 +81,7 @@ function titleWord(s: string): string {
 
 /** Python's `str(list_of_names)`. */
 function pyListRepr(names: readonly string[]): string {
-  return `[${names.map((n) => `'${n.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(', ')}]`;
+  return `[${names.map(pyStrRepr).join(', ')}]`;
 }
 
 /** `switchover` (action 'switchover') and `failover` (action 'failover', or 'switchover' with --leader). */
@@ -127,7 +129,7 @@ export async function failoverOrSwitchover(
   const candidates = cluster.members
     .filter((m) => m.name !== leader && !pyTruthy(m.tags['nofailover']))
     .map((m) => m.name)
-    .sort(codePointCompare);
+    .sort(pyStrCompare);
   if (candidates.length === 0) throw new CtlError(`No candidates found to ${action} to`);
 
   let candidate = o.candidate ?? null;

@@ -18,6 +18,7 @@
  * ./failover.ts) and turns their outcome into an exit code.
  */
 import { Command, type CommanderError, InvalidArgumentError, Option } from 'commander';
+import { pyIntFromString } from '../../py/numbers.js';
 import { CtlError, defaultConfigPath } from './config.js';
 import { editConfig } from './edit-config.js';
 import { DEFAULT_FAILOVER_WAIT_SECONDS, failoverOrSwitchover, removeCluster } from './failover.js';
@@ -26,10 +27,11 @@ import { Aborted } from './prompt.js';
 import { dumpKeys, listMembers, showConfig, showHistory } from './read-commands.js';
 import { type CtlIo, CtlSession, DEFAULT_TIMEOUT_SECONDS } from './session.js';
 
+/** click's `int` type: Python's `int(value)`. */
 function integer(value: string): number {
-  if (!/^\s*[+-]?[0-9]+\s*$/.test(value))
-    throw new InvalidArgumentError(`'${value}' is not a valid integer.`);
-  return Number(value.trim());
+  const n = pyIntFromString(value);
+  if (n === null) throw new InvalidArgumentError(`'${value}' is not a valid integer.`);
+  return Number(n);
 }
 
 function seconds(value: string): number {

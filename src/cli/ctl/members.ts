@@ -21,7 +21,7 @@
  *
  * Pure: a Cluster in, text out.
  */
-import { codePointCompare, parseBool } from '../../dcs/abstract-dcs.js';
+import { parseBool } from '../../dcs/abstract-dcs.js';
 import type { Cluster } from '../../dcs/model/cluster.js';
 import {
   isJsonObject,
@@ -32,7 +32,9 @@ import {
   pyTruthy,
 } from '../../dcs/model/json.js';
 import type { Member } from '../../dcs/model/member.js';
-import { patroniParseInt, pyRoundHalfEven } from '../../dcs/model/pyint.js';
+import { patroniParseInt, pyInt } from '../../dcs/model/pyint.js';
+import { pyStrCompare } from '../../py/compare.js';
+import { pyRoundHalfEven } from '../../py/numbers.js';
 import { type OutputFormat, printOutput } from './output.js';
 
 /** Python's `urlsplit` parts we need: netloc and path. */
@@ -97,10 +99,8 @@ export function connKwargs(m: Member): { host?: JsonValue; port?: JsonValue } {
 
 /** Python `int()` of a port value, or null. */
 function portNumber(v: JsonValue | undefined): number | null {
-  if (typeof v === 'number' && Number.isFinite(v)) return Math.trunc(v);
-  if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'string' && /^\s*[+-]?[0-9]+\s*$/.test(v)) return Number(v.trim());
-  return null;
+  const n = pyInt(v);
+  return n === null ? null : Number(n);
 }
 
 /** Patroni's `is_standby_cluster(config)`. */
@@ -175,7 +175,7 @@ export function clusterAsJson(cluster: Cluster): ClusterInfo {
     }
     members.push(info);
   }
-  members.sort((a, b) => codePointCompare(a.name, b.name));
+  members.sort((a, b) => pyStrCompare(a.name, b.name));
   const f = cluster.failover;
   let scheduledSwitchover: ClusterInfo['scheduledSwitchover'] = null;
   if (f?.isTruthy && f.scheduledAt) {

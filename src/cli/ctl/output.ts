@@ -13,7 +13,7 @@
  * `tsv` and `topology`), as patronictl does. Pure: returns text.
  */
 import { type PyJson, pyJsonDumpsWith, pyStr, pyTruthy } from '../../dcs/model/json.js';
-import { pyStrip } from '../../dcs/model/pyint.js';
+import { pyStrip } from '../../py/numbers.js';
 import { pyYamlDump } from './pyyaml.js';
 import { type Align, renderTable } from './table.js';
 

@@ -8,6 +8,7 @@
  *
  * stdin is only read once a question is asked, so commands that ask nothing never hold it open.
  */
+import { pyIntFromString } from '../../py/numbers.js';
 
 /** The operator ended the input (click's `Abort`): `Aborted!`, exit code 1. */
 export class Aborted extends Error {
@@ -98,7 +99,8 @@ export class Terminal {
   async promptInt(text: string): Promise<number> {
     for (;;) {
       const answer = await this.prompt(text);
-      if (/^\s*[+-]?[0-9]+\s*$/.test(answer)) return Number(answer.trim());
+      const n = pyIntFromString(answer);
+      if (n !== null) return Number(n);
       (this.io.writeError ?? this.io.write)(`Error: '${answer}' is not a valid integer.\n`);
     }
   }

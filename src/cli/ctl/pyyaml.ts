@@ -7,12 +7,10 @@
  *   PyYAML's choice between plain, single- and double-quoted scalars (a string that would read
  *   back as another type — `'true'`, `'123'`, `''`, `'2024-01-01'` — is quoted), its folding of long
  *   scalars at 200 columns, its indentation (a list under a key is not indented).
- * - `pyYamlLoad(text)` reads YAML as PyYAML's `safe_load` does for configuration values (YAML 1.1:
- *   `on`/`yes` are booleans, `0777` is octal, `10:20` is 620) into the value model of
- *   `src/dcs/model/json.ts`: mappings are `Map`s in document order, ints are `number` (or `bigint`
- *   beyond 2^53), floats `JsonFloat` (so `1.0` stays a float when written back as JSON).
- *   Deliberate difference: a timestamp-looking scalar stays a string (PyYAML makes a `date`, which
- *   patronictl then cannot write as JSON and crashes on).
+ * - `pyYamlLoad(text)` is `yaml.safe_load` (the loader of `src/py/yaml.ts`, with its documented
+ *   differences) into the value model of `src/dcs/model/json.ts`: mappings are `Map`s in document
+ *   order with keys as `json.dumps` writes them (`true`, `null`, `1.0`), ints are `number` (or
+ *   `bigint` beyond 2^53), floats `JsonFloat` (so `1.0` stays a float when written back as JSON).
  *
  * Why our own emitter: the `yaml` package prints valid YAML but not PyYAML's bytes (quoting
  * choices, indentation of nested lists, line folding), and `show-config` / `edit-config` diffs are
@@ -20,9 +18,17 @@
  * the node kinds JSON values produce (no anchors, tags, or block scalars, which `safe_dump` never
  * picks on its own). Pure: no I/O.
  */
-import { parseDocument, Scalar, type ScalarTag, type Tags } from 'yaml';
-import { codePointCompare } from '../../dcs/abstract-dcs.js';
-import { isPyDict, JsonFloat, type PyJson, pyDictEntries, pyFloatRepr } from '../../dcs/model/json.js';
+import {
+  intFromBigInt,
+  isPyDict,
+  JsonFloat,
+  type PyJson,
+  pyDictEntries,
+  pyJsonDictKey,
+} from '../../dcs/model/json.js';
+import { pyStrCompare } from '../../py/compare.js';
+import { pyFloatRepr } from '../../py/repr.js';
+import { PyYamlError, type PyYamlValue, plainScalarIsStr, pyYamlSafeLoad } from '../../py/yaml.js';
 
 // ---------------------------------------------------------------------------------------------
 // representation: values → nodes
@@ -57,7 +63,7 @@ function represent(v: PyJson, flow: boolean): YamlNode {
   if (Array.isArray(v))
     return { kind: 'seq', items: (v as readonly PyJson[]).map((x) => represent(x, flow)), flow };
   if (isPyDict(v)) {
-    const entries = pyDictEntries(v).sort((a, b) => codePointCompare(a[0], b[0]));
+    const entries = pyDictEntries(v).sort((a, b) => pyStrCompare(a[0], b[0]));
     return {
       kind: 'map',
       pairs: entries.map(([k, x]) => [represent(k, flow), represent(x, flow)] as const),
@@ -65,46 +71,6 @@ function represent(v: PyJson, flow: boolean): YamlNode {
     };
   }
   throw new TypeError(`cannot represent ${String(v)} as YAML`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// PyYAML's implicit resolvers (YAML 1.1), by first character: a string that matches one of them
-// reads back as another type and must not be written plain.
-
-const RESOLVERS: readonly { readonly first: string; readonly re: RegExp }[] = [
-  {
-    first: 'yYnNtTfFoO',
-    re: /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
-  },
-  {
-    first: '-+0123456789.',
-    re: /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
-  },
-  {
-    first: '-+0123456789',
-    re: /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/,
-  },
-  { first: '<', re: /^(?:<<)$/ },
-  { first: '~nN', re: /^(?:~|null|Null|NULL|)$/ },
-  {
-    first: '0123456789',
-    re: /^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$/,
-  },
-  { first: '=', re: /^(?:=)$/ },
-  { first: '!&*', re: /^(?:!|&|\*)$/ },
-];
-
-/** Would this text, written plain, read back as a string? (PyYAML `resolve(..., (True, False))`) */
-function plainReadsAsString(text: string): boolean {
-  // Python's `$` also matches before one trailing newline
-  const candidates = text.endsWith('\n') ? [text, text.slice(0, -1)] : [text];
-  const first = text === '' ? '' : (text[0] as string);
-  for (const r of RESOLVERS) {
-    const applies = first === '' ? r.first.includes('~') && r.re.test('') : r.first.includes(first);
-    if (!applies) continue;
-    if (candidates.some((c) => r.re.test(c))) return false;
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,7 +384,7 @@ class Emitter {
 
   private scalar(n: YamlNode & { kind: 'scalar' }, ctx: Context): void {
     const a = analyze(n.text);
-    const plainOk = n.isString ? plainReadsAsString(n.text) : true;
+    const plainOk = n.isString ? plainScalarIsStr(n.text) : true;
     const simpleKey = Boolean(ctx.simpleKey);
     const split = !simpleKey;
     let style: '' | "'" | '"' = '"';
@@ -587,124 +553,35 @@ export function pyYamlDump(value: PyJson, options: DumpOptions = {}): string {
 // ---------------------------------------------------------------------------------------------
 // loading
 
-const BOOL_TAG = 'tag:yaml.org,2002:bool';
-const INT_TAG = 'tag:yaml.org,2002:int';
-const FLOAT_TAG = 'tag:yaml.org,2002:float';
-const TIMESTAMP_TAG = 'tag:yaml.org,2002:timestamp';
-
-/** A base-60 number (`1:30` = 90), PyYAML's sexagesimal ints and floats. */
-function sexagesimal(text: string): number {
-  let value = 0;
-  for (const part of text.split(':')) value = value * 60 + Number(part);
-  return value;
-}
-
-/** PyYAML's `construct_yaml_int`. */
-function pyyamlInt(source: string): bigint {
-  let text = source.replace(/_/g, '');
-  let sign = 1n;
-  if (text[0] === '-') sign = -1n;
-  if (text[0] === '-' || text[0] === '+') text = text.slice(1);
-  if (text === '0') return 0n;
-  if (text.startsWith('0b')) return sign * BigInt(text);
-  if (text.startsWith('0x')) return sign * BigInt(text);
-  if (text.startsWith('0')) return sign * BigInt(`0o${text.slice(1)}`);
-  if (text.includes(':')) {
-    let value = 0n;
-    for (const part of text.split(':')) value = value * 60n + BigInt(part);
-    return sign * value;
-  }
-  return sign * BigInt(text);
-}
-
-/** PyYAML's `construct_yaml_float`. */
-function pyyamlFloat(source: string): number {
-  let text = source.replace(/_/g, '').toLowerCase();
-  let sign = 1;
-  if (text[0] === '-') sign = -1;
-  if (text[0] === '-' || text[0] === '+') text = text.slice(1);
-  if (text === '.inf') return sign * Number.POSITIVE_INFINITY;
-  if (text === '.nan') return Number.NaN;
-  if (text.includes(':')) return sign * sexagesimal(text);
-  return sign * Number(text);
-}
-
-/**
- * PyYAML's resolvers for the `yaml` package: its booleans (not `y`/`n`), its int and float
- * patterns (so `08` and `1e3` stay strings, `0777` is octal, `1:30` is 90), and no timestamps
- * (they stay strings).
- */
-function pyyamlTags(tags: Tags): Tags {
-  const scalar = (tag: string, test: RegExp, resolve: (s: string) => unknown): ScalarTag => ({
-    identify: () => false,
-    default: true,
-    tag,
-    test,
-    resolve: (s: string) => new Scalar(resolve(s)),
-  });
-  const dropped = new Set([BOOL_TAG, INT_TAG, FLOAT_TAG, TIMESTAMP_TAG]);
-  return [
-    ...tags.filter((t) => !dropped.has((t as { tag?: string }).tag ?? '')),
-    scalar(BOOL_TAG, /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/, () => true),
-    scalar(BOOL_TAG, /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/, () => false),
-    scalar(INT_TAG, RESOLVERS[2]?.re as RegExp, pyyamlInt),
-    scalar(FLOAT_TAG, RESOLVERS[1]?.re as RegExp, pyyamlFloat),
-  ];
-}
-
 export class YamlLoadError extends Error {
   override readonly name = 'YamlLoadError';
 }
 
-function keyText(k: unknown): string {
-  if (k === null || k === undefined) return 'null';
-  if (k === true) return 'true';
-  if (k === false) return 'false';
-  if (typeof k === 'number' && !Number.isInteger(k)) return pyFloatRepr(k);
-  if (typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint') return String(k);
-  throw new YamlLoadError('a mapping key must be a scalar');
-}
-
-/** JS values from the `yaml` package → our value model (JSON keys as Python's json.dumps makes them). */
-function toPyJson(v: unknown, depth = 0): PyJson {
-  if (depth > 500) throw new YamlLoadError('the document is nested too deeply');
-  if (v === null || v === undefined) return null;
-  switch (typeof v) {
-    case 'boolean':
-    case 'string':
-      return v;
-    case 'bigint':
-      return Number.isSafeInteger(Number(v)) && BigInt(Number(v)) === v ? Number(v) : v;
-    case 'number':
-      return new JsonFloat(v);
-    default:
-      break;
-  }
-  if (Array.isArray(v)) return v.map((x) => toPyJson(x, depth + 1));
-  if (v instanceof Set) return [...v].map((x) => toPyJson(x, depth + 1));
+/** The loader's Python values → our JSON value model, keys as Python's `json.dumps` writes them. */
+function toPyJson(v: PyYamlValue): PyJson {
+  if (typeof v === 'bigint') return intFromBigInt(v);
+  if (typeof v === 'number') return new JsonFloat(v);
+  if (Array.isArray(v)) return v.map(toPyJson);
   if (v instanceof Map) {
     const out = new Map<string, PyJson>();
-    for (const [k, x] of v) {
-      const key = keyText(k);
-      // Python dicts keep the first position of a repeated key and the last value
-      out.set(key, toPyJson(x, depth + 1));
-    }
+    // two keys that print alike (`True` and `'true'`) become one, the last value at the first
+    // position, as json.loads reads what json.dumps wrote for them
+    for (const [k, x] of v) out.set(pyJsonDictKey(k), toPyJson(x));
     return out;
   }
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
-  throw new YamlLoadError(`unsupported YAML value ${String(v)}`);
+  return v;
 }
 
-/** `yaml.safe_load(text)` into our value model; an empty document is null. */
+/**
+ * `yaml.safe_load(text)` (see `src/py/yaml.ts`) into the value model of `src/dcs/model/json.ts`:
+ * mappings are `Map`s in document order, ints are `number` (or `bigint` beyond 2^53), floats
+ * `JsonFloat`; an empty document is null.
+ */
 export function pyYamlLoad(text: string): PyJson {
-  const doc = parseDocument(text, {
-    version: '1.1',
-    intAsBigInt: true,
-    uniqueKeys: false,
-    customTags: pyyamlTags,
-  });
-  if (doc.errors.length > 0) {
-    throw new YamlLoadError((doc.errors[0] as { message: string }).message.trim());
+  try {
+    return toPyJson(pyYamlSafeLoad(text));
+  } catch (e) {
+    if (e instanceof PyYamlError) throw new YamlLoadError(e.message);
+    throw e;
   }
-  return toPyJson(doc.toJS({ mapAsMap: true, maxAliasCount: 1000 }) as unknown);
 }

@@ -7,9 +7,9 @@
  * here writes to the DCS.
  */
 
-import { codePointCompare } from '../../dcs/abstract-dcs.js';
 import { PyDateTime } from '../../dcs/model/datetime.js';
 import type { PyJson } from '../../dcs/model/json.js';
+import { pyStrCompare } from '../../py/compare.js';
 import { clusterTarget, isCitusOutput, readCluster, readConfig } from './cluster.js';
 import { CtlError, resolveScope } from './config.js';
 import { formatMembers } from './members.js';
@@ -138,7 +138,7 @@ export async function dumpKeys(
   const base = target.coordinatorView ? dcs.paths.mppRoot : dcs.paths.cluster;
   const where = absolute ? (prefix as string) : base + (prefix ?? '');
   const now = Date.now() / 1000;
-  const records = [...dcs.kv.getPrefix(where)].sort((a, b) => codePointCompare(a[0], b[0]));
+  const records = [...dcs.kv.getPrefix(where)].sort((a, b) => pyStrCompare(a[0], b[0]));
   if (o.format === 'json' || o.format === 'yaml' || o.format === 'yml') {
     const items = records.map(([key, r]) => {
       const m = new Map<string, PyJson>([

@@ -12,11 +12,12 @@
  *
  * Immutable; pure: no I/O, no network.
  */
+
+import { pyStrip } from '../../py/numbers.js';
 import { type PyDateTime, parseScheduledAt } from './datetime.js';
 import { ClusterParseError, ClusterParseErrorCode } from './errors.js';
 import { textField } from './fields.js';
 import { isJsonObject, pyJsonDumps, pyTruthy, tryParsePyJson } from './json.js';
-import { pyStrip } from './pyint.js';
 
 export class Failover {
   constructor(

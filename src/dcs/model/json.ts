@@ -30,6 +30,12 @@
  * This module is pure: no I/O, no network, no global state.
  */
 
+import { PY_INT_MAX_STR_DIGITS } from '../../py/numbers.js';
+import { type PyScalar, pyFloatRepr, pyStrRepr } from '../../py/repr.js';
+
+export { PY_INT_MAX_STR_DIGITS } from '../../py/numbers.js';
+export { pyFloatRepr, pyStrRepr } from '../../py/repr.js';
+
 /** A Python float whose int/float distinction must survive (`1.0` is not `1`). */
 export class JsonFloat {
   constructor(readonly value: number) {}
@@ -101,9 +107,6 @@ export interface ParseOptions {
   /** deepest container nesting accepted (default 1000, near Python's recursion limit) */
   readonly maxDepth?: number;
 }
-
-/** Python's default limit on the number of digits `int()` converts from text. */
-export const PY_INT_MAX_STR_DIGITS = 4300;
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
@@ -543,32 +546,23 @@ function numberIsPyInt(x: number): boolean {
   return Number.isSafeInteger(x) && !Object.is(x, -0);
 }
 
-/** Python's `repr(float)`: shortest round-trip digits, exponent form outside 1e-4 ≤ |x| < 1e16. */
-export function pyFloatRepr(x: number): string {
-  if (Number.isNaN(x)) return 'nan';
-  if (x === Number.POSITIVE_INFINITY) return 'inf';
-  if (x === Number.NEGATIVE_INFINITY) return '-inf';
-  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const [mant = '', exp = '0'] = x.toExponential().split('e');
-  const sign = mant.startsWith('-') ? '-' : '';
-  const digits = mant.replace('-', '').replace('.', '');
-  const decpt = Number(exp) + 1; // value = 0.DIGITS × 10^decpt
-  if (decpt > 16 || decpt < -3) {
-    const e = decpt - 1;
-    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
-    const es = Math.abs(e) < 10 ? `0${Math.abs(e)}` : String(Math.abs(e));
-    return `${sign}${m}e${e < 0 ? '-' : '+'}${es}`;
-  }
-  if (decpt <= 0) return `${sign}0.${'0'.repeat(-decpt)}${digits}`;
-  if (decpt >= digits.length) return `${sign}${digits}${'0'.repeat(decpt - digits.length)}.0`;
-  return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`;
-}
-
 function jsonFloatText(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (x === Number.POSITIVE_INFINITY) return 'Infinity';
   if (x === Number.NEGATIVE_INFINITY) return '-Infinity';
   return pyFloatRepr(x);
+}
+
+/**
+ * A dict key as Python's `json.dumps` writes it: `true`, `false`, `null`, an int's digits, a float's
+ * repr (`NaN`, `Infinity`, `-Infinity` for the non-finite ones), a str as it is.
+ */
+export function pyJsonDictKey(k: PyScalar): string {
+  if (k === null) return 'null';
+  if (typeof k === 'boolean') return k ? 'true' : 'false';
+  if (typeof k === 'bigint') return k.toString();
+  if (typeof k === 'number') return jsonFloatText(k);
+  return k;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -649,27 +643,6 @@ export function pyJsonDumpsWith(value: PyJson, separators: readonly [item: strin
 
 // ---------------------------------------------------------------------------------------------
 // repr / str
-
-const NON_PRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]$/u;
-
-/** Python's `repr(str)`. */
-export function pyStrRepr(s: string): string {
-  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of s) {
-    const cp = ch.codePointAt(0) ?? 0;
-    if (ch === quote || ch === '\\') out += `\\${ch}`;
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (cp < 0x20 || cp === 0x7f) out += `\\x${cp.toString(16).padStart(2, '0')}`;
-    else if (cp < 0x7f || !NON_PRINTABLE.test(ch)) out += ch;
-    else if (cp <= 0xff) out += `\\x${cp.toString(16).padStart(2, '0')}`;
-    else if (cp <= 0xffff) out += `\\u${cp.toString(16).padStart(4, '0')}`;
-    else out += `\\U${cp.toString(16).padStart(8, '0')}`;
-  }
-  return out + quote;
-}
 
 /** Python's `repr()` of a JSON value (None, True, 1, 1.0, 'a', [1, 2], {'a': 1}). */
 export function pyRepr(v: PyJson): string {

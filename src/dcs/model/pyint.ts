@@ -11,80 +11,21 @@
  *   leading `0`, decimal — re-read as a float when `.`/`e`/`E` follows, any other trailing text
  *   makes it null, and the result is rounded half to even.
  *
- * Both return `bigint` (never lossy) or `null` where Python raises or Patroni returns None.
+ * Both return `bigint` (never lossy) or `null` where Python raises or Patroni returns None. The text
+ * rules live in `src/py/numbers.ts` (`int()`, `str.strip()`) and `src/py/strtol.ts` (Patroni's
+ * strtol/strtod/parse_int); this module applies them to JSON values (`str(value)` first).
  * Pure functions: no I/O, no network.
  */
-import { isPyDict, JsonFloat, PY_INT_MAX_STR_DIGITS, type PyJson, pyStr } from './json.js';
+import { pyIntFromFloat, pyIntFromString } from '../../py/numbers.js';
+import { parseIntNoUnit, strtod, strtol } from '../../py/strtol.js';
+import { isPyDict, JsonFloat, type PyJson, pyStr } from './json.js';
 
-/** Characters Python's `str.strip()` removes (`str.isspace()`). */
-const STRIP_WS =
-  '\t\n\u000b\f\r\u001c\u001d\u001e\u001f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
-/** Characters Python's `int(str)` skips around the number (as `isspace`, but not U+001C–U+001F). */
-const INT_WS =
-  '\t\n\u000b\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
-
-function stripSet(s: string, set: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && set.includes(s[a] as string)) a++;
-  while (b > a && set.includes(s[b - 1] as string)) b--;
-  return s.slice(a, b);
-}
-
-/** Python's `str.strip()` with no arguments. */
-export function pyStrip(s: string): string {
-  return stripSet(s, STRIP_WS);
-}
-
-const ND = /^\p{Nd}$/u;
-
-/** The value of a Unicode decimal digit (Nd characters come in aligned runs of ten, 0 to 9). */
-function digitValue(ch: string): number | null {
-  const c = ch.charCodeAt(0);
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c < 0x80 || !ND.test(ch)) return null;
-  let cp = ch.codePointAt(0) as number;
-  let n = 0;
-  while (ND.test(String.fromCodePoint(cp - 1))) {
-    cp--;
-    n++;
-  }
-  return n % 10;
-}
-
-/** Python's `int(text)` (base 10). */
-export function pyIntFromString(text: string): bigint | null {
-  const s = stripSet(text, INT_WS);
-  let i = 0;
-  let negative = false;
-  if (s[0] === '+' || s[0] === '-') {
-    negative = s[0] === '-';
-    i = 1;
-  }
-  let digits = '';
-  let lastWasDigit = false;
-  for (const ch of s.slice(i)) {
-    if (ch === '_') {
-      if (!lastWasDigit) return null;
-      lastWasDigit = false;
-      continue;
-    }
-    const d = digitValue(ch);
-    if (d === null) return null;
-    digits += String(d);
-    lastWasDigit = true;
-  }
-  if (!lastWasDigit) return null; // empty, or a trailing underscore
-  if (digits.length > PY_INT_MAX_STR_DIGITS) return null;
-  const v = BigInt(digits);
-  return negative ? -v : v;
-}
-
-/** Python's `int(float)`: truncation toward zero; null for NaN and infinities (Python raises). */
-export function pyIntFromFloat(x: number): bigint | null {
-  if (!Number.isFinite(x)) return null;
-  return BigInt(Math.trunc(x));
-}
+export {
+  pyIntFromFloat,
+  pyIntFromString,
+  pyRoundHalfEven,
+  pyStrip,
+} from '../../py/numbers.js';
 
 /**
  * Python's `int(value)` for a JSON value. Null where Python raises (None, lists, dicts,
@@ -100,50 +41,19 @@ export function pyInt(value: PyJson | undefined): bigint | null {
   return null;
 }
 
-/** Python's `round(x)` for a float: nearest integer, ties to even; null for NaN/±inf (Python raises). */
-export function pyRoundHalfEven(x: number): bigint | null {
-  if (!Number.isFinite(x)) return null;
-  const a = Math.abs(x);
-  const f = Math.floor(a);
-  const diff = a - f; // exact: Sterbenz for a ≥ 1, and f = 0 below
-  let r = BigInt(f);
-  if (diff > 0.5 || (diff === 0.5 && r % 2n === 1n)) r += 1n;
-  return x < 0 ? -r : r;
+/** Python's `str(value)`; a missing key (`undefined`) reads as `None`. */
+function strOf(value: PyJson | undefined): string {
+  return value === undefined ? 'None' : pyStr(value);
 }
-
-const HEX_RE = /^[-+]?0x[0-9a-fA-F]+/;
-const OCT_RE = /^[-+]?0[0-7]*/;
-const DEC_RE = /^[-+]?(0|[1-9][0-9]*)/;
-const DBL_RE = /^[-+]?[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?/;
 
 /** Patroni's `strtol(value)` (strict): the integer read from the start and the rest of the text. */
 export function patroniStrtol(value: PyJson | undefined): { value: bigint | null; rest: string } {
-  const text = pyStrip(value === undefined ? 'None' : pyStr(value));
-  for (const [re, radix] of [
-    [HEX_RE, 16],
-    [OCT_RE, 8],
-    [DEC_RE, 10],
-  ] as const) {
-    const m = re.exec(text);
-    if (m) {
-      const lit = m[0];
-      const negative = lit.startsWith('-');
-      let body = lit.replace(/^[-+]/, '');
-      if (radix === 16) body = `0x${body.slice(2)}`;
-      else if (radix === 8) body = `0o${body.slice(1) || '0'}`;
-      const v = BigInt(body);
-      return { value: negative ? -v : v, rest: text.slice(lit.length) };
-    }
-  }
-  return { value: null, rest: text };
+  return strtol(strOf(value));
 }
 
 /** Patroni's `strtod(value)`: the float read from the start and the rest of the text. */
 export function patroniStrtod(value: PyJson | undefined): { value: number | null; rest: string } {
-  const text = pyStrip(value === undefined ? 'None' : pyStr(value));
-  const m = DBL_RE.exec(text);
-  if (!m) return { value: null, rest: text };
-  return { value: Number(m[0]), rest: text.slice(m[0].length) };
+  return strtod(strOf(value));
 }
 
 /**
@@ -153,16 +63,5 @@ export function patroniStrtod(value: PyJson | undefined): { value: number | null
  */
 export function patroniParseInt(value: PyJson | undefined): bigint | null {
   if (isPyDict(value) || Array.isArray(value)) return null; // their str() never starts with a number
-  const l = patroniStrtol(value);
-  let result: bigint | number | null = l.value;
-  let rest = l.rest;
-  const r0 = rest[0];
-  if ((result === null && rest.startsWith('.')) || r0 === '.' || r0 === 'e' || r0 === 'E') {
-    const d = patroniStrtod(value);
-    result = d.value;
-    rest = d.rest;
-  }
-  if (result === null) return null;
-  if (pyStrip(rest) !== '') return null; // a unit suffix with no base unit to convert to
-  return typeof result === 'bigint' ? result : pyRoundHalfEven(result);
+  return parseIntNoUnit(strOf(value));
 }

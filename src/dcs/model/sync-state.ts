@@ -10,9 +10,11 @@
  *
  * Immutable; pure: no I/O, no network.
  */
+
+import { pyStrip } from '../../py/numbers.js';
 import { textField } from './fields.js';
 import { isJsonObject, type JsonObject, pyTruthy, tryParsePyJson } from './json.js';
-import { pyInt, pyStrip } from './pyint.js';
+import { pyInt } from './pyint.js';
 
 function strToList(value: string): string[] {
   return value

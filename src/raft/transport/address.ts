@@ -6,6 +6,7 @@
  * This module must never do I/O (no DNS here) nor rewrite an address used as an identity.
  */
 import { isIP } from 'node:net';
+import { pyStrCompare } from '../../py/compare.js';
 
 export interface HostPort {
   /** the host as written, IPv6 brackets removed (`[::1]` → `::1`) */
@@ -31,24 +32,8 @@ export function splitHostPort(address: string): HostPort {
   return { host, port: Number(portText) };
 }
 
-/**
- * Python's `str` comparison: by Unicode code points. (JavaScript's `<` compares UTF-16 code units,
- * which orders astral characters before U+E000…U+FFFF; Python does not.)
- */
-export function compareAddresses(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const ca = a.codePointAt(i) as number;
-    const cb = b.codePointAt(j) as number;
-    if (ca !== cb) return ca < cb ? -1 : 1;
-    i += ca > 0xffff ? 2 : 1;
-    j += cb > 0xffff ? 2 : 1;
-  }
-  if (i < a.length) return 1;
-  if (j < b.length) return -1;
-  return 0;
-}
+/** Python's `str` comparison of two addresses: by Unicode code points (see src/py/compare.ts). */
+export const compareAddresses: (a: string, b: string) => number = pyStrCompare;
 
 /** pysyncobj's connection rule: a full node connects to a peer iff its own address is greater. */
 export function shouldConnect(selfAddress: string | null, peerAddress: string): boolean {
