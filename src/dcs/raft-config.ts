@@ -16,7 +16,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RaftError } from '../kv/errors.js';
+import { DcsErrorCode, RaftError } from '../kv/errors.js';
 import { checkTimeoutOrdering, type NamedValue, type SyncObjConfOptions } from '../raft/config.js';
 import { journalPaths } from '../raft/journal/paths.js';
 import { JsonFloat, pyFloatRepr, pyRepr } from './model/json.js';
@@ -25,6 +25,7 @@ import { type MppConfig, validateMppConfig } from './paths.js';
 /** A configuration error; `key` is the option at fault (e.g. `min_timeout`, `raft.self_addr`, `data_dir`). */
 export class RaftConfigError extends RaftError {
   override readonly name: string = 'RaftConfigError';
+  override readonly code: DcsErrorCode = DcsErrorCode.RaftConfig;
   constructor(
     readonly key: string,
     message: string,

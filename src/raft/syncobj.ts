@@ -8,6 +8,7 @@
  *
  * It must never let one bad peer or frame take the process down.
  */
+import { RaftdcsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type PyDict, type PyDictKey, type PyValue, pyStr, tcpNode } from '../wire/value.js';
 import {
@@ -45,14 +46,26 @@ export type { Scheduler, TimerHandle } from './runtime/scheduler.js';
 
 export const PYSYNCOBJ_COMPAT_VERSION = '0.3.11';
 
-/** A proposal failed with one of pysyncobj's FAIL_REASON codes. */
-export class SyncObjError extends Error {
+/**
+ * Why a proposal failed: one of pysyncobj's FAIL_REASON codes, or one of raftdcs's own outcomes
+ * (the call's timeout ran out; the node was destroyed; applying the command threw; whether the
+ * command was applied cannot be known here).
+ */
+export type SyncObjErrorReason = FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome';
+
+/**
+ * A proposal failed. `reason` says why; `code` is its name in capitals (`MISSING_LEADER`,
+ * `TIMEOUT`, `UNKNOWN_OUTCOME`, …).
+ */
+export class SyncObjError extends RaftdcsError<string> {
   override readonly name = 'SyncObjError';
   constructor(
-    readonly reason: FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome',
+    readonly reason: SyncObjErrorReason,
     message?: string,
   ) {
+    const code = typeof reason === 'number' ? FAIL_REASON_NAMES[reason] : reason.toUpperCase();
     super(
+      code,
       message ??
         (typeof reason === 'number'
           ? `command failed: ${FAIL_REASON_NAMES[reason]}`

@@ -29,6 +29,7 @@
  *
  * This module is pure: no I/O, no network, no global state.
  */
+import { RaftdcsError } from '../../errors.js';
 
 /** A Python float whose int/float distinction must survive (`1.0` is not `1`). */
 export class JsonFloat {
@@ -83,15 +84,15 @@ export const JsonParseErrorCode = {
 } as const;
 export type JsonParseErrorCode = (typeof JsonParseErrorCode)[keyof typeof JsonParseErrorCode];
 
-export class JsonParseError extends Error {
+export class JsonParseError extends RaftdcsError<JsonParseErrorCode> {
   override readonly name = 'JsonParseError';
   constructor(
-    readonly code: JsonParseErrorCode,
+    code: JsonParseErrorCode,
     message: string,
     /** offset in the text (UTF-16 code units; Python counts code points) */
     readonly position: number,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

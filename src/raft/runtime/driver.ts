@@ -13,6 +13,7 @@
  * asynchronous completion (fsync, dump write, dump decode) act on a core state it was not started
  * for, and never let one bad peer or frame take the process down.
  */
+import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { WireError } from '../../wire/errors.js';
 import { encodePickle } from '../../wire/pickle/index.js';
@@ -43,8 +44,11 @@ const RECENT_RESULTS = 4096;
 export type ResultCallback = (result: PyValue | undefined, failReason: FailReason) => void;
 
 /** An entry whose application must stop the node (e.g. a code version this node does not have). */
-export class FatalApplyError extends Error {
+export class FatalApplyError extends RaftdcsError<'FATAL_APPLY'> {
   override readonly name = 'FatalApplyError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FATAL_APPLY', message, options);
+  }
 }
 
 /** What the driver needs from the object it drives (SyncObj). */
