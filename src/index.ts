@@ -78,6 +78,12 @@ export { MemoryJournal } from './raft/journal/memory.js';
 export { PartialDataCode, PartialDataError } from './raft/journal/startup-check.js';
 export type { Journal } from './raft/journal/types.js';
 export { type ReplicatedCall, type ReplicatedSpec, replicated } from './raft/replicated.js';
+export {
+  type ResultCallback,
+  type ResultReason,
+  RuntimeFailReason,
+  resultReasonName,
+} from './raft/runtime/outcome.js';
 export { type DumpStore, FileDumpStore, MemoryDumpStore } from './raft/snapshot/dump-store.js';
 export {
   type CallOptions,
