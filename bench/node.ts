@@ -10,6 +10,7 @@ import { KVStoreTTL } from '../src/kv/kvstore-ttl.js';
 import { newRecordDict } from '../src/kv/record.js';
 import { FailReason } from '../src/raft/core/types.js';
 import { journalPaths } from '../src/raft/journal/paths.js';
+import type { ResultReason } from '../src/raft/runtime/outcome.js';
 
 const { values } = parseArgs({
   options: {
@@ -196,7 +197,7 @@ async function probe(c: { secs?: number; key?: string }) {
   let attempts = 0;
   while ((performance.now() - t0) / 1000 < (c.secs ?? 30)) {
     attempts++;
-    const r = await new Promise<FailReason | null>((resolve) => {
+    const r = await new Promise<ResultReason | null>((resolve) => {
       const timer = setTimeout(() => resolve(null), 250);
       kv.callWithCallback(
         kv._set,

@@ -6,8 +6,8 @@
  * - `KVStoreTTL`: Patroni's replicated key-value store with TTLs and compare-and-set.
  * - The DCS layer: `RaftDcs` (Patroni's Raft DCS), `AbstractDcs`, the key layout (`DcsPaths`) and
  *   the data model read from the keys (`Cluster`, `Member`, `Leader`, …).
- * - The errors each layer throws, each with a stable `name` (and a `code` where there are several
- *   kinds).
+ * - The errors each layer throws: each is a `RaftdcsError` with a stable `name` and a string `code`
+ *   (except `RaftInvariantError`, a bug in the Raft core).
  * - In-memory twins of the stores and the network, for tests and examples: `MemoryJournal`,
  *   `MemoryDumpStore`, `MemoryNetwork`.
  *
@@ -43,8 +43,10 @@ export {
 export { ClusterKey, DcsPaths, type DcsPathsOptions, type MppConfig } from './dcs/paths.js';
 export { RaftConfigError, type RaftDcsConfig, type RaftSection } from './dcs/raft-config.js';
 export { RaftDcs, type RaftDcsOptions } from './dcs/raft-dcs.js';
+// ── the base of the coded errors ────────────────────────────────────────────────────────────────
+export { RaftdcsError } from './errors.js';
 // ── the key-value store ─────────────────────────────────────────────────────────────────────────
-export { DCSError, RaftError } from './kv/errors.js';
+export { DCSError, DcsErrorCode, RaftError } from './kv/errors.js';
 export {
   type DeleteOptions,
   KVStoreTTL,
@@ -64,12 +66,24 @@ export {
 } from './raft/config.js';
 export { RaftInvariantError } from './raft/core/core.js';
 export { FailReason, RaftState } from './raft/core/types.js';
-export { JournalCorruptError, JournalMigrationError, JournalStateError } from './raft/journal/errors.js';
+export {
+  JournalCorruptCode,
+  JournalCorruptError,
+  JournalMigrationError,
+  type JournalStateCode,
+  JournalStateError,
+} from './raft/journal/errors.js';
 export { FileJournal, type FileJournalOptions } from './raft/journal/file-journal.js';
 export { MemoryJournal } from './raft/journal/memory.js';
-export { PartialDataError } from './raft/journal/startup-check.js';
+export { PartialDataCode, PartialDataError } from './raft/journal/startup-check.js';
 export type { Journal } from './raft/journal/types.js';
 export { type ReplicatedCall, type ReplicatedSpec, replicated } from './raft/replicated.js';
+export {
+  type ResultCallback,
+  type ResultReason,
+  RuntimeFailReason,
+  resultReasonName,
+} from './raft/runtime/outcome.js';
 export { type DumpStore, FileDumpStore, MemoryDumpStore } from './raft/snapshot/dump-store.js';
 export {
   type CallOptions,

@@ -16,7 +16,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RaftError } from '../kv/errors.js';
+import { DcsErrorCode, RaftError } from '../kv/errors.js';
 import { pyIntFromString } from '../py/numbers.js';
 import { pyFloatRepr } from '../py/repr.js';
 import { checkTimeoutOrdering, type NamedValue, type SyncObjConfOptions } from '../raft/config.js';
@@ -27,6 +27,7 @@ import { type MppConfig, validateMppConfig } from './paths.js';
 /** A configuration error; `key` is the option at fault (e.g. `min_timeout`, `raft.self_addr`, `data_dir`). */
 export class RaftConfigError extends RaftError {
   override readonly name: string = 'RaftConfigError';
+  override readonly code: DcsErrorCode = DcsErrorCode.RaftConfig;
   constructor(
     readonly key: string,
     message: string,

@@ -16,6 +16,7 @@
 import type { SyncObjConfOptions } from '../raft/config.js';
 import { FailReason } from '../raft/core/types.js';
 import { type ReplicatedCall, replicated } from '../raft/replicated.js';
+import type { ResultCallback, ResultReason } from '../raft/runtime/outcome.js';
 import { SyncObj, type SyncObjConsumer, type SyncObjDeps, type TimerHandle } from '../raft/syncobj.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../wire/value.js';
 import { discoverMembers, joinCluster } from './dyn-member.js';
@@ -302,7 +303,7 @@ export class KVStoreTTL extends SyncObj {
    * success of an earlier round also completes the call.
    */
   retry(
-    submit: (cb: (result: PyValue | undefined, reason: FailReason) => void) => void,
+    submit: (cb: ResultCallback) => void,
     timeoutSeconds?: number | null,
   ): Promise<PyValue | undefined | false> {
     const budget = timeoutSeconds || this.retryTimeoutSeconds;
@@ -313,7 +314,7 @@ export class KVStoreTTL extends SyncObj {
     return new Promise((resolve, reject) => {
       let finished = false;
       let wake: (() => void) | null = null;
-      let lastError: FailReason | null = null;
+      let lastError: ResultReason | null = null;
       let timer: TimerHandle | null = null;
       const finish = (fn: () => void) => {
         if (finished) return;

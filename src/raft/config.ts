@@ -3,6 +3,7 @@
  * validated: every bad value gives a ConfigError naming the option and the reason. raftdcs adds a
  * few options of its own (fsync policy, frame limit, logger), documented where declared.
  */
+import { RaftdcsError } from '../errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { pyFloatRepr } from '../py/repr.js';
 
@@ -11,7 +12,7 @@ import { pyFloatRepr } from '../py/repr.js';
  * environment variable — is reported with this error: which key and why. It never prints or
  * exits; the CLI decides how an error reaches the operator.
  */
-export class ConfigError extends Error {
+export class ConfigError extends RaftdcsError<'CONFIG_INVALID'> {
   override readonly name = 'ConfigError';
   constructor(
     /**
@@ -23,7 +24,7 @@ export class ConfigError extends Error {
     readonly reason: string,
   ) {
     // `raft.self_addr: is required`, or just the reason when no single key is at fault
-    super(key === '' ? reason : `${key}: ${reason}`);
+    super('CONFIG_INVALID', key === '' ? reason : `${key}: ${reason}`);
   }
 }
 

@@ -8,6 +8,7 @@
  *
  * It must never let one bad peer or frame take the process down.
  */
+import { RaftdcsError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type PyDict, type PyDictKey, type PyValue, pyStr, tcpNode } from '../wire/value.js';
 import {
@@ -24,15 +25,9 @@ import { FileJournal } from './journal/file-journal.js';
 import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
-import {
-  APPLY_FAILED,
-  DESTROYED,
-  type DriverObserver,
-  FatalApplyError,
-  RaftDriver,
-  type ResultCallback,
-} from './runtime/driver.js';
+import { type DriverObserver, FatalApplyError, RaftDriver } from './runtime/driver.js';
 import { type DumpCodec, realDumpCodec } from './runtime/dump-codec.js';
+import { type ResultCallback, type ResultReason, RuntimeFailReason } from './runtime/outcome.js';
 import { realScheduler, type Scheduler } from './runtime/scheduler.js';
 import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
 import { createTcpTransport } from './tcp-factory.js';
@@ -40,19 +35,32 @@ import { splitHostPort } from './transport/address.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 import { formatUtilityResult } from './transport/utility.js';
 
-export type { ResultCallback } from './runtime/driver.js';
+export type { ResultCallback, ResultReason } from './runtime/outcome.js';
+export { RuntimeFailReason } from './runtime/outcome.js';
 export type { Scheduler, TimerHandle } from './runtime/scheduler.js';
 
 export const PYSYNCOBJ_COMPAT_VERSION = '0.3.11';
 
-/** A proposal failed with one of pysyncobj's FAIL_REASON codes. */
-export class SyncObjError extends Error {
+/**
+ * Why a proposal failed: one of pysyncobj's FAIL_REASON codes, or one of raftdcs's own outcomes
+ * (the call's timeout ran out; the node was destroyed; applying the command threw; whether the
+ * command was applied cannot be known here).
+ */
+export type SyncObjErrorReason = FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome';
+
+/**
+ * A proposal failed. `reason` says why; `code` is its name in capitals (`MISSING_LEADER`,
+ * `TIMEOUT`, `UNKNOWN_OUTCOME`, …).
+ */
+export class SyncObjError extends RaftdcsError<string> {
   override readonly name = 'SyncObjError';
   constructor(
-    readonly reason: FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome',
+    readonly reason: SyncObjErrorReason,
     message?: string,
   ) {
+    const code = typeof reason === 'number' ? FAIL_REASON_NAMES[reason] : reason.toUpperCase();
     super(
+      code,
       message ??
         (typeof reason === 'number'
           ? `command failed: ${FAIL_REASON_NAMES[reason]}`
@@ -60,6 +68,9 @@ export class SyncObjError extends Error {
     );
   }
 }
+
+const UNKNOWN_OUTCOME_MESSAGE =
+  'command failed: unknown_outcome (a snapshot or a lost result hides whether the command was applied)';
 
 export interface CallOptions {
   /** keyword arguments (sent as a dict; pysyncobj sends a 3-tuple whenever kwargs were given) */
@@ -464,11 +475,17 @@ export class SyncObj {
     throw new TypeError('method does not belong to this SyncObj or its consumers');
   }
 
-  private errorFor(reason: FailReason): SyncObjError {
-    if (reason === DESTROYED) return new SyncObjError('destroyed', 'the node was destroyed');
-    if (reason === APPLY_FAILED)
-      return new SyncObjError('apply_error', 'the command failed while being applied');
-    return new SyncObjError(reason);
+  private errorFor(reason: Exclude<ResultReason, typeof FailReason.Success>): SyncObjError {
+    switch (reason) {
+      case RuntimeFailReason.Destroyed:
+        return new SyncObjError('destroyed', 'the node was destroyed');
+      case RuntimeFailReason.ApplyFailed:
+        return new SyncObjError('apply_error', 'the command failed while being applied');
+      case RuntimeFailReason.UnknownOutcome:
+        return new SyncObjError('unknown_outcome', UNKNOWN_OUTCOME_MESSAGE);
+      default:
+        return new SyncObjError(reason);
+    }
   }
 
   /** Propose raw command bytes (type byte + payload). */
@@ -586,8 +603,14 @@ export class SyncObj {
       () => reply(formatUtilityResult('set_version', args, null, FailReason.Success)),
       (e: unknown) =>
         reply(
-          e instanceof SyncObjError && typeof e.reason === 'number'
-            ? formatUtilityResult('set_version', args, null, e.reason)
+          // a FAIL_REASON, or an unknown outcome, is `FAIL SET_VERSION <v>` as pysyncobj replies
+          e instanceof SyncObjError && (typeof e.reason === 'number' || e.reason === 'unknown_outcome')
+            ? formatUtilityResult(
+                'set_version',
+                args,
+                null,
+                typeof e.reason === 'number' ? e.reason : RuntimeFailReason.UnknownOutcome,
+              )
             : String((e as Error).message),
         ),
     );

@@ -2,6 +2,7 @@
  * The one error type of the wire layer. Every failure to parse bytes from a peer (framing, zlib,
  * Fernet, pickle) is a WireError with a code; callers drop the connection and keep running.
  */
+import { RaftdcsError } from '../errors.js';
 
 export const WireErrorCode = {
   /** a frame's length prefix exceeds the configured maximum */
@@ -30,14 +31,14 @@ export const WireErrorCode = {
 
 export type WireErrorCode = (typeof WireErrorCode)[keyof typeof WireErrorCode];
 
-export class WireError extends Error {
+export class WireError extends RaftdcsError<WireErrorCode> {
   override readonly name = 'WireError';
   constructor(
-    readonly code: WireErrorCode,
+    code: WireErrorCode,
     message: string,
     /** byte offset in the input where the problem was found, when known */
     readonly offset?: number,
   ) {
-    super(offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`);
+    super(code, offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`);
   }
 }

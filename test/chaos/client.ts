@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { KVStoreTTL, type KVStoreTTLOptions } from '../../src/kv/kvstore-ttl.js';
 import type { CasConditions, KvRecord } from '../../src/kv/record.js';
 import { FailReason } from '../../src/raft/core/types.js';
+import type { ResultReason } from '../../src/raft/runtime/outcome.js';
 import type { ResultCallback } from '../../src/raft/syncobj.js';
 import type { PyValue } from '../../src/wire/value.js';
 
@@ -48,7 +49,7 @@ interface Call {
   rounds: number;
   command: Uint8Array | null;
   timedOut: boolean;
-  lastReason: FailReason | null;
+  lastReason: ResultReason | null;
 }
 
 /** KVStoreTTL plus bookkeeping of the call in progress: its submissions and its command bytes. */
@@ -57,7 +58,7 @@ class RecordingStore extends KVStoreTTL {
   private submitting: Call | null = null;
 
   override retry(
-    submit: (cb: (result: PyValue | undefined, reason: FailReason) => void) => void,
+    submit: (cb: ResultCallback) => void,
     timeoutSeconds?: number | null,
   ): Promise<PyValue | undefined | false> {
     const call = this.nextCall;

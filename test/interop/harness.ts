@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
 import type { Logger } from '../../src/logger.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
-import { FAIL_REASON_NAMES, type FailReason } from '../../src/raft/core/types.js';
+import { type ResultReason, resultReasonName } from '../../src/raft/runtime/outcome.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { PYTHON } from '../helpers/python.js';
 import { type AppliedRecord, InteropObject, type Scalar } from './ts-object.js';
@@ -420,7 +420,7 @@ export class TsNode implements InteropNode {
             ok: true,
             result: jsonScalar(result),
             err: reason,
-            errName: FAIL_REASON_NAMES[reason] ?? String(reason),
+            errName: resultReasonName(reason),
           });
         });
       } catch (e) {
@@ -443,13 +443,13 @@ export class TsNode implements InteropNode {
   private membership(op: 'add' | 'remove', address: string, timeoutMs: number): Promise<OpResult> {
     return new Promise<OpResult>((resolve) => {
       const timer = setTimeout(() => resolve({ ok: false, error: 'timeout' }), timeoutMs);
-      const cb = (_r: PyValue | undefined, reason: FailReason) => {
+      const cb = (_r: PyValue | undefined, reason: ResultReason) => {
         clearTimeout(timer);
         resolve({
           ok: true,
           result: null,
           err: reason,
-          errName: FAIL_REASON_NAMES[reason] ?? String(reason),
+          errName: resultReasonName(reason),
         });
       };
       const p =

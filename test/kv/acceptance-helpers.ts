@@ -9,8 +9,9 @@ import { KVStoreTTL, type KVStoreTTLOptions } from '../../src/kv/kvstore-ttl.js'
 import type { KvRecord } from '../../src/kv/record.js';
 import { decodeMethodCall } from '../../src/raft/commands.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
-import { CommandType, type FailReason, type LogEntry } from '../../src/raft/core/types.js';
+import { CommandType, type LogEntry } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
+import type { ResultReason } from '../../src/raft/runtime/outcome.js';
 import { MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
 import { type PyDict, type PyDictKey, PyFloat, type PyValue } from '../../src/wire/value.js';
 import { InterceptNetwork } from '../helpers/intercept-network.js';
@@ -200,7 +201,7 @@ export function kwargs(entries: [string, PyValue][]): PyDict {
 
 export interface CallOutcome {
   readonly result: PyValue | undefined;
-  readonly reason: FailReason;
+  readonly reason: ResultReason;
 }
 
 /** Submit a raw `_set`/`_delete`/`_expire` call on `kv` (with kwargs exactly as given) and await its completion. */

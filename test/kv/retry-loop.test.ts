@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import { FailReason } from '../../src/raft/core/types.js';
+import { RuntimeFailReason } from '../../src/raft/runtime/outcome.js';
 
 describe('KVStoreTTL.retry last round (docs/dcs.md §3.4)', () => {
   const kv = new KVStoreTTL({ selfAddr: null, partnerAddrs: [], retryTimeout: 10, retryPauseMs: 1000 });
@@ -35,5 +36,15 @@ describe('KVStoreTTL.retry last round (docs/dcs.md §3.4)', () => {
       }, 2)
       .catch(() => undefined);
     expect(calls).toBeGreaterThanOrEqual(3); // Patroni: submits at t=0, 1, 2 (and maybe ~2.0+)
+  });
+
+  it("an unknown outcome is retried like Patroni's other failures (only REQUEST_DENIED ends the loop)", async () => {
+    let calls = 0;
+    const res = await kv.retry((cb) => {
+      calls++;
+      if (calls === 1) cb(undefined, RuntimeFailReason.UnknownOutcome);
+      else cb('ok', FailReason.Success);
+    }, 2);
+    expect({ res, calls }).toEqual({ res: 'ok', calls: 2 });
   });
 });

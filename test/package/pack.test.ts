@@ -167,6 +167,8 @@ describe('the packed package, installed into an empty project', () => {
       'ConfigError',
       'WireError',
       'TransportError',
+      'RaftdcsError',
+      'RuntimeFailReason',
       'MemoryJournal',
       'MemoryDumpStore',
       'MemoryNetwork',

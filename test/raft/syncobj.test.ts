@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { FailReason, RaftState } from '../../src/raft/core/types.js';
 import { FunctionTable, type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
+import type { ResultReason } from '../../src/raft/runtime/outcome.js';
 import { SyncObj, SyncObjConsumer, type SyncObjDeps, SyncObjError } from '../../src/raft/syncobj.js';
 import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import type { Transport } from '../../src/raft/transport/types.js';
@@ -92,7 +93,7 @@ describe('SyncObj runtime', () => {
     const leader = await leaderOf(cs);
     const follower = cs.find((c) => c !== leader)!;
     expect(await follower.call(follower.incr, [5])).toBe(5);
-    const got = await new Promise<[PyValue | undefined, FailReason]>((resolve) =>
+    const got = await new Promise<[PyValue | undefined, ResultReason]>((resolve) =>
       follower.callWithCallback(follower.incr, [2], undefined, (r, e) => resolve([r, e])),
     );
     expect(got).toEqual([7, FailReason.Success]);

@@ -22,7 +22,7 @@ import type { CasConditions, KvRecord } from '../../src/kv/record.js';
 import { decodeMethodCall } from '../../src/raft/commands.js';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
-import { CommandType, type FailReason, type LogEntry } from '../../src/raft/core/types.js';
+import { CommandType, type LogEntry } from '../../src/raft/core/types.js';
 import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
 import type { ResultCallback, Scheduler, SyncObjDeps } from '../../src/raft/syncobj.js';
 import type { PyDictKey, PyValue } from '../../src/wire/value.js';
@@ -123,7 +123,7 @@ class SimKVStore extends KVStoreTTL {
   }
 
   override retry(
-    submit: (cb: (result: PyValue | undefined, reason: FailReason) => void) => void,
+    submit: (cb: ResultCallback) => void,
     timeoutSeconds?: number | null,
   ): Promise<PyValue | undefined | false> {
     const call = this.nextCall;

@@ -5,6 +5,7 @@
  *
  * Pure: no I/O, no network.
  */
+import { RaftdcsError } from '../../errors.js';
 
 export const ClusterParseErrorCode = {
   /** `failover.scheduled_at` is present and truthy but not a date-time */
@@ -12,16 +13,16 @@ export const ClusterParseErrorCode = {
 } as const;
 export type ClusterParseErrorCode = (typeof ClusterParseErrorCode)[keyof typeof ClusterParseErrorCode];
 
-export class ClusterParseError extends Error {
+export class ClusterParseError extends RaftdcsError<ClusterParseErrorCode> {
   override readonly name = 'ClusterParseError';
   constructor(
-    readonly code: ClusterParseErrorCode,
+    code: ClusterParseErrorCode,
     /** the KV key whose value is bad (absolute when the loader knows the path, else relative) */
     readonly key: string,
     /** the offending text (for a non-string value: its JSON form) */
     readonly text: string,
     message: string,
   ) {
-    super(message);
+    super(code, message);
   }
 }

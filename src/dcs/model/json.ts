@@ -29,6 +29,7 @@
  *
  * This module is pure: no I/O, no network, no global state.
  */
+import { RaftdcsError } from '../../errors.js';
 
 import { PY_INT_MAX_STR_DIGITS } from '../../py/numbers.js';
 import { type PyScalar, pyFloatRepr, pyStrRepr } from '../../py/repr.js';
@@ -89,15 +90,15 @@ export const JsonParseErrorCode = {
 } as const;
 export type JsonParseErrorCode = (typeof JsonParseErrorCode)[keyof typeof JsonParseErrorCode];
 
-export class JsonParseError extends Error {
+export class JsonParseError extends RaftdcsError<JsonParseErrorCode> {
   override readonly name = 'JsonParseError';
   constructor(
-    readonly code: JsonParseErrorCode,
+    code: JsonParseErrorCode,
     message: string,
     /** offset in the text (UTF-16 code units; Python counts code points) */
     readonly position: number,
   ) {
-    super(message);
+    super(code, message);
   }
 }
 

@@ -5,6 +5,7 @@
  *
  * This module must never decide policy (what to truncate, what to skip); it only names failures.
  */
+import { RaftdcsError } from '../../errors.js';
 
 export const JournalCorruptCode = {
   /** the file starts with neither our magic nor pysyncobj's */
@@ -21,10 +22,10 @@ export const JournalCorruptCode = {
 export type JournalCorruptCode = (typeof JournalCorruptCode)[keyof typeof JournalCorruptCode];
 
 /** The journal file is damaged where damage cannot be explained by a torn last write. */
-export class JournalCorruptError extends Error {
+export class JournalCorruptError extends RaftdcsError<JournalCorruptCode> {
   override readonly name = 'JournalCorruptError';
   constructor(
-    readonly code: JournalCorruptCode,
+    code: JournalCorruptCode,
     /** the journal file */
     readonly file: string,
     /** byte offset of the damaged record (or header field) */
@@ -33,6 +34,7 @@ export class JournalCorruptError extends Error {
     readonly reason: string,
   ) {
     super(
+      code,
       `${code}: journal ${file} is corrupt at offset ${offset}: ${reason}. ` +
         'Refusing to start with a partial log; restore the file from a backup or a peer (remove it only if this node may rejoin empty).',
     );
@@ -40,15 +42,15 @@ export class JournalCorruptError extends Error {
 }
 
 /** A pysyncobj journal at the journal path could not be imported. */
-export class JournalMigrationError extends Error {
+export class JournalMigrationError extends RaftdcsError<'JOURNAL_MIGRATION_FAILED'> {
   override readonly name = 'JournalMigrationError';
-  readonly code = 'JOURNAL_MIGRATION_FAILED';
   constructor(
     readonly file: string,
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
     super(
+      'JOURNAL_MIGRATION_FAILED',
       `JOURNAL_MIGRATION_FAILED: cannot import the pysyncobj journal ${file}: ${reason}. ` +
         'Refusing to start rather than start with an empty log; the Python files were left untouched.',
       options,
@@ -56,14 +58,12 @@ export class JournalMigrationError extends Error {
   }
 }
 
+export type JournalStateCode = 'JOURNAL_NOT_OPEN' | 'JOURNAL_CLOSED' | 'JOURNAL_FAILED' | 'JOURNAL_BAD_OP';
+
 /** The journal was used in a state that does not allow it (not open, closed, or failed earlier). */
-export class JournalStateError extends Error {
+export class JournalStateError extends RaftdcsError<JournalStateCode> {
   override readonly name = 'JournalStateError';
-  constructor(
-    readonly code: 'JOURNAL_NOT_OPEN' | 'JOURNAL_CLOSED' | 'JOURNAL_FAILED' | 'JOURNAL_BAD_OP',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${code}: ${message}`, options);
+  constructor(code: JournalStateCode, message: string, options?: { cause?: unknown }) {
+    super(code, `${code}: ${message}`, options);
   }
 }

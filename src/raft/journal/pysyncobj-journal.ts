@@ -14,6 +14,7 @@
  * interpret a command (entries are returned as opaque bytes).
  */
 import { readFile } from 'node:fs/promises';
+import { RaftdcsError } from '../../errors.js';
 import { decodePickle } from '../../wire/pickle/index.js';
 import { isDict, type PyValue } from '../../wire/value.js';
 
@@ -52,15 +53,15 @@ export const JournalErrorCode = {
 
 export type JournalErrorCode = (typeof JournalErrorCode)[keyof typeof JournalErrorCode];
 
-export class JournalFormatError extends Error {
+export class JournalFormatError extends RaftdcsError<JournalErrorCode> {
   override readonly name = 'JournalFormatError';
   constructor(
-    readonly code: JournalErrorCode,
+    code: JournalErrorCode,
     message: string,
     /** byte offset in the file where the problem was found, when known */
     readonly offset?: number,
   ) {
-    super(offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`);
+    super(code, offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`);
   }
 }
 

@@ -23,6 +23,7 @@
  * Pure: no I/O, no clock. It must never accept a state that needs the override, and never refuse
  * one of the states above.
  */
+import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { JournalOpened } from './types.js';
 
@@ -63,10 +64,10 @@ const RISK =
   'cluster first (raftdcs admin -remove) and is added back afterwards';
 
 /** The data files show a partial loss of this node's state; the node refuses to start. */
-export class PartialDataError extends Error {
+export class PartialDataError extends RaftdcsError<PartialDataCode> {
   override readonly name = 'PartialDataError';
   constructor(
-    readonly code: PartialDataCode,
+    code: PartialDataCode,
     /** the journal file ('(in memory)' for an in-memory journal) */
     readonly journalFile: string,
     readonly dumpFile: string,
@@ -77,7 +78,7 @@ export class PartialDataError extends Error {
     /** whether `unsafeAllowPartialData` lets the node start anyway */
     readonly overridable: boolean,
   ) {
-    super(`${code}: refusing to start: ${reason}. ${wayOut}`);
+    super(code, `${code}: refusing to start: ${reason}. ${wayOut}`);
   }
 }
 

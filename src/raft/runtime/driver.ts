@@ -13,6 +13,7 @@
  * asynchronous completion (fsync, dump write, dump decode) act on a core state it was not started
  * for, and never let one bad peer or frame take the process down.
  */
+import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { WireError } from '../../wire/errors.js';
 import { encodePickle } from '../../wire/pickle/index.js';
@@ -29,22 +30,18 @@ import type { Dump } from '../snapshot/dump.js';
 import type { DumpStore } from '../snapshot/dump-store.js';
 import type { Transport, TransportHandler } from '../transport/types.js';
 import type { DumpCodec } from './dump-codec.js';
+import { type ResultCallback, type ResultReason, RuntimeFailReason } from './outcome.js';
 import type { Scheduler, TimerHandle } from './scheduler.js';
-
-/** Internal outcome codes beyond pysyncobj's FAIL_REASON (never sent on the wire). */
-export const DESTROYED = -1 as FailReason;
-export const APPLY_FAILED = -2 as FailReason;
-/** the entry's index was covered by a snapshot: whether it was applied here is unknown */
-export const UNKNOWN_OUTCOME = -3 as FailReason;
 
 /** how many applied results are remembered for late index assignments */
 const RECENT_RESULTS = 4096;
 
-export type ResultCallback = (result: PyValue | undefined, failReason: FailReason) => void;
-
 /** An entry whose application must stop the node (e.g. a code version this node does not have). */
-export class FatalApplyError extends Error {
+export class FatalApplyError extends RaftdcsError<'FATAL_APPLY'> {
   override readonly name = 'FatalApplyError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FATAL_APPLY', message, options);
+  }
 }
 
 /** What the driver needs from the object it drives (SyncObj). */
@@ -89,7 +86,7 @@ export interface DriverSeams {
 }
 
 interface Pending {
-  settle(result: PyValue | undefined, reason: FailReason): void;
+  settle(result: PyValue | undefined, reason: ResultReason): void;
 }
 
 /** what applying an entry gave (kept for index assignments that arrive after the apply) */
@@ -312,9 +309,10 @@ export class RaftDriver {
     this.tickTimer?.cancel();
     this.tickTimer = null;
     await started.catch(() => undefined);
-    for (const p of this.pending.values()) p.settle(undefined, DESTROYED);
+    for (const p of this.pending.values()) p.settle(undefined, RuntimeFailReason.Destroyed);
     this.pending.clear();
-    for (const list of this.waiters.values()) for (const w of list) w.pending.settle(undefined, DESTROYED);
+    for (const list of this.waiters.values())
+      for (const w of list) w.pending.settle(undefined, RuntimeFailReason.Destroyed);
     this.waiters.clear();
     await this.transport?.destroy();
     await this.dumpWrites;
@@ -385,7 +383,7 @@ export class RaftDriver {
   /** Propose raw command bytes (type byte + payload); `cb` gets the outcome once applied here. */
   submit(command: Uint8Array, cb: ResultCallback | null, started: Promise<void>): void {
     if (this.destroyed || this.fatalError) {
-      cb?.(undefined, DESTROYED);
+      cb?.(undefined, RuntimeFailReason.Destroyed);
       return;
     }
     const core = this.coreRef;
@@ -393,7 +391,7 @@ export class RaftDriver {
       // not started yet: retry once the journal is open
       started.then(
         () => this.submit(command, cb, started),
-        () => cb?.(undefined, DESTROYED),
+        () => cb?.(undefined, RuntimeFailReason.Destroyed),
       );
       return;
     }
@@ -419,9 +417,9 @@ export class RaftDriver {
       // applied results; when that is too far back, the outcome is unknown rather than guessed
       const slot = this.recentResults[p.index % RECENT_RESULTS];
       const applied = slot?.index === p.index ? slot : undefined;
-      if (applied === undefined) pending.settle(undefined, UNKNOWN_OUTCOME);
+      if (applied === undefined) pending.settle(undefined, RuntimeFailReason.UnknownOutcome);
       else if (applied.term !== p.term) pending.settle(undefined, FailReason.Discarded);
-      else pending.settle(applied.result, applied.ok ? FailReason.Success : APPLY_FAILED);
+      else pending.settle(applied.result, applied.ok ? FailReason.Success : RuntimeFailReason.ApplyFailed);
       return;
     }
     const list = this.waiters.get(p.index) ?? [];
@@ -720,7 +718,7 @@ export class RaftDriver {
       for (const w of ws) {
         if (w.term !== e.term) w.pending.settle(undefined, FailReason.Discarded);
         else if (ok) w.pending.settle(result, FailReason.Success);
-        else w.pending.settle(undefined, APPLY_FAILED);
+        else w.pending.settle(undefined, RuntimeFailReason.ApplyFailed);
       }
     }
   }
@@ -988,7 +986,7 @@ export class RaftDriver {
         for (const [index, list] of [...this.waiters]) {
           if (index > dump.lastEntry.index) continue;
           this.waiters.delete(index);
-          for (const w of list) w.pending.settle(undefined, UNKNOWN_OUTCOME);
+          for (const w of list) w.pending.settle(undefined, RuntimeFailReason.UnknownOutcome);
         }
         this.log.info(
           { lastIndex: dump.lastEntry.index, bytes: data.length },

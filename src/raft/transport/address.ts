@@ -6,6 +6,7 @@
  * This module must never do I/O (no DNS here) nor rewrite an address used as an identity.
  */
 import { isIP } from 'node:net';
+import { RaftdcsError } from '../../errors.js';
 import { pyStrCompare } from '../../py/compare.js';
 
 export interface HostPort {
@@ -14,8 +15,12 @@ export interface HostPort {
   port: number;
 }
 
-export class AddressError extends Error {
+/** An address that is not `host:port` (code `INVALID_ADDRESS`; the message says what is wrong). */
+export class AddressError extends RaftdcsError<'INVALID_ADDRESS'> {
   override readonly name = 'AddressError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ADDRESS', message, options);
+  }
 }
 
 /** `host:port` → parts, as pysyncobj's `rsplit(':', 1)` + `int(port)` (port must be 0…65535 digits). */

@@ -60,6 +60,7 @@
  * retry a connect or a bind in a tight loop; pass a ping or a key-exchange message to the owner.
  */
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { Fernet, type SecondsClock } from '../../wire/fernet.js';
 import { encodeFrameFromPickle, type RandomSource } from '../../wire/frame.js';
@@ -91,16 +92,16 @@ export const TransportErrorCode = {
 } as const;
 export type TransportErrorCode = (typeof TransportErrorCode)[keyof typeof TransportErrorCode];
 
-export class TransportError extends Error {
+export class TransportError extends RaftdcsError<TransportErrorCode> {
   override readonly name = 'TransportError';
   constructor(
-    readonly code: TransportErrorCode,
+    code: TransportErrorCode,
     message: string,
     /** the address concerned (the listen address for BindFailed) */
     readonly address?: string,
-    override readonly cause?: unknown,
+    cause?: unknown,
   ) {
-    super(`${code}: ${message}`);
+    super(code, `${code}: ${message}`, cause === undefined ? undefined : { cause });
   }
 }
 

@@ -9,6 +9,7 @@
  */
 
 import { connect as netConnect } from 'node:net';
+import { RaftdcsError } from '../../errors.js';
 import { type Logger, silentLogger } from '../../logger.js';
 import { Fernet } from '../../wire/fernet.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../wire/frame.js';
@@ -31,15 +32,15 @@ export const UtilityErrorCode = {
 } as const;
 export type UtilityErrorCode = (typeof UtilityErrorCode)[keyof typeof UtilityErrorCode];
 
-export class UtilityError extends Error {
+export class UtilityError extends RaftdcsError<UtilityErrorCode> {
   override readonly name = 'UtilityError';
   constructor(
-    readonly code: UtilityErrorCode,
+    code: UtilityErrorCode,
     readonly address: string,
     message: string,
-    override readonly cause?: unknown,
+    cause?: unknown,
   ) {
-    super(`${code}: ${address}: ${message}`);
+    super(code, `${code}: ${address}: ${message}`, cause === undefined ? undefined : { cause });
   }
 }
 
