@@ -15,6 +15,7 @@
  */
 import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { pyStrCompare } from '../../py/compare.js';
 import { WireError } from '../../wire/errors.js';
 import { encodePickle } from '../../wire/pickle/index.js';
 import type { PyValue } from '../../wire/value.js';
@@ -885,7 +886,7 @@ export class RaftDriver {
   /** logCompactionSplit: each node dumps only in its own slot of the logCompactionMinTime period. */
   private inOwnCompactionSlot(nowMs: number, members: readonly string[]): boolean {
     if (this.selfAddress === null) return true;
-    const ids = [...members, this.selfAddress].sort();
+    const ids = [...members, this.selfAddress].sort(pyStrCompare); // Python's sorted(): code-point order
     const interval = this.conf.values.logCompactionMinTime;
     const t = (this.startedAtWallMs + nowMs - this.startedAtMs) / 1000;
     const periodStart = Math.floor(t / interval) * interval;
