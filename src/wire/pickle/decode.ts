@@ -1075,80 +1075,85 @@ class Decoder {
     let result: PyValue;
     let info: Info | undefined;
     switch (fn.id) {
-      case G_CODECS_ENCODE: {
-        const text = a[0] as Slot;
-        const e = a[1] as Slot;
-        const enc = e instanceof Latin1Text ? e.text() : e;
-        if (a.length !== 2 || (enc !== 'latin1' && enc !== 'latin-1')) {
-          this.fail("_codecs.encode needs (str, 'latin1')");
-        }
-        if (text instanceof Latin1Text) {
-          result = text.take();
-        } else {
-          if (typeof text !== 'string') this.fail("_codecs.encode needs (str, 'latin1')");
-          if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
-          result = Buffer.from(text, 'latin1');
-        }
+      case G_CODECS_ENCODE:
+        result = this.codecsEncodeCall(a);
         break;
-      }
       case G_BYTES:
         result = this.bytesCall(a);
         break;
       case G_SET:
-      case G_FROZENSET: {
-        if (a.length > 1) this.fail(`${fn.qualname} takes at most one argument`);
-        const items: PyValue[] = [];
-        const keys = new Set<string>();
-        if (a.length === 1) {
-          const src = a[0] as PyValue;
-          let list: readonly PyValue[];
-          if (Array.isArray(src)) list = src;
-          else if (src instanceof PyTuple || src instanceof PySet || src instanceof PyFrozenSet)
-            list = src.items;
-          else this.fail(`${fn.qualname} argument must be a list or tuple (${describe(src)})`);
-          for (const v of list) {
-            const key = this.hashKey(v);
-            if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
-            if (key !== null) {
-              if (keys.has(key)) continue;
-              keys.add(key);
-            }
-            items.push(v);
-          }
-        }
-        // the items were measured inside the argument tuple: size(args) = 1 + size(list)
-        const argInfo = this.infos[sp - 1] as Info;
-        info = new Info(Math.max(1, argInfo.size - 1), Math.max(1, argInfo.depth - 1), false);
-        if (fn.id === G_SET) {
-          info.keys = keys;
-          result = new PySet(items);
-        } else {
-          result = new PyFrozenSet(items);
-        }
+      case G_FROZENSET:
+        // the items were measured inside the argument tuple
+        [result, info] = this.setCall(fn, a, this.infos[sp - 1] as Info);
         break;
-      }
-      case G_RECONSTRUCTOR: {
-        const cls = a[0] as Slot;
-        const base = a[1] as Slot;
-        if (
-          a.length !== 3 ||
-          !(cls instanceof GlobalRef) ||
-          (cls.id !== G_TCPNODE && cls.id !== G_NODE) ||
-          !(base instanceof GlobalRef) ||
-          base.id !== G_OBJECT
-        ) {
-          // with base `object` Python ignores the third argument (the state; None in real pickles)
-          this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, state)');
-        }
-        result = new PyObject(cls.qualname, new Map());
+      case G_RECONSTRUCTOR:
+        result = this.reconstructorCall(a);
         info = new Info(2, 2, false);
         break;
-      }
       default:
         this.fail(`${fn.qualname} cannot be called by REDUCE`);
     }
     this.sp = sp - 2;
     this.push(result, info);
+  }
+
+  /** `_codecs.encode(str, 'latin1')`: the bytes of a protocol-2 pickle */
+  private codecsEncodeCall(a: readonly Slot[]): Buffer {
+    const text = a[0] as Slot;
+    const e = a[1] as Slot;
+    const enc = e instanceof Latin1Text ? e.text() : e;
+    if (a.length !== 2 || (enc !== 'latin1' && enc !== 'latin-1')) {
+      this.fail("_codecs.encode needs (str, 'latin1')");
+    }
+    if (text instanceof Latin1Text) return text.take();
+    if (typeof text !== 'string') this.fail("_codecs.encode needs (str, 'latin1')");
+    if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
+    return Buffer.from(text, 'latin1');
+  }
+
+  /** `set(items)` / `frozenset(items)`, deduplicated as Python does; `argInfo` measures the argument tuple */
+  private setCall(fn: GlobalRef, a: readonly PyValue[], argInfo: Info): [PySet | PyFrozenSet, Info] {
+    if (a.length > 1) this.fail(`${fn.qualname} takes at most one argument`);
+    const items: PyValue[] = [];
+    const keys = new Set<string>();
+    if (a.length === 1) {
+      const src = a[0] as PyValue;
+      let list: readonly PyValue[];
+      if (Array.isArray(src)) list = src;
+      else if (src instanceof PyTuple || src instanceof PySet || src instanceof PyFrozenSet) list = src.items;
+      else this.fail(`${fn.qualname} argument must be a list or tuple (${describe(src)})`);
+      for (const v of list) {
+        const key = this.hashKey(v);
+        if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
+        if (key !== null) {
+          if (keys.has(key)) continue;
+          keys.add(key);
+        }
+        items.push(v);
+      }
+    }
+    // size(args) = 1 + size(list)
+    const info = new Info(Math.max(1, argInfo.size - 1), Math.max(1, argInfo.depth - 1), false);
+    if (fn.id !== G_SET) return [new PyFrozenSet(items), info];
+    info.keys = keys;
+    return [new PySet(items), info];
+  }
+
+  /** `copyreg._reconstructor(TCPNode|Node, object, state)`: an empty node object (BUILD fills it) */
+  private reconstructorCall(a: readonly Slot[]): PyObject {
+    const cls = a[0] as Slot;
+    const base = a[1] as Slot;
+    if (
+      a.length !== 3 ||
+      !(cls instanceof GlobalRef) ||
+      (cls.id !== G_TCPNODE && cls.id !== G_NODE) ||
+      !(base instanceof GlobalRef) ||
+      base.id !== G_OBJECT
+    ) {
+      // with base `object` Python ignores the third argument (the state; None in real pickles)
+      this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, state)');
+    }
+    return new PyObject(cls.qualname, new Map());
   }
 
   private bytesCall(a: readonly PyValue[]): Buffer {

@@ -137,74 +137,67 @@ export function quotedString(b: Buffer, a: number, e: number, fail: Fail): strin
     fail('the STRING argument must be quoted');
   }
   const out: number[] = [];
-  let ascii = true;
   const end = e - 1;
   for (let i = a + 1; i < end; i++) {
-    let c = b[i] as number;
-    if (c === 0x5c) {
-      i++;
-      if (i >= end) fail('trailing \\ in STRING');
-      c = b[i] as number;
-      switch (c) {
-        case 0x0a: // backslash-newline: line continuation
-          continue;
-        case 0x61: // \a
-          c = 7;
-          break;
-        case 0x62: // \b
-          c = 8;
-          break;
-        case 0x66: // \f
-          c = 12;
-          break;
-        case 0x6e: // \n
-          c = 10;
-          break;
-        case 0x72: // \r
-          c = 13;
-          break;
-        case 0x74: // \t
-          c = 9;
-          break;
-        case 0x76: // \v
-          c = 11;
-          break;
-        case 0x5c:
-        case 0x27:
-        case 0x22:
-          break;
-        case 0x78: {
-          // \xhh: exactly two hex digits
-          const h1 = i + 1 < end ? hexValue(b[i + 1]) : -1;
-          const h2 = i + 2 < end ? hexValue(b[i + 2]) : -1;
-          if (h1 < 0 || h2 < 0) fail('invalid \\x escape in STRING');
-          c = h1 * 16 + h2;
-          i += 2;
-          break;
-        }
-        default:
-          if (c >= 0x30 && c <= 0x37) {
-            // \o, \oo, \ooo octal
-            let v = c - 0x30;
-            for (let k = 0; k < 2 && i + 1 < end; k++) {
-              const d = (b[i + 1] as number) - 0x30;
-              if (d < 0 || d > 7) break;
-              v = v * 8 + d;
-              i++;
-            }
-            c = v & 0xff;
-          } else {
-            out.push(0x5c); // unknown escape: kept as is
-          }
-      }
-    }
-    if (c >= 0x80) ascii = false;
-    out.push(c);
+    const c = b[i] as number;
+    if (c === 0x5c) i = unescapeInto(b, i + 1, end, out, fail);
+    else out.push(c);
   }
   // unlike SHORT_BINSTRING/BINSTRING, pysyncobj's fallback loader does not keep a non-ASCII STRING
   // as bytes: Python cannot load it at all
-  if (!ascii) fail('STRING with non-ASCII content (Python cannot load it)');
+  if (out.some((c) => c >= 0x80)) fail('STRING with non-ASCII content (Python cannot load it)');
   return Buffer.from(out).toString('latin1');
+}
+
+/** the one-character escapes of a Python 2 str literal: \a \b \f \n \r \t \v \\ \' \" */
+const SIMPLE_ESCAPES: ReadonlyMap<number, number> = new Map([
+  [0x61, 7],
+  [0x62, 8],
+  [0x66, 12],
+  [0x6e, 10],
+  [0x72, 13],
+  [0x74, 9],
+  [0x76, 11],
+  [0x5c, 0x5c],
+  [0x27, 0x27],
+  [0x22, 0x22],
+]);
+
+/**
+ * The escape after a backslash, its first character at b[i] (before `end`): push the byte(s) it
+ * stands for to `out`; returns the index of its last character.
+ */
+function unescapeInto(b: Buffer, i: number, end: number, out: number[], fail: Fail): number {
+  if (i >= end) fail('trailing \\ in STRING');
+  const c = b[i] as number;
+  if (c === 0x0a) return i; // backslash-newline: line continuation
+  const simple = SIMPLE_ESCAPES.get(c);
+  if (simple !== undefined) {
+    out.push(simple);
+    return i;
+  }
+  if (c === 0x78) {
+    // \xhh: exactly two hex digits
+    const h1 = i + 1 < end ? hexValue(b[i + 1]) : -1;
+    const h2 = i + 2 < end ? hexValue(b[i + 2]) : -1;
+    if (h1 < 0 || h2 < 0) fail('invalid \\x escape in STRING');
+    out.push(h1 * 16 + h2);
+    return i + 2;
+  }
+  if (c >= 0x30 && c <= 0x37) {
+    // \o, \oo, \ooo octal
+    let v = c - 0x30;
+    for (let k = 0; k < 2 && i + 1 < end; k++) {
+      const d = (b[i + 1] as number) - 0x30;
+      if (d < 0 || d > 7) break;
+      v = v * 8 + d;
+      i++;
+    }
+    out.push(v & 0xff);
+    return i;
+  }
+  out.push(0x5c, c); // unknown escape: kept as is
+  return i;
 }
 
 /** protocol 0 UNICODE: raw-unicode-escape (Latin-1 bytes, \uXXXX and \UXXXXXXXX escapes) */
