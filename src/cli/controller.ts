@@ -13,7 +13,7 @@
  * tight loop (the transport retries every `bind_retry_time`), and never swallow a fatal node
  * error: it becomes exit code 4.
  */
-import type { LevelWithSilent } from 'pino';
+import type { LevelWithSilent, Logger } from 'pino';
 import {
   type ControllerSettings,
   controllerSettings,
@@ -31,7 +31,13 @@ import { ConfigError } from '../raft/config.js';
 import { RAFTDCS_VERSION as VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
 import { type HttpEndpoint, startHttpEndpoint } from './http.js';
-import { createLogging, DEFAULT_LOG_LEVEL, type LogFormat, parseLogLevel } from './logging.js';
+import {
+  type CliLogging,
+  createLogging,
+  DEFAULT_LOG_LEVEL,
+  type LogFormat,
+  parseLogLevel,
+} from './logging.js';
 import { createMetrics } from './metrics.js';
 
 /** How long a clean stop may take before we give up and exit with code 4. */
@@ -60,36 +66,89 @@ export interface ControllerOptions {
 
 /** Run the controller until it is told to stop; resolves to the exit code. */
 export async function runController(options: ControllerOptions): Promise<ExitCode> {
-  const stderr = options.stderr ?? process.stderr;
-  const reportConfigError = (e: unknown): ExitCode => {
-    if (!(e instanceof ConfigError)) throw e;
-    stderr.write(`${e.message}\n`);
-    stderr.write('(see raftdcs controller --help and docs/controller.md)\n');
-    return ExitCode.Config;
-  };
-
-  let pinnedLevel: LevelWithSilent | null = null;
-  let loaded: LoadedConfig;
-  let settings: ControllerSettings;
-  let level: LevelWithSilent;
+  let start: ControllerStart;
   try {
-    if (options.logLevel) {
-      pinnedLevel = parseLogLevel(options.logLevel);
-      if (pinnedLevel === null) throw new ConfigError('--log-level', unknownLevel(options.logLevel));
-    }
-    loaded = loadPatroniConfig({ path: options.configPath, env: options.env, consumeEnv: true });
-    settings = controllerSettings(loaded.config, {
-      http: options.http,
-      maxBindRetries: options.maxBindRetries,
-    });
-    level = pinnedLevel ?? levelOf(loaded.config);
-    prepareControllerDataDir(settings.node.dataDir);
+    start = loadControllerStart(options);
   } catch (e) {
-    return reportConfigError(e);
+    return reportConfigError(e, options.stderr ?? process.stderr);
   }
-
-  const logging = createLogging({ level, format: options.logFormat ?? 'auto' });
+  const logging = createLogging({ level: start.level, format: options.logFormat ?? 'auto' });
   const log = logging.logger;
+  const allowPartialData = options.unsafeAllowPartialData === true;
+  // Test-only: the chaos campaign's control run (test/chaos) proves its checks catch lost writes by
+  // running controllers that keep their log in memory. Never documented for operators.
+  const unsafeNoJournal = process.env.RAFTDCS_UNSAFE_TEST_NO_JOURNAL === '1';
+  logStartup(log, start, allowPartialData, unsafeNoJournal);
+
+  // signals: installed before anything is started, removed when we return
+  const signals = installSignalHandlers(logging, start);
+  const running: RunningParts = { kv: null, http: null };
+  const shutdown = (code: ExitCode) => shutdownController(code, running, log);
+  try {
+    const store = await openControllerNode(start.settings, logging, allowPartialData, unsafeNoJournal);
+    running.kv = store;
+    const startFailure = await waitListening(store, start.settings, signals.stopRequested, log);
+    if (startFailure !== null) return await shutdown(startFailure);
+    if (start.settings.http !== null) {
+      const http = await startControllerHttp(start.settings.http, store, logging);
+      if (http === null) return await shutdown(ExitCode.StartFailed);
+      running.http = http;
+    }
+    const outcome = await Promise.race([signals.stopRequested, store.failed]);
+    if (outcome instanceof Error) {
+      log.fatal({ err: outcome.message }, 'the raft node stopped on a fatal error');
+      return await shutdown(ExitCode.Fatal);
+    }
+    return await shutdown(ExitCode.Ok);
+  } catch (e) {
+    log.fatal({ err: e }, 'the raft controller failed');
+    return await shutdown(ExitCode.Fatal);
+  } finally {
+    signals.remove();
+  }
+}
+
+/** What the controller starts from: the configuration read, its settings and the log level. */
+interface ControllerStart {
+  readonly loaded: LoadedConfig;
+  readonly settings: ControllerSettings;
+  readonly level: LevelWithSilent;
+  /** the level `--log-level` fixes (SIGHUP does not change it), else null */
+  readonly pinnedLevel: LevelWithSilent | null;
+}
+
+/** Read the configuration and prepare the data directory; throws ConfigError. */
+function loadControllerStart(options: ControllerOptions): ControllerStart {
+  let pinnedLevel: LevelWithSilent | null = null;
+  if (options.logLevel) {
+    pinnedLevel = parseLogLevel(options.logLevel);
+    if (pinnedLevel === null) throw new ConfigError('--log-level', unknownLevel(options.logLevel));
+  }
+  const loaded = loadPatroniConfig({ path: options.configPath, env: options.env, consumeEnv: true });
+  const settings = controllerSettings(loaded.config, {
+    http: options.http,
+    maxBindRetries: options.maxBindRetries,
+  });
+  const level = pinnedLevel ?? levelOf(loaded.config);
+  prepareControllerDataDir(settings.node.dataDir);
+  return { loaded, settings, level, pinnedLevel };
+}
+
+/** A configuration error on stderr (nothing is started yet): exit code Config. Rethrows anything else. */
+function reportConfigError(e: unknown, stderr: { write(s: string): unknown }): ExitCode {
+  if (!(e instanceof ConfigError)) throw e;
+  stderr.write(`${e.message}\n`);
+  stderr.write('(see raftdcs controller --help and docs/controller.md)\n');
+  return ExitCode.Config;
+}
+
+/** The configuration warnings, what is started, and the warnings of the unsafe modes. */
+function logStartup(
+  log: Logger,
+  { loaded, settings }: ControllerStart,
+  allowPartialData: boolean,
+  unsafeNoJournal: boolean,
+): void {
   for (const w of loaded.warnings) log.warn(w);
   const node = settings.node;
   if (settings.unknownRaftKeys.length > 0) {
@@ -110,25 +169,30 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
     'starting the raft controller',
   );
   if (node.timeouts.logLine !== null) log.info(node.timeouts.logLine);
-  const allowPartialData = options.unsafeAllowPartialData === true;
   if (allowPartialData) {
     log.warn(
       { journal: node.files.journal, dump: node.files.dump },
       '--unsafe-allow-partial-data: starting even if the journal or dump shows lost data (the node then forgets its vote and acknowledged entries); do not pass it to later starts',
     );
   }
-
-  // Test-only: the chaos campaign's control run (test/chaos) proves its checks catch lost writes by
-  // running controllers that keep their log in memory. Never documented for operators.
-  const unsafeNoJournal = process.env.RAFTDCS_UNSAFE_TEST_NO_JOURNAL === '1';
   if (unsafeNoJournal) {
     log.warn(
       { env: 'RAFTDCS_UNSAFE_TEST_NO_JOURNAL' },
       'UNSAFE TEST MODE: no journal and no dump on disk; a crash forgets acknowledged writes and votes',
     );
   }
+}
 
-  // ---- signals: installed before anything is started, removed when we return
+interface SignalHandlers {
+  /** resolves with the name of the first SIGTERM/SIGINT */
+  readonly stopRequested: Promise<string>;
+  /** remove every handler installed */
+  remove(): void;
+}
+
+/** SIGTERM/SIGINT stop, SIGHUP re-reads the log level, an uncaught error exits with Fatal. */
+function installSignalHandlers(logging: CliLogging, start: ControllerStart): SignalHandlers {
+  const log = logging.logger;
   let resolveStop!: (why: string) => void;
   const stopRequested = new Promise<string>((resolve) => {
     resolveStop = resolve;
@@ -143,32 +207,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
     log.info({ signal }, 'stopping the raft controller');
     resolveStop(signal);
   };
-  const onHangup = () => {
-    if (pinnedLevel !== null) {
-      log.info({ level: pinnedLevel }, 'SIGHUP: the log level is fixed by --log-level');
-      return;
-    }
-    let next: LevelWithSilent;
-    try {
-      next = levelOf(reloadPatroniConfig(loaded));
-    } catch (e) {
-      log.error(
-        { err: (e as Error).message },
-        'SIGHUP: the configuration could not be re-read; nothing changed',
-      );
-      return;
-    }
-    if (next === logging.level) {
-      log.info({ level: next }, 'SIGHUP: configuration re-read; the log level is unchanged');
-      return;
-    }
-    // logged at info: after the switch when it makes the log more verbose, else before it
-    const from = logging.level;
-    const moreVerbose = log.levels.values[next] < log.levels.values[from];
-    if (moreVerbose) logging.setLevel(next);
-    log.info({ from, to: next }, 'SIGHUP: log level changed');
-    if (!moreVerbose) logging.setLevel(next);
-  };
+  const onHangup = () => reloadLogLevel(logging, start);
   const onUncaught = (e: unknown) => {
     log.fatal({ err: e }, 'uncaught error; exiting');
     process.exit(ExitCode.Fatal);
@@ -178,110 +217,160 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
   process.on('SIGHUP', onHangup);
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
+  return {
+    stopRequested,
+    remove: () => {
+      process.off('SIGTERM', onStopSignal);
+      process.off('SIGINT', onStopSignal);
+      process.off('SIGHUP', onHangup);
+      process.off('uncaughtException', onUncaught);
+      process.off('unhandledRejection', onUncaught);
+    },
+  };
+}
 
-  let kv: KVStoreTTL | null = null;
-  let http: HttpEndpoint | null = null;
+/** SIGHUP: re-read the configuration and apply its log level (unless `--log-level` fixed it). */
+function reloadLogLevel(logging: CliLogging, { loaded, pinnedLevel }: ControllerStart): void {
+  const log = logging.logger;
+  if (pinnedLevel !== null) {
+    log.info({ level: pinnedLevel }, 'SIGHUP: the log level is fixed by --log-level');
+    return;
+  }
+  let next: LevelWithSilent;
   try {
-    const raftLog = logging.child({ component: 'raft' });
-    kv = await KVStoreTTL.open({
-      selfAddr: node.selfAddr,
-      partnerAddrs: node.partnerAddrs,
-      retryTimeout: node.retryTimeout,
-      conf: {
-        // Patroni's SyncObjConf: password, bind address, journal and dump files, DNS cache times,
-        // the custom timeout knobs; no onReady (the controller has no callbacks)
-        ...node.conf,
-        maxBindRetries: settings.maxBindRetries,
-        bindRetryTime: settings.bindRetryTime,
-        fsync: 'always',
-        ...(unsafeNoJournal ? { journalFile: null, fullDumpFile: null } : {}),
-        unsafeAllowPartialData: allowPartialData,
-        logger: raftLog,
-      },
-    });
-    const store = kv;
-    const started = store.waitBinded().then(
-      () => null,
-      (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-    );
-    const first = await Promise.race([started, stopRequested.then(() => 'stop' as const)]);
-    if (first instanceof Error) {
-      log.error(
-        {
-          err: first.message,
-          selfAddr: node.selfAddr,
-          bindAddr: settings.bindAddr,
-          maxBindRetries: settings.maxBindRetries,
-        },
-        'the raft node could not start',
-      );
-      return await shutdown(ExitCode.StartFailed);
-    }
-    if (first === 'stop') return await shutdown(ExitCode.Ok);
-    log.info({ selfAddr: node.selfAddr }, 'raft node listening');
-
-    if (settings.http !== null) {
-      try {
-        http = await startHttpEndpoint({
-          listen: settings.http,
-          kv: store,
-          metrics: createMetrics(store, VERSION),
-          version: VERSION,
-          logger: logging.child({ component: 'http' }),
-        });
-        log.info({ address: http.address }, 'HTTP endpoint listening (GET /status, /metrics)');
-      } catch (e) {
-        log.error({ err: (e as Error).message, http: settings.http }, 'the HTTP endpoint could not start');
-        return await shutdown(ExitCode.StartFailed);
-      }
-    }
-
-    const outcome = await Promise.race([stopRequested, store.failed]);
-    if (outcome instanceof Error) {
-      log.fatal({ err: outcome.message }, 'the raft node stopped on a fatal error');
-      return await shutdown(ExitCode.Fatal);
-    }
-    return await shutdown(ExitCode.Ok);
+    next = levelOf(reloadPatroniConfig(loaded));
   } catch (e) {
-    log.fatal({ err: e }, 'the raft controller failed');
-    return await shutdown(ExitCode.Fatal);
-  } finally {
-    process.off('SIGTERM', onStopSignal);
-    process.off('SIGINT', onStopSignal);
-    process.off('SIGHUP', onHangup);
-    process.off('uncaughtException', onUncaught);
-    process.off('unhandledRejection', onUncaught);
+    log.error(
+      { err: (e as Error).message },
+      'SIGHUP: the configuration could not be re-read; nothing changed',
+    );
+    return;
   }
+  if (next === logging.level) {
+    log.info({ level: next }, 'SIGHUP: configuration re-read; the log level is unchanged');
+    return;
+  }
+  // logged at info: after the switch when it makes the log more verbose, else before it
+  const from = logging.level;
+  const moreVerbose = log.levels.values[next] < log.levels.values[from];
+  if (moreVerbose) logging.setLevel(next);
+  log.info({ from, to: next }, 'SIGHUP: log level changed');
+  if (!moreVerbose) logging.setLevel(next);
+}
 
-  /** Close the HTTP endpoint and the node (sockets, journal) within a deadline. */
-  async function shutdown(code: ExitCode): Promise<ExitCode> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), SHUTDOWN_DEADLINE_MS);
-    });
-    const work = (async () => {
-      await http?.close();
-      await kv?.destroy();
-      return 'done' as const;
-    })();
-    try {
-      const r = await Promise.race([work, deadline]);
-      if (r === 'timeout') {
-        log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'the node did not stop in time');
-        return ExitCode.Fatal;
-      }
-    } catch (e) {
-      log.error(
-        { err: (e as Error).message },
-        'the node did not stop cleanly (journal flush or close failed)',
-      );
-      return ExitCode.Fatal;
-    } finally {
-      clearTimeout(timer);
-    }
-    log.info({ exitCode: code }, 'raft controller stopped');
-    return code;
+/** Open the voting KVStoreTTL node with Patroni's SyncObjConf (it starts binding on its own). */
+function openControllerNode(
+  settings: ControllerSettings,
+  logging: CliLogging,
+  allowPartialData: boolean,
+  unsafeNoJournal: boolean,
+): Promise<KVStoreTTL> {
+  const node = settings.node;
+  return KVStoreTTL.open({
+    selfAddr: node.selfAddr,
+    partnerAddrs: node.partnerAddrs,
+    retryTimeout: node.retryTimeout,
+    conf: {
+      // Patroni's SyncObjConf: password, bind address, journal and dump files, DNS cache times,
+      // the custom timeout knobs; no onReady (the controller has no callbacks)
+      ...node.conf,
+      maxBindRetries: settings.maxBindRetries,
+      bindRetryTime: settings.bindRetryTime,
+      fsync: 'always',
+      ...(unsafeNoJournal ? { journalFile: null, fullDumpFile: null } : {}),
+      unsafeAllowPartialData: allowPartialData,
+      logger: logging.child({ component: 'raft' }),
+    },
+  });
+}
+
+/**
+ * Wait until the node listens, or a stop is requested first. Null when it listens; else the exit
+ * code to stop with (StartFailed when binding failed, Ok on a stop).
+ */
+async function waitListening(
+  store: KVStoreTTL,
+  settings: ControllerSettings,
+  stopRequested: Promise<string>,
+  log: Logger,
+): Promise<ExitCode | null> {
+  const node = settings.node;
+  const started = store.waitBinded().then(
+    () => null,
+    (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+  );
+  const first = await Promise.race([started, stopRequested.then(() => 'stop' as const)]);
+  if (first instanceof Error) {
+    log.error(
+      {
+        err: first.message,
+        selfAddr: node.selfAddr,
+        bindAddr: settings.bindAddr,
+        maxBindRetries: settings.maxBindRetries,
+      },
+      'the raft node could not start',
+    );
+    return ExitCode.StartFailed;
   }
+  if (first === 'stop') return ExitCode.Ok;
+  log.info({ selfAddr: node.selfAddr }, 'raft node listening');
+  return null;
+}
+
+/** Start the HTTP endpoint (GET /status, /metrics); null (logged) when it cannot listen. */
+async function startControllerHttp(
+  listen: NonNullable<ControllerSettings['http']>,
+  store: KVStoreTTL,
+  logging: CliLogging,
+): Promise<HttpEndpoint | null> {
+  const log = logging.logger;
+  try {
+    const http = await startHttpEndpoint({
+      listen,
+      kv: store,
+      metrics: createMetrics(store, VERSION),
+      version: VERSION,
+      logger: logging.child({ component: 'http' }),
+    });
+    log.info({ address: http.address }, 'HTTP endpoint listening (GET /status, /metrics)');
+    return http;
+  } catch (e) {
+    log.error({ err: (e as Error).message, http: listen }, 'the HTTP endpoint could not start');
+    return null;
+  }
+}
+
+/** What a stop must close. */
+interface RunningParts {
+  kv: KVStoreTTL | null;
+  http: HttpEndpoint | null;
+}
+
+/** Close the HTTP endpoint and the node (sockets, journal) within a deadline. */
+async function shutdownController(code: ExitCode, running: RunningParts, log: Logger): Promise<ExitCode> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), SHUTDOWN_DEADLINE_MS);
+  });
+  const work = (async () => {
+    await running.http?.close();
+    await running.kv?.destroy();
+    return 'done' as const;
+  })();
+  try {
+    const r = await Promise.race([work, deadline]);
+    if (r === 'timeout') {
+      log.error({ deadlineMs: SHUTDOWN_DEADLINE_MS }, 'the node did not stop in time');
+      return ExitCode.Fatal;
+    }
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'the node did not stop cleanly (journal flush or close failed)');
+    return ExitCode.Fatal;
+  } finally {
+    clearTimeout(timer);
+  }
+  log.info({ exitCode: code }, 'raft controller stopped');
+  return code;
 }
 
 /** `log.level` (after PATRONI_LOG_LEVEL) as a pino level; INFO when unset. */

@@ -31,7 +31,15 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .enablePositionalOptions()
     .showHelpAfterError();
+  addControllerCommand(program);
+  addAdminCommand(program);
+  program.addCommand(ctlCommand());
+  addDemoCommand(program);
+  return program;
+}
 
+/** `raftdcs controller`: a voting Raft node keeping the DCS (patroni_raft_controller) */
+function addControllerCommand(program: Command): void {
   program
     .command('controller')
     .description(
@@ -91,7 +99,10 @@ export function buildProgram(): Command {
         process.exit(code);
       },
     );
+}
 
+/** `raftdcs admin`: syncobj_admin */
+function addAdminCommand(program: Command): void {
   program
     .command('admin')
     .description(
@@ -105,8 +116,10 @@ export function buildProgram(): Command {
     .action(async (args: string[]) => {
       process.exitCode = await runAdmin(args, { stdout: process.stdout, stderr: process.stderr });
     });
+}
 
-  program.addCommand(ctlCommand());
+/** `raftdcs demo`: a local 3-node cluster with a live status view */
+function addDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('a local 3-node cluster on 127.0.0.1 with a live status view (what `npm start` runs)')
@@ -128,7 +141,6 @@ export function buildProgram(): Command {
         runForMs: opts.runFor === undefined ? undefined : Number(opts.runFor) * 1000,
       });
     });
-  return program;
 }
 
 await buildProgram().parseAsync(process.argv);

@@ -36,7 +36,7 @@ export type MetricsSource = Pick<
 export function createMetrics(node: MetricsSource, version: string): Registry {
   const register = new Registry();
   const registers = [register];
-  const gauge = (name: string, help: string, read: () => number) =>
+  const gauge: GaugeOf = (name, help, read) =>
     new Gauge({
       name,
       help,
@@ -45,8 +45,27 @@ export function createMetrics(node: MetricsSource, version: string): Registry {
         this.set(read());
       },
     });
-
+  // registration order is the order of the exposition
   gauge('raftdcs_raft_term', 'Current Raft term', () => node.raftCurrentTerm);
+  addFsyncHistogram(node, registers);
+  addRoleGauge(node, registers);
+  addNodeGauges(node, gauge);
+  addAppliedCounter(node, registers);
+  new Gauge({
+    name: 'raftdcs_build_info',
+    help: 'raftdcs version and the pysyncobj version it speaks',
+    labelNames: ['version', 'pysyncobj'],
+    registers,
+  }).set({ version, pysyncobj: PYSYNCOBJ_COMPAT_VERSION }, 1);
+  collectDefaultMetrics({ register });
+  return register;
+}
+
+/** Registers a gauge whose value is read at each scrape. */
+type GaugeOf = (name: string, help: string, read: () => number) => Gauge;
+
+/** raftdcs_journal_fsync_seconds, fed by the journal's fsync listener. */
+function addFsyncHistogram(node: MetricsSource, registers: Registry[]): void {
   const fsync = new Histogram({
     name: 'raftdcs_journal_fsync_seconds',
     help: 'Latency of the journal group-commit fdatasync (entries and term/vote durable before acknowledging)',
@@ -54,6 +73,10 @@ export function createMetrics(node: MetricsSource, version: string): Registry {
     registers,
   });
   node.addFsyncListener((seconds) => fsync.observe(seconds));
+}
+
+/** raftdcs_raft_role{role}: 1 for the current role, 0 for the others. */
+function addRoleGauge(node: MetricsSource, registers: Registry[]): void {
   new Gauge({
     name: 'raftdcs_raft_role',
     help: 'Raft role of this node (1 for the current role)',
@@ -65,6 +88,10 @@ export function createMetrics(node: MetricsSource, version: string): Registry {
       }
     },
   });
+}
+
+/** Quorum, indexes, log length, members, peers and keys. */
+function addNodeGauges(node: MetricsSource, gauge: GaugeOf): void {
   gauge('raftdcs_raft_has_quorum', 'Whether this node sees a quorum of voting members (1/0)', () =>
     node.hasQuorum ? 1 : 0,
   );
@@ -90,7 +117,10 @@ export function createMetrics(node: MetricsSource, version: string): Registry {
   );
   gauge('raftdcs_raft_readonly_peers', 'Connected read-only nodes', () => node.readonlyNodes.length);
   gauge('raftdcs_kv_keys', 'Keys held in the KV store', () => node.size);
+}
 
+/** raftdcs_raft_applied_entries_total: the growth of the applied index since start. */
+function addAppliedCounter(node: MetricsSource, registers: Registry[]): void {
   let lastApplied = node.raftLastApplied;
   new Counter({
     name: 'raftdcs_raft_applied_entries_total',
@@ -102,12 +132,4 @@ export function createMetrics(node: MetricsSource, version: string): Registry {
       lastApplied = Math.max(lastApplied, now);
     },
   });
-  new Gauge({
-    name: 'raftdcs_build_info',
-    help: 'raftdcs version and the pysyncobj version it speaks',
-    labelNames: ['version', 'pysyncobj'],
-    registers,
-  }).set({ version, pysyncobj: PYSYNCOBJ_COMPAT_VERSION }, 1);
-  collectDefaultMetrics({ register });
-  return register;
 }

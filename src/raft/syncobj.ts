@@ -1,16 +1,16 @@
 /**
  * SyncObj — pysyncobj's public class: a replicated object whose `@replicated` methods are applied
  * on every node in log order. It owns the configuration, the replicated-method registry, code
- * versions, the utility commands (`status`, `add`, `remove`, `set_version`) and the public API; the
- * loop that drives the Raft core (persist, send, apply, dumps, installs, ticks) is RaftDriver
- * (runtime/driver.ts), which takes every piece of the outside world as a seam (`SyncObjDeps`), so the
- * simulator runs this very class.
+ * versions and the public API. The utility commands (`status`, `add`, `remove`, `set_version`) are
+ * served by UtilityCommands (utility-commands.ts), the status dict is built in status.ts, the layout
+ * of the dump state in snapshot/object-state.ts; the loop that drives the Raft core (persist, send,
+ * apply, dumps, installs, ticks) is RaftDriver (runtime/driver.ts), which takes every piece of the
+ * outside world as a seam (`SyncObjDeps`), so the simulator runs this very class.
  *
  * It must never let one bad peer or frame take the process down.
  */
-import { RaftdcsError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type PyDict, type PyDictKey, type PyValue, pyStr, tcpNode } from '../wire/value.js';
+import type { PyDict, PyDictKey, PyValue } from '../wire/value.js';
 import {
   decodeMethodCall,
   decodeVersion,
@@ -20,7 +20,7 @@ import {
 } from './commands.js';
 import { SyncObjConf, type SyncObjConfOptions } from './config.js';
 import type { UnsafeTestFaults } from './core/options.js';
-import { CommandType, FAIL_REASON_NAMES, FailReason, type LogEntry, RaftState } from './core/types.js';
+import { CommandType, FailReason, type LogEntry, RaftState } from './core/types.js';
 import { FileJournal } from './journal/file-journal.js';
 import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
@@ -30,47 +30,19 @@ import { type DumpCodec, realDumpCodec } from './runtime/dump-codec.js';
 import { type ResultCallback, type ResultReason, RuntimeFailReason } from './runtime/outcome.js';
 import { realScheduler, type Scheduler } from './runtime/scheduler.js';
 import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
+import { composeObjectState, splitObjectState } from './snapshot/object-state.js';
+import { statusDict, statusRecord } from './status.js';
+import { SyncObjError, UNKNOWN_OUTCOME_MESSAGE } from './syncobj-error.js';
 import { createTcpTransport } from './tcp-factory.js';
 import { splitHostPort } from './transport/address.js';
 import type { Transport, TransportHandler } from './transport/types.js';
-import { formatUtilityResult } from './transport/utility.js';
+import { UtilityCommands, type UtilityHandler } from './utility-commands.js';
 
 export type { ResultCallback, ResultReason } from './runtime/outcome.js';
 export { RuntimeFailReason } from './runtime/outcome.js';
 export type { Scheduler, TimerHandle } from './runtime/scheduler.js';
-
-export const PYSYNCOBJ_COMPAT_VERSION = '0.3.11';
-
-/**
- * Why a proposal failed: one of pysyncobj's FAIL_REASON codes, or one of raftdcs's own outcomes
- * (the call's timeout ran out; the node was destroyed; applying the command threw; whether the
- * command was applied cannot be known here).
- */
-export type SyncObjErrorReason = FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome';
-
-/**
- * A proposal failed. `reason` says why; `code` is its name in capitals (`MISSING_LEADER`,
- * `TIMEOUT`, `UNKNOWN_OUTCOME`, …).
- */
-export class SyncObjError extends RaftdcsError<string> {
-  override readonly name = 'SyncObjError';
-  constructor(
-    readonly reason: SyncObjErrorReason,
-    message?: string,
-  ) {
-    const code = typeof reason === 'number' ? FAIL_REASON_NAMES[reason] : reason.toUpperCase();
-    super(
-      code,
-      message ??
-        (typeof reason === 'number'
-          ? `command failed: ${FAIL_REASON_NAMES[reason]}`
-          : `command failed: ${reason}`),
-    );
-  }
-}
-
-const UNKNOWN_OUTCOME_MESSAGE =
-  'command failed: unknown_outcome (a snapshot or a lost result hides whether the command was applied)';
+export { PYSYNCOBJ_COMPAT_VERSION } from './status.js';
+export { SyncObjError, type SyncObjErrorReason } from './syncobj-error.js';
 
 export interface CallOptions {
   /** keyword arguments (sent as a dict; pysyncobj sends a 3-tuple whenever kwargs were given) */
@@ -124,8 +96,6 @@ export interface SyncObjOptions {
   readonly deps?: SyncObjDeps;
 }
 
-type UtilityHandler = (args: readonly PyValue[], reply: (value: PyValue) => void) => void;
-
 export class SyncObj {
   readonly conf: SyncObjConf;
   protected readonly log: Logger;
@@ -139,7 +109,7 @@ export class SyncObj {
   private enabledCodeVersion = 0;
   private readonly tickCallbacks: (() => void)[] = [];
   private readonly fsyncListeners: ((seconds: number) => void)[] = [];
-  private readonly utilityHandlers = new Map<string, UtilityHandler>();
+  private readonly utilities: UtilityCommands;
 
   /**
    * Resolves with the error that stopped this node (it has then destroyed itself: pending calls
@@ -204,10 +174,13 @@ export class SyncObj {
     this.readyPromise = new Promise<void>((resolve) => {
       this.readyResolve = resolve;
     });
-    this.registerUtility('status', (_args, reply) => reply(this.statusDict()));
-    this.registerUtility('add', (args, reply) => this.utilityMembership('add', args, reply));
-    this.registerUtility('remove', (args, reply) => this.utilityMembership('remove', args, reply));
-    this.registerUtility('set_version', (args, reply) => this.utilitySetVersion(args, reply));
+    this.utilities = new UtilityCommands({
+      selfAddress,
+      dynamicMembershipChange: () => this.conf.values.dynamicMembershipChange,
+      statusDict: () => this.statusDict(),
+      membershipChange: (op, address) => this.membershipChange(op, address),
+      setCodeVersion: (version) => this.setCodeVersion(version),
+    });
     // start on the next turn, once subclass constructors (and their fields) are done
     this.bound = Promise.resolve().then(() => {
       this.table = new FunctionTable(this, this.consumers);
@@ -238,18 +211,8 @@ export class SyncObj {
           }
         }
       },
-      onUtilityCommand: (command: string, args: readonly PyValue[], reply: (value: PyValue) => void) => {
-        const handler = this.utilityHandlers.get(command);
-        if (!handler) {
-          reply(`unknown command '${command}'`);
-          return;
-        }
-        try {
-          handler(args, reply);
-        } catch (e) {
-          reply(String((e as Error).message ?? e));
-        }
-      },
+      onUtilityCommand: (command: string, args: readonly PyValue[], reply: (value: PyValue) => void) =>
+        this.utilities.dispatch(command, args, reply),
     };
   }
 
@@ -368,41 +331,20 @@ export class SyncObj {
 
   /** pysyncobj's getStatus(), as a plain object with the same keys (docs/protocol.md §6.3). */
   getStatus(): Record<string, PyValue> {
-    const out: Record<string, PyValue> = {};
-    for (const [k, v] of this.statusDict()) out[String(k)] = v;
-    return out;
+    return statusRecord(this.statusDict());
   }
 
   private statusDict(): PyDict {
-    const core = this.core;
-    const st = core?.status();
-    const m = new Map<PyDictKey, PyValue>();
-    const self = this.selfAddress === null ? null : tcpNode(this.selfAddress);
-    m.set('version', PYSYNCOBJ_COMPAT_VERSION);
-    m.set('revision', 'deprecated'); // pysyncobj's value; our version is in the HTTP status
-    m.set('self', self);
-    m.set('state', st?.state ?? 0);
-    m.set('leader', st?.leader ? (st.leader === this.selfAddress ? self : tcpNode(st.leader)) : null);
-    m.set('has_quorum', core?.hasQuorum() ?? false);
-    const members = st?.members ?? this.partners;
-    m.set('partner_nodes_count', members.length);
-    for (const p of members) m.set(`partner_node_status_server_${p}`, this.isNodeConnected(p) ? 2 : 0);
-    const ro = st?.readonlyPeers ?? [];
-    m.set('readonly_nodes_count', ro.length);
-    for (const p of ro) m.set(`readonly_node_status_server_${p}`, 2);
-    m.set('log_len', st?.logLength ?? 0);
-    m.set('last_applied', this.driver.lastApplied);
-    m.set('commit_idx', st?.commitIndex ?? 0);
-    m.set('raft_term', st?.term ?? 0);
-    m.set('next_node_idx_count', st?.nextIndex.size ?? 0);
-    for (const [p, i] of st?.nextIndex ?? []) m.set(`next_node_idx_server_${p}`, i);
-    m.set('match_idx_count', st?.matchIndex.size ?? 0);
-    for (const [p, i] of st?.matchIndex ?? []) m.set(`match_idx_server_${p}`, i);
-    m.set('leader_commit_idx', st?.leaderCommitIndex ?? null);
-    m.set('uptime', Math.floor(this.driver.uptimeMs / 1000));
-    m.set('self_code_version', this.table?.selfCodeVersion ?? 0);
-    m.set('enabled_code_version', this.enabledCodeVersion);
-    return m;
+    return statusDict({
+      selfAddress: this.selfAddress,
+      partners: this.partners,
+      core: this.core,
+      isNodeConnected: (node) => this.isNodeConnected(node),
+      lastApplied: this.driver.lastApplied,
+      uptimeMs: this.driver.uptimeMs,
+      selfCodeVersion: this.table?.selfCodeVersion ?? 0,
+      enabledCodeVersion: this.enabledCodeVersion,
+    });
   }
 
   // --------------------------------------------------------------------------------------------
@@ -554,66 +496,7 @@ export class SyncObj {
 
   /** Serve an extra utility command (e.g. Patroni's `members`). */
   registerUtility(command: string, handler: UtilityHandler): void {
-    this.utilityHandlers.set(command, handler);
-  }
-
-  private utilityMembership(
-    cmd: 'add' | 'remove',
-    args: readonly PyValue[],
-    reply: (v: PyValue) => void,
-  ): void {
-    const address = args[0];
-    if (!this.conf.values.dynamicMembershipChange) {
-      reply('dynamicMembershipChange is disabled');
-      return;
-    }
-    if (typeof address !== 'string') {
-      reply(
-        `FAIL ${cmd.toUpperCase()} ${pyStr(address ?? null)}: a node address must be a 'host:port' string`,
-      );
-      return;
-    }
-    if (cmd === 'remove' && address === this.selfAddress) {
-      reply(formatUtilityResult('remove', args, null, FailReason.RequestDenied));
-      return;
-    }
-    this.membershipChange(cmd === 'add' ? 'add' : 'rem', address).then(
-      () => reply(formatUtilityResult(cmd, args, null, FailReason.Success)),
-      (e: unknown) =>
-        reply(
-          e instanceof SyncObjError
-            ? formatUtilityResult(
-                cmd,
-                args,
-                null,
-                typeof e.reason === 'number' ? e.reason : FailReason.RequestDenied,
-              )
-            : String((e as Error).message),
-        ),
-    );
-  }
-
-  private utilitySetVersion(args: readonly PyValue[], reply: (v: PyValue) => void): void {
-    const v = args[0];
-    if (typeof v !== 'number') {
-      reply(`FAIL SET_VERSION ${pyStr(v ?? null)}: the version must be an int`);
-      return;
-    }
-    this.setCodeVersion(v).then(
-      () => reply(formatUtilityResult('set_version', args, null, FailReason.Success)),
-      (e: unknown) =>
-        reply(
-          // a FAIL_REASON, or an unknown outcome, is `FAIL SET_VERSION <v>` as pysyncobj replies
-          e instanceof SyncObjError && (typeof e.reason === 'number' || e.reason === 'unknown_outcome')
-            ? formatUtilityResult(
-                'set_version',
-                args,
-                null,
-                typeof e.reason === 'number' ? e.reason : RuntimeFailReason.UnknownOutcome,
-              )
-            : String((e as Error).message),
-        ),
-    );
+    this.utilities.register(command, handler);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -670,19 +553,16 @@ export class SyncObj {
   }
 
   private serializeState(): PyValue {
-    const own = this.serializeAttributes();
-    if (this.consumers.length === 0) return own;
-    return [own, ...this.consumers.map((c) => c.serializeState())];
+    return composeObjectState(
+      this.serializeAttributes(),
+      this.consumers.map((c) => c.serializeState()),
+    );
   }
 
   private restoreState(data: PyValue): void {
-    if (Array.isArray(data)) {
-      const [own, ...rest] = data;
-      if (own instanceof Map) this.restoreAttributes(own);
-      for (const [i, c] of this.consumers.entries()) c.deserializeState(rest[i] ?? null);
-      return;
-    }
-    if (data instanceof Map) this.restoreAttributes(data);
+    const { own, consumerStates } = splitObjectState(data, this.consumers.length);
+    if (own !== undefined) this.restoreAttributes(own);
+    for (const [i, state] of consumerStates.entries()) this.consumers[i]?.deserializeState(state);
   }
 
   /** Make a dump at the next tick (pysyncobj forceLogCompaction). */

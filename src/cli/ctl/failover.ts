@@ -23,6 +23,7 @@
 import type { Cluster } from '../../dcs/model/cluster.js';
 import { PyDateTime, parseScheduledAt } from '../../dcs/model/datetime.js';
 import { pyTruthy } from '../../dcs/model/json.js';
+import type { RaftDcs } from '../../dcs/raft-dcs.js';
 import { pyStrCompare } from '../../py/compare.js';
 import { pyStrRepr } from '../../py/repr.js';
 import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
@@ -92,6 +93,29 @@ export async function failoverOrSwitchover(
   o: FailoverOptions,
 ): Promise<number> {
   const scope = resolveScope(session.config, name, session.configPath);
+  const { target, dcs, cluster, citus } = await showAndPickGroup(session, scope, o);
+  if (action === 'switchover' && !cluster.leader?.name) throw new CtlError('This cluster has no leader');
+  const leader = await chooseLeader(session, action, cluster, scope, o);
+  const candidate = await chooseCandidate(session, action, cluster, scope, leader, o);
+  const scheduledAt = action === 'switchover' ? await chooseSchedule(session, cluster, o) : null;
+  if (!o.force) await confirmFailover(session, action, scope, leader, scheduledAt);
+  const writtenIndex = await requestFailover(session, action, dcs, leader, candidate, scheduledAt);
+  if (!scheduledAt) {
+    await waitForPickup(session, dcs.paths.failover, writtenIndex, cluster, o.wait, action, async () =>
+      readCluster(dcs, scope, session.namespace),
+    );
+  }
+  const after = await readCluster(dcs, scope, session.namespace);
+  session.out(formatMembers(after, scope, { fmt: 'pretty', group: target.group, citus }));
+  return 0;
+}
+
+/** Show the current topology; for Citus without `--group`, ask for the group and read it. */
+async function showAndPickGroup(
+  session: CtlSession,
+  scope: string,
+  o: FailoverOptions,
+): Promise<{ target: ClusterTarget; dcs: RaftDcs; cluster: Cluster; citus: boolean }> {
   let target: ClusterTarget = clusterTarget(session, scope, o.group, 'none');
   let dcs = await session.dcs(target);
   let cluster = await readCluster(dcs, scope, session.namespace);
@@ -108,9 +132,17 @@ export async function failoverOrSwitchover(
     dcs = await session.dcs(target);
     cluster = await readCluster(dcs, scope, session.namespace);
   }
+  return { target, dcs, cluster, citus };
+}
 
-  if (action === 'switchover' && !cluster.leader?.name) throw new CtlError('This cluster has no leader');
-
+/** The leader to demote: `--leader`, the current one (forced or failover), or asked for; must hold the lock. */
+async function chooseLeader(
+  session: CtlSession,
+  action: 'switchover' | 'failover',
+  cluster: Cluster,
+  scope: string,
+  o: FailoverOptions,
+): Promise<string | null> {
   let leader = o.leader ?? null;
   if (leader === null) {
     if (o.force || action === 'failover') {
@@ -125,7 +157,18 @@ export async function failoverOrSwitchover(
   if (leader !== null && cluster.leader && cluster.leader.member.name !== leader) {
     throw new CtlError(`Member ${leader} is not the leader of cluster ${scope}`);
   }
+  return leader;
+}
 
+/** The candidate: `--candidate` or asked for, among the other members without `nofailover`. */
+async function chooseCandidate(
+  session: CtlSession,
+  action: 'switchover' | 'failover',
+  cluster: Cluster,
+  scope: string,
+  leader: string | null,
+  o: FailoverOptions,
+): Promise<string | null> {
   const candidates = cluster.members
     .filter((m) => m.name !== leader && !pyTruthy(m.tags['nofailover']))
     .map((m) => m.name)
@@ -143,30 +186,58 @@ export async function failoverOrSwitchover(
   if (candidate && !candidates.includes(candidate)) {
     throw new CtlError(`Member ${candidate} does not exist in cluster ${scope}`);
   }
+  return candidate;
+}
 
-  let scheduledAt: PyDateTime | null = null;
-  if (action === 'switchover') {
-    let scheduled = o.scheduled ?? null;
-    if (scheduled === null && !o.force) {
-      scheduled = await session.terminal.prompt(
-        `When should the switchover take place (e.g. ${nextHour()} ) `,
-        { default: 'now' },
-      );
-    }
-    scheduledAt = parseScheduled(scheduled);
-    if (scheduledAt && isPaused(cluster)) throw new CtlError("Can't schedule switchover in the paused state");
+/** A switchover's time: `--scheduled` or asked for; null for now (not schedulable while paused). */
+async function chooseSchedule(
+  session: CtlSession,
+  cluster: Cluster,
+  o: FailoverOptions,
+): Promise<PyDateTime | null> {
+  let scheduled = o.scheduled ?? null;
+  if (scheduled === null && !o.force) {
+    scheduled = await session.terminal.prompt(
+      `When should the switchover take place (e.g. ${nextHour()} ) `,
+      {
+        default: 'now',
+      },
+    );
   }
+  const scheduledAt = parseScheduled(scheduled);
+  if (scheduledAt && isPaused(cluster)) throw new CtlError("Can't schedule switchover in the paused state");
+  return scheduledAt;
+}
 
-  if (!o.force) {
-    const demote = leader ? `, demoting current leader ${leader}` : '';
-    const question = scheduledAt
-      ? `Are you sure you want to schedule ${action} of cluster ${scope} at ${scheduledAt.isoformat()}${demote}?`
-      : `Are you sure you want to ${action} cluster ${scope}${demote}?`;
-    if (!(await session.terminal.confirm(question))) {
-      throw new CtlError(scheduledAt ? `Aborting scheduled ${action}` : `Aborting ${action}`);
-    }
+/** `Are you sure you want to … ?`; a no aborts. */
+async function confirmFailover(
+  session: CtlSession,
+  action: 'switchover' | 'failover',
+  scope: string,
+  leader: string | null,
+  scheduledAt: PyDateTime | null,
+): Promise<void> {
+  const demote = leader ? `, demoting current leader ${leader}` : '';
+  const question = scheduledAt
+    ? `Are you sure you want to schedule ${action} of cluster ${scope} at ${scheduledAt.isoformat()}${demote}?`
+    : `Are you sure you want to ${action} cluster ${scope}${demote}?`;
+  if (!(await session.terminal.confirm(question))) {
+    throw new CtlError(scheduledAt ? `Aborting scheduled ${action}` : `Aborting ${action}`);
   }
+}
 
+/**
+ * Write the failover key and say what was written (and, when scheduled, who executes it); resolves
+ * with the Raft index of the key as read back (null if it is already gone).
+ */
+async function requestFailover(
+  session: CtlSession,
+  action: 'switchover' | 'failover',
+  dcs: RaftDcs,
+  leader: string | null,
+  candidate: string | null,
+  scheduledAt: PyDateTime | null,
+): Promise<number | null> {
   if (!(await dcs.manualFailover(leader || null, candidate || null, scheduledAt))) {
     throw new CtlError(
       `could not write the failover key ${dcs.paths.failover} (the Raft cluster did not confirm it)`,
@@ -180,20 +251,8 @@ export async function failoverOrSwitchover(
     session.echo(
       `${timestamp()} The failover key waits in the DCS for the leader's Patroni to execute it at ${scheduledAt.isoformat()} (without a running Patroni nothing executes it)`,
     );
-  } else {
-    await waitForPickup(
-      session,
-      dcs.paths.failover,
-      written?.index ?? null,
-      cluster,
-      o.wait,
-      action,
-      async () => readCluster(dcs, scope, session.namespace),
-    );
   }
-  cluster = await readCluster(dcs, scope, session.namespace);
-  session.out(formatMembers(cluster, scope, { fmt: 'pretty', group: target.group, citus }));
-  return 0;
+  return written?.index ?? null;
 }
 
 /** Watch the failover key: taken up (cleared or replaced) or the leader changed → say so. */

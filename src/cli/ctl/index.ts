@@ -121,38 +121,50 @@ export function ctlCommand(
     )
     .exitOverride(exitOverride)
     .showHelpAfterError('(add --help for usage)');
+  addListCommand(ctl, io, 'list', false);
+  addListCommand(ctl, io, 'topology', true);
+  addShowConfigCommand(ctl, io);
+  addEditConfigCommand(ctl, io);
+  addFailoverCommand(ctl, io, 'failover');
+  addFailoverCommand(ctl, io, 'switchover');
+  addHistoryCommand(ctl, io);
+  addRemoveCommand(ctl, io);
+  addDumpCommand(ctl, io);
+  return ctl;
+}
 
-  const listCommand = (name: string, topology: boolean) => {
-    const c = ctl
-      .command(name)
-      .description(
-        topology ? 'Prints ASCII topology for given cluster' : 'List the Patroni members for a given Patroni',
-      )
-      .argument('[cluster-names...]', 'clusters to show (default: scope)')
-      .addOption(groupOption())
-      .option('-W', 'Auto update the screen every 2 seconds')
-      .option('-w, --watch <seconds>', 'Auto update the screen every X seconds', seconds);
-    if (!topology) {
-      c.option('-e, --extended', 'Show some extra information')
-        .option('-t, --timestamp', 'Print timestamp')
-        .addOption(formatOption());
-    }
-    c.action(async (names: string[], o: Record<string, unknown>, cmd: Command) => {
-      await run(io, cmd, (s) =>
-        listMembers(s, names, {
-          group: (o.group as number | undefined) ?? null,
-          extended: Boolean(o.extended),
-          timestamp: Boolean(o.timestamp),
-          format: topology ? 'topology' : (o.format as OutputFormat),
-          W: Boolean(o.W),
-          watch: (o.watch as number | undefined) ?? null,
-        }),
-      );
-    });
-  };
-  listCommand('list', false);
-  listCommand('topology', true);
+/** `list` / `topology`: the members of clusters */
+function addListCommand(ctl: Command, io: CtlIo, name: string, topology: boolean): void {
+  const c = ctl
+    .command(name)
+    .description(
+      topology ? 'Prints ASCII topology for given cluster' : 'List the Patroni members for a given Patroni',
+    )
+    .argument('[cluster-names...]', 'clusters to show (default: scope)')
+    .addOption(groupOption())
+    .option('-W', 'Auto update the screen every 2 seconds')
+    .option('-w, --watch <seconds>', 'Auto update the screen every X seconds', seconds);
+  if (!topology) {
+    c.option('-e, --extended', 'Show some extra information')
+      .option('-t, --timestamp', 'Print timestamp')
+      .addOption(formatOption());
+  }
+  c.action(async (names: string[], o: Record<string, unknown>, cmd: Command) => {
+    await run(io, cmd, (s) =>
+      listMembers(s, names, {
+        group: (o.group as number | undefined) ?? null,
+        extended: Boolean(o.extended),
+        timestamp: Boolean(o.timestamp),
+        format: topology ? 'topology' : (o.format as OutputFormat),
+        W: Boolean(o.W),
+        watch: (o.watch as number | undefined) ?? null,
+      }),
+    );
+  });
+}
 
+/** `show-config`: a cluster's configuration */
+function addShowConfigCommand(ctl: Command, io: CtlIo): void {
   ctl
     .command('show-config')
     .description('Show cluster configuration')
@@ -161,7 +173,10 @@ export function ctlCommand(
     .action(async (name: string | undefined, o: { group?: number }, cmd: Command) => {
       await run(io, cmd, (s) => showConfig(s, name, o.group ?? null));
     });
+}
 
+/** `edit-config`: change a cluster's configuration */
+function addEditConfigCommand(ctl: Command, io: CtlIo): void {
   ctl
     .command('edit-config')
     .description('Edit cluster configuration')
@@ -211,48 +226,50 @@ export function ctlCommand(
         );
       },
     );
+}
 
-  const failoverCommand = (action: 'switchover' | 'failover') => {
-    const c = ctl
-      .command(action)
-      .description(action === 'switchover' ? 'Switchover to a replica' : 'Failover to a replica')
-      .argument('[cluster-name]', 'the cluster (default: scope)')
-      .addOption(groupOption())
-      .option('--leader <name>', 'The name of the current leader')
-      .addOption(new Option('--primary <name>', 'same as --leader').hideHelp())
-      .addOption(new Option('--master <name>', 'same as --leader').hideHelp())
-      .option('--candidate <name>', 'The name of the candidate');
-    if (action === 'switchover') {
-      c.option(
-        '--scheduled <time>',
-        'Timestamp of a scheduled switchover in unambiguous format (e.g. ISO 8601)',
+/** `failover` / `switchover`: write the failover key and watch it being acted on */
+function addFailoverCommand(ctl: Command, io: CtlIo, action: 'switchover' | 'failover'): void {
+  const c = ctl
+    .command(action)
+    .description(action === 'switchover' ? 'Switchover to a replica' : 'Failover to a replica')
+    .argument('[cluster-name]', 'the cluster (default: scope)')
+    .addOption(groupOption())
+    .option('--leader <name>', 'The name of the current leader')
+    .addOption(new Option('--primary <name>', 'same as --leader').hideHelp())
+    .addOption(new Option('--master <name>', 'same as --leader').hideHelp())
+    .option('--candidate <name>', 'The name of the candidate');
+  if (action === 'switchover') {
+    c.option(
+      '--scheduled <time>',
+      'Timestamp of a scheduled switchover in unambiguous format (e.g. ISO 8601)',
+    );
+  }
+  c.option('--force', 'Do not ask for confirmation at any point')
+    .option(
+      '--wait <seconds>',
+      `how long to watch for a member acting on the failover key (default ${DEFAULT_FAILOVER_WAIT_SECONDS})`,
+      seconds,
+    )
+    .action(async (name: string | undefined, o: Record<string, unknown>, cmd: Command) => {
+      const leader = (o.leader ?? o.primary ?? o.master ?? null) as string | null;
+      // patronictl: `failover --leader X` is a switchover
+      const effective = action === 'failover' && leader ? 'switchover' : action;
+      await run(io, cmd, (s) =>
+        failoverOrSwitchover(s, effective, name, {
+          group: (o.group as number | undefined) ?? null,
+          leader,
+          candidate: (o.candidate as string | undefined) ?? null,
+          scheduled: (o.scheduled as string | undefined) ?? null,
+          force: Boolean(o.force),
+          wait: (o.wait as number | undefined) ?? null,
+        }),
       );
-    }
-    c.option('--force', 'Do not ask for confirmation at any point')
-      .option(
-        '--wait <seconds>',
-        `how long to watch for a member acting on the failover key (default ${DEFAULT_FAILOVER_WAIT_SECONDS})`,
-        seconds,
-      )
-      .action(async (name: string | undefined, o: Record<string, unknown>, cmd: Command) => {
-        const leader = (o.leader ?? o.primary ?? o.master ?? null) as string | null;
-        // patronictl: `failover --leader X` is a switchover
-        const effective = action === 'failover' && leader ? 'switchover' : action;
-        await run(io, cmd, (s) =>
-          failoverOrSwitchover(s, effective, name, {
-            group: (o.group as number | undefined) ?? null,
-            leader,
-            candidate: (o.candidate as string | undefined) ?? null,
-            scheduled: (o.scheduled as string | undefined) ?? null,
-            force: Boolean(o.force),
-            wait: (o.wait as number | undefined) ?? null,
-          }),
-        );
-      });
-  };
-  failoverCommand('failover');
-  failoverCommand('switchover');
+    });
+}
 
+/** `history`: the failovers and switchovers of a cluster */
+function addHistoryCommand(ctl: Command, io: CtlIo): void {
   ctl
     .command('history')
     .description('Show the history of failovers/switchovers')
@@ -262,7 +279,10 @@ export function ctlCommand(
     .action(async (name: string | undefined, o: { group?: number; format: OutputFormat }, cmd: Command) => {
       await run(io, cmd, (s) => showHistory(s, name, o.group ?? null, o.format));
     });
+}
 
+/** `remove`: delete a cluster from the DCS */
+function addRemoveCommand(ctl: Command, io: CtlIo): void {
   ctl
     .command('remove')
     .description('Remove cluster from DCS')
@@ -272,7 +292,10 @@ export function ctlCommand(
     .action(async (name: string, o: { group?: number; format: OutputFormat }, cmd: Command) => {
       await run(io, cmd, (s) => removeCluster(s, name, o.group ?? null, o.format));
     });
+}
 
+/** `dump`: every key under a prefix */
+function addDumpCommand(ctl: Command, io: CtlIo): void {
   ctl
     .command('dump')
     .description(
@@ -284,6 +307,4 @@ export function ctlCommand(
     .action(async (prefix: string | undefined, o: { group?: number; format: OutputFormat }, cmd: Command) => {
       await run(io, cmd, (s) => dumpKeys(s, prefix, { group: o.group ?? null, format: o.format }));
     });
-
-  return ctl;
 }

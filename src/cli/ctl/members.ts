@@ -239,16 +239,10 @@ export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOp
   const citus = Boolean(o.citus);
   const init = cluster.initialize;
   const initialize = init === null ? 'uninitialized' : init === '' ? 'initializing' : init;
-  const columns = ['Cluster', 'Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB'];
   const clusters = new Map<number, ClusterInfo>([[group ?? 0, clusterAsJson(cluster)]]);
-  if (citus) {
-    columns.splice(1, 0, 'Group');
-    if (group === null) for (const [g, c] of cluster.workers) clusters.set(g, clusterAsJson(c));
-  }
+  if (citus && group === null) for (const [g, c] of cluster.workers) clusters.set(g, clusterAsJson(c));
   const all = [...clusters.values()].flatMap((c) => c.members).filter((m) => m.host !== undefined);
-  for (const [column, key] of EXTRA_COLUMNS) {
-    if (o.extended || all.some((m) => pyTruthy(m[key]))) columns.push(column);
-  }
+  const columns = memberColumns(all, citus, Boolean(o.extended));
   const appendPort =
     all.some((m) => m.port !== undefined && m.port !== 5432) ||
     new Set(all.map((m) => pyStr(m.host as PyJson))).size < all.length;
@@ -261,36 +255,8 @@ export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOp
       o.fmt === 'topology'
         ? topologyOrder(info.members)
         : info.members.map((m) => ({ member: m, shownName: m.name }));
-    for (const { member: m, shownName } of ordered) {
-      let host: PyJson = m.host ?? '';
-      if (appendPort && pyTruthy(host) && m.port !== undefined) host = `${pyStr(host)}:${m.port}`;
-      let scheduled: PyJson = '';
-      if (m.scheduledRestart !== undefined) {
-        const s = m.scheduledRestart;
-        if (isJsonObject(s as JsonValue)) {
-          const so = s as JsonObject;
-          scheduled = pyStr((so['schedule'] ?? null) as PyJson);
-          if (Object.hasOwn(so, 'postgres_version')) {
-            scheduled += ` if version < ${pyStr(so['postgres_version'] as PyJson)}`;
-          }
-        } else {
-          scheduled = s;
-        }
-      }
-      const lag = m.lag;
-      const cells: Record<string, PyJson> = {
-        Cluster: name,
-        Group: g,
-        Member: shownName,
-        Host: host,
-        Role: titleCase(m.role.replace(/_/g, ' ')),
-        State: m.state,
-        TL: m.timeline === undefined ? '' : m.timeline,
-        'Lag in MB': lag === undefined ? '' : lag === 'unknown' ? 'unknown' : bigintMb(lag),
-        'Pending restart': pyTruthy(m.pendingRestart) ? '*' : '',
-        'Scheduled restart': scheduled,
-        Tags: m.tags === undefined ? '' : m.tags,
-      };
+    for (const { member, shownName } of ordered) {
+      const cells = memberCells(member, { cluster: name, group: g, shownName, appendPort });
       rows.push(columns.map((c) => cells[c] as PyJson));
     }
   }
@@ -298,8 +264,69 @@ export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOp
   const titleName = citus ? 'Citus cluster' : 'Cluster';
   const details = citus ? (group === null ? '' : ` (group: ${group}, ${initialize})`) : ` (${initialize})`;
   const title = ` ${titleName}: ${name}${details} `;
-  let text = printOutput(columns, rows, { Group: 'r', 'Lag in MB': 'r', TL: 'r' }, o.fmt, title);
+  const text = printOutput(columns, rows, { Group: 'r', 'Lag in MB': 'r', TL: 'r' }, o.fmt, title);
   if (o.fmt !== 'pretty' && o.fmt !== 'topology') return text;
+  return text + serviceInfo(groups, clusters, citus && group === null);
+}
+
+/** The table's columns: Group for Citus, the extra ones when asked for or when some member has them. */
+function memberColumns(all: readonly MemberInfo[], citus: boolean, extended: boolean): string[] {
+  const columns = ['Cluster', 'Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB'];
+  if (citus) columns.splice(1, 0, 'Group');
+  for (const [column, key] of EXTRA_COLUMNS) {
+    if (extended || all.some((m) => pyTruthy(m[key]))) columns.push(column);
+  }
+  return columns;
+}
+
+/** One member's cells by column name. */
+function memberCells(
+  m: MemberInfo,
+  at: {
+    readonly cluster: string;
+    readonly group: number;
+    readonly shownName: string;
+    readonly appendPort: boolean;
+  },
+): Record<string, PyJson> {
+  let host: PyJson = m.host ?? '';
+  if (at.appendPort && pyTruthy(host) && m.port !== undefined) host = `${pyStr(host)}:${m.port}`;
+  const lag = m.lag;
+  return {
+    Cluster: at.cluster,
+    Group: at.group,
+    Member: at.shownName,
+    Host: host,
+    Role: titleCase(m.role.replace(/_/g, ' ')),
+    State: m.state,
+    TL: m.timeline === undefined ? '' : m.timeline,
+    'Lag in MB': lag === undefined ? '' : lag === 'unknown' ? 'unknown' : bigintMb(lag),
+    'Pending restart': pyTruthy(m.pendingRestart) ? '*' : '',
+    'Scheduled restart': scheduledRestartText(m),
+    Tags: m.tags === undefined ? '' : m.tags,
+  };
+}
+
+/** The Scheduled restart cell: its time, and `if version < V` when it has a condition. */
+function scheduledRestartText(m: MemberInfo): PyJson {
+  if (m.scheduledRestart === undefined) return '';
+  const s = m.scheduledRestart;
+  if (!isJsonObject(s as JsonValue)) return s;
+  const so = s as JsonObject;
+  let scheduled = pyStr((so['schedule'] ?? null) as PyJson);
+  if (Object.hasOwn(so, 'postgres_version')) {
+    scheduled += ` if version < ${pyStr(so['postgres_version'] as PyJson)}`;
+  }
+  return scheduled;
+}
+
+/** The lines under the table: maintenance mode and a scheduled switchover, per group. */
+function serviceInfo(
+  groups: readonly number[],
+  clusters: ReadonlyMap<number, ClusterInfo>,
+  perGroup: boolean,
+): string {
+  let text = '';
   for (const g of groups) {
     const info = clusters.get(g) as ClusterInfo;
     const service: string[] = [];
@@ -312,7 +339,7 @@ export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOp
       service.push(line);
     }
     if (service.length > 0) {
-      if (citus && group === null) text += `Citus group: ${g}\n`;
+      if (perGroup) text += `Citus group: ${g}\n`;
       text += ` ${service.join('\n ')}\n`;
     }
   }

@@ -109,25 +109,41 @@ function analyze(text: string): Analysis {
       allowSingleQuoted: true,
     };
   }
+  const { blockIndicators, flowIndicators } = scanIndicators(text, chars);
+  const ws = scanSpacesAndBreaks(chars);
+  let flowPlain = true;
+  let blockPlain = true;
+  let singleQuoted = true;
+  if (ws.leadingSpace || ws.leadingBreak || ws.trailingSpace || ws.trailingBreak)
+    flowPlain = blockPlain = false;
+  if (ws.breakSpace) flowPlain = blockPlain = singleQuoted = false;
+  if (ws.spaceBreak || ws.special) flowPlain = blockPlain = singleQuoted = false;
+  if (ws.lineBreaks) flowPlain = blockPlain = false;
+  if (flowIndicators) flowPlain = false;
+  if (blockIndicators) blockPlain = false;
+  return {
+    chars,
+    empty: false,
+    multiline: ws.lineBreaks,
+    allowFlowPlain: flowPlain,
+    allowBlockPlain: blockPlain,
+    allowSingleQuoted: singleQuoted,
+  };
+}
+
+/** `analyze_scalar`'s indicator checks: characters that make a plain scalar ambiguous in flow or block context. */
+function scanIndicators(
+  text: string,
+  chars: readonly string[],
+): { blockIndicators: boolean; flowIndicators: boolean } {
   let blockIndicators = false;
   let flowIndicators = false;
-  let lineBreaks = false;
-  let special = false;
-  let leadingSpace = false;
-  let leadingBreak = false;
-  let trailingSpace = false;
-  let trailingBreak = false;
-  let breakSpace = false;
-  let spaceBreak = false;
   if (text.startsWith('---') || text.startsWith('...')) {
     blockIndicators = true;
     flowIndicators = true;
   }
   let precededByWhitespace = true;
   let followedByWhitespace = chars.length === 1 || BLANK_OR_BREAK.includes(chars[1] as string);
-  let previousSpace = false;
-  let previousBreak = false;
-  const last = chars.length - 1;
   for (let i = 0; i < chars.length; i++) {
     const ch = chars[i] as string;
     if (i === 0) {
@@ -154,6 +170,36 @@ function analyze(text: string): Analysis {
         blockIndicators = true;
       }
     }
+    precededByWhitespace = BLANK_OR_BREAK.includes(ch);
+    followedByWhitespace = i + 2 >= chars.length || BLANK_OR_BREAK.includes(chars[i + 2] as string);
+  }
+  return { blockIndicators, flowIndicators };
+}
+
+/** `analyze_scalar`'s checks of line breaks, special characters and where spaces and breaks sit. */
+function scanSpacesAndBreaks(chars: readonly string[]): {
+  lineBreaks: boolean;
+  special: boolean;
+  leadingSpace: boolean;
+  leadingBreak: boolean;
+  trailingSpace: boolean;
+  trailingBreak: boolean;
+  breakSpace: boolean;
+  spaceBreak: boolean;
+} {
+  let lineBreaks = false;
+  let special = false;
+  let leadingSpace = false;
+  let leadingBreak = false;
+  let trailingSpace = false;
+  let trailingBreak = false;
+  let breakSpace = false;
+  let spaceBreak = false;
+  let previousSpace = false;
+  let previousBreak = false;
+  const last = chars.length - 1;
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i] as string;
     if (BREAKS.includes(ch)) lineBreaks = true;
     const cp = ch.codePointAt(0) as number;
     if (!(ch === '\n' || (cp >= 0x20 && cp <= 0x7e))) {
@@ -176,25 +222,16 @@ function analyze(text: string): Analysis {
       previousSpace = false;
       previousBreak = false;
     }
-    precededByWhitespace = BLANK_OR_BREAK.includes(ch);
-    followedByWhitespace = i + 2 >= chars.length || BLANK_OR_BREAK.includes(chars[i + 2] as string);
   }
-  let flowPlain = true;
-  let blockPlain = true;
-  let singleQuoted = true;
-  if (leadingSpace || leadingBreak || trailingSpace || trailingBreak) flowPlain = blockPlain = false;
-  if (breakSpace) flowPlain = blockPlain = singleQuoted = false;
-  if (spaceBreak || special) flowPlain = blockPlain = singleQuoted = false;
-  if (lineBreaks) flowPlain = blockPlain = false;
-  if (flowIndicators) flowPlain = false;
-  if (blockIndicators) blockPlain = false;
   return {
-    chars,
-    empty: false,
-    multiline: lineBreaks,
-    allowFlowPlain: flowPlain,
-    allowBlockPlain: blockPlain,
-    allowSingleQuoted: singleQuoted,
+    lineBreaks,
+    special,
+    leadingSpace,
+    leadingBreak,
+    trailingSpace,
+    trailingBreak,
+    breakSpace,
+    spaceBreak,
   };
 }
 

@@ -15,6 +15,9 @@
  *     walked as a tree) to more than `maxExpandedSize` values; or allocate a string/bytes larger than
  *     the input that describes it.
  *
+ * The opcode interpreter is here; the allow-list of globals is in globals.ts, string decoding in
+ * text.ts, int and float parsing in numbers.ts.
+ *
  * Why hand-written: no maintained npm library implements a safe, allow-listed pickle subset that keeps
  * Python's int/float, tuple/list and str/bytes distinctions, unbounded ints, and pysyncobj's
  * SHORT_BINSTRING fallback. The format facts come from CPython's pickle documentation and
@@ -45,8 +48,6 @@
  */
 import { WireError, WireErrorCode } from '../errors.js';
 import {
-  int,
-  NODE_CLASS,
   type PyDict,
   type PyDictKey,
   PyFloat,
@@ -55,10 +56,37 @@ import {
   PySet,
   PyTuple,
   type PyValue,
-  TCP_NODE_CLASS,
 } from '../value.js';
+import {
+  allowedGlobal,
+  CODECS_ENCODE,
+  G_BYTES,
+  G_CODECS_ENCODE,
+  G_FROZENSET,
+  G_NODE,
+  G_OBJECT,
+  G_RECONSTRUCTOR,
+  G_SET,
+  G_TCPNODE,
+  GlobalRef,
+  isPy2Spelling,
+} from './globals.js';
 import { PyHasher } from './hash.js';
+import { parseFloatText, parseIntText, readLong } from './numbers.js';
 import { Op, opcodeLabel } from './opcodes.js';
+import {
+  clip,
+  compactLatin1,
+  type Fail,
+  latin1,
+  NON_LATIN1,
+  quotedString,
+  rawUnicodeEscape,
+  utf8Slice,
+  utf8Strict,
+} from './text.js';
+
+export { ALLOWED_GLOBALS } from './globals.js';
 
 /** Bounds on what one pickle may describe. */
 export interface DecodeLimits {
@@ -80,53 +108,6 @@ export const DEFAULT_DECODE_LIMITS: Readonly<Required<DecodeLimits>> = Object.fr
   maxDepth: 1000,
   maxExpandedSize: 10_000_000,
 });
-
-// ----------------------------------------------------------------------------------------------
-// allow-listed globals
-
-const G_CODECS_ENCODE = 0;
-const G_BYTES = 1;
-const G_SET = 2;
-const G_FROZENSET = 3;
-const G_TCPNODE = 4;
-const G_NODE = 5;
-const G_RECONSTRUCTOR = 6;
-const G_OBJECT = 7;
-
-/** A reference to an allow-listed class or function; lives on the stack only, never in a result. */
-class GlobalRef {
-  constructor(
-    readonly id: number,
-    readonly qualname: string,
-  ) {}
-}
-
-const ALLOWED = new Map<string, GlobalRef>();
-function allow(id: number, qualname: string, spellings: string[]): void {
-  const ref = new GlobalRef(id, qualname);
-  for (const s of spellings) ALLOWED.set(s, ref);
-}
-allow(G_CODECS_ENCODE, '_codecs.encode', ['_codecs\nencode']);
-allow(G_BYTES, 'builtins.bytes', ['__builtin__\nbytes', 'builtins\nbytes']);
-allow(G_SET, 'builtins.set', ['__builtin__\nset', 'builtins\nset']);
-allow(G_FROZENSET, 'builtins.frozenset', ['__builtin__\nfrozenset', 'builtins\nfrozenset']);
-allow(G_TCPNODE, TCP_NODE_CLASS, ['pysyncobj.node\nTCPNode']);
-allow(G_NODE, NODE_CLASS, ['pysyncobj.node\nNode']);
-allow(G_RECONSTRUCTOR, 'copyreg._reconstructor', ['copy_reg\n_reconstructor', 'copyreg\n_reconstructor']);
-// only meaningful as the second argument of _reconstructor(cls, object, state)
-allow(G_OBJECT, 'builtins.object', ['__builtin__\nobject', 'builtins\nobject']);
-
-const CODECS_ENCODE = ALLOWED.get('_codecs\nencode') as GlobalRef;
-
-/** Python 2 module names: Python 3 maps them (fix_imports) only in pickles of protocol < 3 */
-const PY2_SPELLINGS: ReadonlySet<string> = new Set(
-  [...ALLOWED.keys()].filter((k) => k.startsWith('__builtin__\n') || k.startsWith('copy_reg\n')),
-);
-
-/** The allow-listed globals, `module.name`, both spellings (for documentation and tests). */
-export const ALLOWED_GLOBALS: readonly string[] = Object.freeze(
-  [...ALLOWED.keys()].map((k) => k.replace('\n', '.')),
-);
 
 // ----------------------------------------------------------------------------------------------
 // per-container bookkeeping
@@ -163,7 +144,7 @@ class Latin1Text {
   private taken = false;
   constructor(private readonly bytes: Buffer) {}
   text(): string {
-    this.str ??= latin1Slice(this.bytes, 0, this.bytes.length);
+    this.str ??= latin1(this.bytes, 0, this.bytes.length);
     return this.str;
   }
   /** the bytes, for REDUCE: the first taker gets the buffer, later ones (memo reuse) a copy */
@@ -179,215 +160,6 @@ type Slot = PyValue | GlobalRef | Latin1Text;
 const REF_INFO = new Info(1, 0, true);
 const LAZY_INFO = new Info(1, 0, false);
 LAZY_INFO.lazy = true;
-
-/** Node's undocumented but long-stable Buffer slice methods (skip toString's argument handling). */
-interface FastBuffer extends Buffer {
-  utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
-}
-
-const HAS_FAST_SLICES =
-  typeof (Buffer.prototype as Partial<FastBuffer>).utf8Slice === 'function' &&
-  typeof (Buffer.prototype as Partial<FastBuffer>).latin1Slice === 'function';
-
-/** text of buf[a, e) as UTF-8 (invalid sequences become U+FFFD) */
-const utf8Slice: (buf: Buffer, a: number, e: number) => string = HAS_FAST_SLICES
-  ? (buf, a, e) => (buf as FastBuffer).utf8Slice(a, e)
-  : (buf, a, e) => buf.toString('utf8', a, e);
-
-/** text of buf[a, e) as Latin-1 */
-const latin1Slice: (buf: Buffer, a: number, e: number) => string = HAS_FAST_SLICES
-  ? (buf, a, e) => (buf as FastBuffer).latin1Slice(a, e)
-  : (buf, a, e) => buf.toString('latin1', a, e);
-
-/**
- * Text of buf[a, e) as Latin-1. Short strings (dict keys, addresses) are built with
- * String.fromCharCode, several times faster than a native slice call for a handful of bytes.
- */
-function latin1(b: Buffer, a: number, e: number): string {
-  switch (e - a) {
-    case 0:
-      return '';
-    case 1:
-      return fromCharCode(b[a] as number);
-    case 2:
-      return fromCharCode(b[a] as number, b[a + 1] as number);
-    case 3:
-      return fromCharCode(b[a] as number, b[a + 1] as number, b[a + 2] as number);
-    case 4:
-      return fromCharCode(b[a] as number, b[a + 1] as number, b[a + 2] as number, b[a + 3] as number);
-    case 5:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-      );
-    case 6:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-      );
-    case 7:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-      );
-    case 8:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-      );
-    case 9:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-      );
-    case 10:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-      );
-    case 11:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-        b[a + 10] as number,
-      );
-    case 12:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-        b[a + 10] as number,
-        b[a + 11] as number,
-      );
-    case 13:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-        b[a + 10] as number,
-        b[a + 11] as number,
-        b[a + 12] as number,
-      );
-    case 14:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-        b[a + 10] as number,
-        b[a + 11] as number,
-        b[a + 12] as number,
-        b[a + 13] as number,
-      );
-    case 15:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-        b[a + 10] as number,
-        b[a + 11] as number,
-        b[a + 12] as number,
-        b[a + 13] as number,
-        b[a + 14] as number,
-      );
-    case 16:
-      return fromCharCode(
-        b[a] as number,
-        b[a + 1] as number,
-        b[a + 2] as number,
-        b[a + 3] as number,
-        b[a + 4] as number,
-        b[a + 5] as number,
-        b[a + 6] as number,
-        b[a + 7] as number,
-        b[a + 8] as number,
-        b[a + 9] as number,
-        b[a + 10] as number,
-        b[a + 11] as number,
-        b[a + 12] as number,
-        b[a + 13] as number,
-        b[a + 14] as number,
-        b[a + 15] as number,
-      );
-    default:
-      return latin1Slice(b, a, e);
-  }
-}
-
-const fromCharCode = String.fromCharCode;
-
-const NON_LATIN1 = /[\u0100-\uffff]/;
-const MAX_INT_TEXT_DIGITS = 4300; // CPython's int(str) limit (sys.int_info.default_max_str_digits)
-const MAX_LABEL = 80;
 
 // ----------------------------------------------------------------------------------------------
 
@@ -568,7 +340,7 @@ class Decoder {
         case Op.LONG1: {
           const len = this.u8();
           this.need(len);
-          this.push(this.long(this.pos, len), undefined);
+          this.push(readLong(b, this.pos, len), undefined);
           this.pos += len;
           break;
         }
@@ -576,7 +348,7 @@ class Decoder {
           const len = this.i32();
           if (len < 0) this.fail(`negative byte count ${len}`);
           this.need(len);
-          this.push(this.long(this.pos, len), undefined);
+          this.push(readLong(b, this.pos, len), undefined);
           this.pos += len;
           break;
         }
@@ -587,10 +359,10 @@ class Decoder {
             this.push(b[a + 1] === 0x31, undefined); // "01"/"00": protocol 0 spelling of True/False
             break;
           }
-          const v = this.intText(a, e);
+          const v = parseIntText(latin1(b, a, e), this.failHere);
           if (e - a === 2 && (v === 0 || v === 1)) {
             // CPython's C loader makes any 2-character 0/1 a bool (" 1", "+0"), its Python one an int
-            this.fail(`ambiguous int literal ${JSON.stringify(latin1Slice(b, a, e))} (bool or int)`);
+            this.fail(`ambiguous int literal ${JSON.stringify(latin1(b, a, e))} (bool or int)`);
           }
           this.push(v, undefined);
           break;
@@ -599,7 +371,7 @@ class Decoder {
           const e0 = this.line();
           const a = this.lineStart;
           const e = e0 > a && b[e0 - 1] === 0x4c ? e0 - 1 : e0; // trailing 'L' (Python 2)
-          this.push(this.intText(a, e), undefined);
+          this.push(parseIntText(latin1(b, a, e), this.failHere), undefined);
           break;
         }
         case Op.BINFLOAT: {
@@ -611,7 +383,7 @@ class Decoder {
         }
         case Op.FLOAT: {
           const e = this.line();
-          this.push(new PyFloat(this.floatText(latin1Slice(b, this.lineStart, e))), undefined);
+          this.push(new PyFloat(parseFloatText(latin1(b, this.lineStart, e), this.failHere)), undefined);
           break;
         }
 
@@ -627,7 +399,7 @@ class Decoder {
           break;
         case Op.UNICODE: {
           const e = this.line();
-          this.push(this.rawUnicodeEscape(this.lineStart, e), undefined);
+          this.push(rawUnicodeEscape(b, this.lineStart, e, this.failHere), undefined);
           break;
         }
         case Op.SHORT_BINBYTES:
@@ -658,7 +430,7 @@ class Decoder {
         }
         case Op.STRING: {
           const e = this.line();
-          this.push(this.quotedString(this.lineStart, e), undefined);
+          this.push(quotedString(b, this.lineStart, e, this.failHere), undefined);
           break;
         }
 
@@ -826,6 +598,9 @@ class Decoder {
     throw new WireError(code, `${opcodeLabel(this.op)}: ${message}`, this.opPos);
   }
 
+  /** `fail` for the text and number helpers */
+  private readonly failHere: Fail = (message) => this.fail(message);
+
   private limit(what: string): never {
     this.fail(what, WireErrorCode.PickleLimit);
   }
@@ -960,60 +735,6 @@ class Decoder {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // numbers
-
-  /** little-endian two's complement int of `len` bytes at `a` */
-  private long(a: number, len: number): number | bigint {
-    const b = this.b;
-    if (len === 0) return 0;
-    if (len <= 6) {
-      let v = 0;
-      for (let i = a + len - 1; i >= a; i--) v = v * 256 + (b[i] as number);
-      if ((b[a + len - 1] as number) & 0x80) v -= 2 ** (8 * len);
-      return v;
-    }
-    const hex = Buffer.from(b.subarray(a, a + len))
-      .reverse()
-      .toString('hex');
-    let v = BigInt(`0x${hex}`);
-    if ((b[a + len - 1] as number) & 0x80) v -= 1n << BigInt(8 * len);
-    return int(v);
-  }
-
-  private intText(a: number, e: number): number | bigint {
-    const text = latin1Slice(this.b, a, e);
-    const m = /^\s*([+-]?)(\d+(?:_\d+)*)\s*$/.exec(text);
-    if (m === null) this.fail(`invalid int literal ${JSON.stringify(clip(text))}`);
-    const digits = (m[2] as string).replaceAll('_', '');
-    if (digits.length > 1 && digits[0] === '0' && /[^0]/.test(digits)) {
-      this.fail(`invalid int literal ${JSON.stringify(clip(text))} (leading zero)`);
-    }
-    if (digits.length > MAX_INT_TEXT_DIGITS)
-      this.fail(`int literal longer than ${MAX_INT_TEXT_DIGITS} digits`);
-    if (digits.length <= 15) {
-      const v = Number(digits);
-      return m[1] === '-' && v !== 0 ? -v : v;
-    }
-    const v = BigInt(digits);
-    return int(m[1] === '-' ? -v : v);
-  }
-
-  private floatText(text: string): number {
-    const t = text.trim().toLowerCase();
-    const m =
-      /^([+-]?)(?:(inf|infinity)|(nan)|((?:\d(?:_?\d)*)?(?:\.(?:\d(?:_?\d)*)?)?(?:e[+-]?\d(?:_?\d)*)?))$/.exec(
-        t,
-      );
-    if (m === null || (m[4] !== undefined && !/^\.?\d/.test(m[4]))) {
-      this.fail(`invalid float literal ${JSON.stringify(clip(text))}`);
-    }
-    const sign = m[1] === '-' ? -1 : 1;
-    if (m[2] !== undefined) return sign * Number.POSITIVE_INFINITY;
-    if (m[3] !== undefined) return Number.NaN;
-    return sign * Number((m[4] as string).replaceAll('_', ''));
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // text and bytes
 
   /**
@@ -1052,7 +773,7 @@ class Decoder {
     if (p >= 0) return latin1(this.scratch as Buffer, 0, p);
     const t = utf8Slice(this.b, a, e);
     // U+FFFD in the output: either a real U+FFFD or a replacement for invalid input / a surrogate
-    if (t.indexOf('\ufffd') !== -1) return this.utf8Strict(a, e);
+    if (t.indexOf('\ufffd') !== -1) return utf8Strict(this.b, a, e, this.failHere);
     return t;
   }
 
@@ -1071,57 +792,6 @@ class Decoder {
     }
     this.b.copy(out, 0, a, e);
     return compactLatin1(out, n);
-  }
-
-  private utf8Strict(a: number, e: number): string {
-    const b = this.b;
-    const units: number[] = [];
-    let out = '';
-    let i = a;
-    while (i < e) {
-      const c = b[i] as number;
-      let cp: number;
-      let need: number;
-      let min: number;
-      if (c < 0x80) {
-        cp = c;
-        need = 0;
-        min = 0;
-      } else if (c >= 0xc2 && c <= 0xdf) {
-        cp = c & 0x1f;
-        need = 1;
-        min = 0x80;
-      } else if (c >= 0xe0 && c <= 0xef) {
-        cp = c & 0x0f;
-        need = 2;
-        min = 0x800;
-      } else if (c >= 0xf0 && c <= 0xf4) {
-        cp = c & 0x07;
-        need = 3;
-        min = 0x10000;
-      } else {
-        this.fail(`invalid UTF-8 start byte 0x${c.toString(16)} at offset ${i}`);
-      }
-      if (i + need >= e && need > 0) this.fail(`truncated UTF-8 sequence at offset ${i}`);
-      for (let j = 1; j <= need; j++) {
-        const cc = b[i + j] as number;
-        if ((cc & 0xc0) !== 0x80) this.fail(`invalid UTF-8 continuation byte at offset ${i + j}`);
-        cp = (cp << 6) | (cc & 0x3f);
-      }
-      if (cp < min || cp > 0x10ffff) this.fail(`invalid UTF-8 sequence at offset ${i}`);
-      i += need + 1;
-      if (cp >= 0x10000) {
-        cp -= 0x10000;
-        units.push(0xd800 | (cp >> 10), 0xdc00 | (cp & 0x3ff));
-      } else {
-        units.push(cp); // lone surrogates (ED A0..BF xx) pass, as with Python's surrogatepass
-      }
-      if (units.length >= 8192) {
-        out += String.fromCharCode(...units);
-        units.length = 0;
-      }
-    }
-    return out + String.fromCharCode(...units);
   }
 
   private bytesCopy(len: number): Buffer {
@@ -1146,7 +816,7 @@ class Decoder {
       }
     }
     this.pos = e;
-    return latin1Slice(b, a, e);
+    return latin1(b, a, e);
   }
 
   /** a FRAME was seen */
@@ -1160,116 +830,6 @@ class Decoder {
    */
   private py2Fallback(): void {
     if (this.framed && this.py2Bytes) this.fail('FRAME together with a non-ASCII Python 2 str');
-  }
-
-  /** protocol 0 STRING: a quoted Python 2 str literal with backslash escapes, ASCII only */
-  private quotedString(a: number, e: number): string {
-    const b = this.b;
-    const q = b[a];
-    if (e - a < 2 || (q !== 0x27 && q !== 0x22) || b[e - 1] !== q) {
-      this.fail('the STRING argument must be quoted');
-    }
-    const out: number[] = [];
-    let ascii = true;
-    const end = e - 1;
-    for (let i = a + 1; i < end; i++) {
-      let c = b[i] as number;
-      if (c === 0x5c) {
-        i++;
-        if (i >= end) this.fail('trailing \\ in STRING');
-        c = b[i] as number;
-        switch (c) {
-          case 0x0a: // backslash-newline: line continuation
-            continue;
-          case 0x61: // \a
-            c = 7;
-            break;
-          case 0x62: // \b
-            c = 8;
-            break;
-          case 0x66: // \f
-            c = 12;
-            break;
-          case 0x6e: // \n
-            c = 10;
-            break;
-          case 0x72: // \r
-            c = 13;
-            break;
-          case 0x74: // \t
-            c = 9;
-            break;
-          case 0x76: // \v
-            c = 11;
-            break;
-          case 0x5c:
-          case 0x27:
-          case 0x22:
-            break;
-          case 0x78: {
-            // \xhh: exactly two hex digits
-            const h1 = i + 1 < end ? hexValue(b[i + 1]) : -1;
-            const h2 = i + 2 < end ? hexValue(b[i + 2]) : -1;
-            if (h1 < 0 || h2 < 0) this.fail('invalid \\x escape in STRING');
-            c = h1 * 16 + h2;
-            i += 2;
-            break;
-          }
-          default:
-            if (c >= 0x30 && c <= 0x37) {
-              // \o, \oo, \ooo octal
-              let v = c - 0x30;
-              for (let k = 0; k < 2 && i + 1 < end; k++) {
-                const d = (b[i + 1] as number) - 0x30;
-                if (d < 0 || d > 7) break;
-                v = v * 8 + d;
-                i++;
-              }
-              c = v & 0xff;
-            } else {
-              out.push(0x5c); // unknown escape: kept as is
-            }
-        }
-      }
-      if (c >= 0x80) ascii = false;
-      out.push(c);
-    }
-    // unlike SHORT_BINSTRING/BINSTRING, pysyncobj's fallback loader does not keep a non-ASCII STRING
-    // as bytes: Python cannot load it at all
-    if (!ascii) this.fail('STRING with non-ASCII content (Python cannot load it)');
-    return Buffer.from(out).toString('latin1');
-  }
-
-  /** protocol 0 UNICODE: raw-unicode-escape (Latin-1 bytes, \uXXXX and \UXXXXXXXX escapes) */
-  private rawUnicodeEscape(a: number, e: number): string {
-    const b = this.b;
-    const first = b.indexOf(0x5c, a);
-    if (first < 0 || first >= e) return latin1Slice(b, a, e);
-    let out = latin1Slice(b, a, first);
-    let i = first;
-    while (i < e) {
-      const c = b[i++] as number;
-      if (c !== 0x5c || i >= e) {
-        out += String.fromCharCode(c);
-        continue;
-      }
-      const c2 = b[i++] as number;
-      const count = c2 === 0x75 ? 4 : c2 === 0x55 ? 8 : 0;
-      if (count === 0) {
-        out += String.fromCharCode(0x5c, c2);
-        continue;
-      }
-      if (e - i < count) this.fail('truncated \\uXXXX escape in UNICODE');
-      let cp = 0;
-      for (let k = 0; k < count; k++) {
-        const h = hexValue(b[i++]);
-        if (h < 0) this.fail('truncated \\uXXXX escape in UNICODE');
-        cp = cp * 16 + h;
-      }
-      if (cp > 0x10ffff) this.fail('\\Uxxxxxxxx out of range in UNICODE');
-      out += String.fromCodePoint(cp);
-    }
-    return out;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1479,16 +1039,16 @@ class Decoder {
     const e1 = this.line();
     const a = this.lineStart;
     const e2 = this.line();
-    const key = latin1Slice(this.b, a, e2);
-    const ref = ALLOWED.get(key);
-    if (ref !== undefined && (this.proto < 3 || !PY2_SPELLINGS.has(key))) return ref;
+    const key = latin1(this.b, a, e2);
+    const ref = allowedGlobal(key);
+    if (ref !== undefined && (this.proto < 3 || !isPy2Spelling(key))) return ref;
     return this.resolve(this.b.toString('utf8', a, e1), this.b.toString('utf8', e1 + 1, e2));
   }
 
   private resolve(module: string, name: string): GlobalRef {
     const key = `${module}\n${name}`;
-    const ref = ALLOWED.get(key);
-    if (ref !== undefined && this.proto >= 3 && PY2_SPELLINGS.has(key)) {
+    const ref = allowedGlobal(key);
+    if (ref !== undefined && this.proto >= 3 && isPy2Spelling(key)) {
       // Python 3 maps the Python 2 module names only in pickles of protocol < 3
       this.fail(
         `global ${module}.${name} does not exist in Python 3 (protocol ${this.proto} pickles are not name-mapped)`,
@@ -1515,80 +1075,85 @@ class Decoder {
     let result: PyValue;
     let info: Info | undefined;
     switch (fn.id) {
-      case G_CODECS_ENCODE: {
-        const text = a[0] as Slot;
-        const e = a[1] as Slot;
-        const enc = e instanceof Latin1Text ? e.text() : e;
-        if (a.length !== 2 || (enc !== 'latin1' && enc !== 'latin-1')) {
-          this.fail("_codecs.encode needs (str, 'latin1')");
-        }
-        if (text instanceof Latin1Text) {
-          result = text.take();
-        } else {
-          if (typeof text !== 'string') this.fail("_codecs.encode needs (str, 'latin1')");
-          if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
-          result = Buffer.from(text, 'latin1');
-        }
+      case G_CODECS_ENCODE:
+        result = this.codecsEncodeCall(a);
         break;
-      }
       case G_BYTES:
         result = this.bytesCall(a);
         break;
       case G_SET:
-      case G_FROZENSET: {
-        if (a.length > 1) this.fail(`${fn.qualname} takes at most one argument`);
-        const items: PyValue[] = [];
-        const keys = new Set<string>();
-        if (a.length === 1) {
-          const src = a[0] as PyValue;
-          let list: readonly PyValue[];
-          if (Array.isArray(src)) list = src;
-          else if (src instanceof PyTuple || src instanceof PySet || src instanceof PyFrozenSet)
-            list = src.items;
-          else this.fail(`${fn.qualname} argument must be a list or tuple (${describe(src)})`);
-          for (const v of list) {
-            const key = this.hashKey(v);
-            if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
-            if (key !== null) {
-              if (keys.has(key)) continue;
-              keys.add(key);
-            }
-            items.push(v);
-          }
-        }
-        // the items were measured inside the argument tuple: size(args) = 1 + size(list)
-        const argInfo = this.infos[sp - 1] as Info;
-        info = new Info(Math.max(1, argInfo.size - 1), Math.max(1, argInfo.depth - 1), false);
-        if (fn.id === G_SET) {
-          info.keys = keys;
-          result = new PySet(items);
-        } else {
-          result = new PyFrozenSet(items);
-        }
+      case G_FROZENSET:
+        // the items were measured inside the argument tuple
+        [result, info] = this.setCall(fn, a, this.infos[sp - 1] as Info);
         break;
-      }
-      case G_RECONSTRUCTOR: {
-        const cls = a[0] as Slot;
-        const base = a[1] as Slot;
-        if (
-          a.length !== 3 ||
-          !(cls instanceof GlobalRef) ||
-          (cls.id !== G_TCPNODE && cls.id !== G_NODE) ||
-          !(base instanceof GlobalRef) ||
-          base.id !== G_OBJECT
-        ) {
-          // with base `object` Python ignores the third argument (the state; None in real pickles)
-          this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, state)');
-        }
-        result = new PyObject(cls.qualname, new Map());
+      case G_RECONSTRUCTOR:
+        result = this.reconstructorCall(a);
         info = new Info(2, 2, false);
         break;
-      }
       default:
         this.fail(`${fn.qualname} cannot be called by REDUCE`);
     }
     this.sp = sp - 2;
     this.push(result, info);
+  }
+
+  /** `_codecs.encode(str, 'latin1')`: the bytes of a protocol-2 pickle */
+  private codecsEncodeCall(a: readonly Slot[]): Buffer {
+    const text = a[0] as Slot;
+    const e = a[1] as Slot;
+    const enc = e instanceof Latin1Text ? e.text() : e;
+    if (a.length !== 2 || (enc !== 'latin1' && enc !== 'latin-1')) {
+      this.fail("_codecs.encode needs (str, 'latin1')");
+    }
+    if (text instanceof Latin1Text) return text.take();
+    if (typeof text !== 'string') this.fail("_codecs.encode needs (str, 'latin1')");
+    if (NON_LATIN1.test(text)) this.fail('_codecs.encode: str has a code point ≥ 256 (not Latin-1)');
+    return Buffer.from(text, 'latin1');
+  }
+
+  /** `set(items)` / `frozenset(items)`, deduplicated as Python does; `argInfo` measures the argument tuple */
+  private setCall(fn: GlobalRef, a: readonly PyValue[], argInfo: Info): [PySet | PyFrozenSet, Info] {
+    if (a.length > 1) this.fail(`${fn.qualname} takes at most one argument`);
+    const items: PyValue[] = [];
+    const keys = new Set<string>();
+    if (a.length === 1) {
+      const src = a[0] as PyValue;
+      let list: readonly PyValue[];
+      if (Array.isArray(src)) list = src;
+      else if (src instanceof PyTuple || src instanceof PySet || src instanceof PyFrozenSet) list = src.items;
+      else this.fail(`${fn.qualname} argument must be a list or tuple (${describe(src)})`);
+      for (const v of list) {
+        const key = this.hashKey(v);
+        if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
+        if (key !== null) {
+          if (keys.has(key)) continue;
+          keys.add(key);
+        }
+        items.push(v);
+      }
+    }
+    // size(args) = 1 + size(list)
+    const info = new Info(Math.max(1, argInfo.size - 1), Math.max(1, argInfo.depth - 1), false);
+    if (fn.id !== G_SET) return [new PyFrozenSet(items), info];
+    info.keys = keys;
+    return [new PySet(items), info];
+  }
+
+  /** `copyreg._reconstructor(TCPNode|Node, object, state)`: an empty node object (BUILD fills it) */
+  private reconstructorCall(a: readonly Slot[]): PyObject {
+    const cls = a[0] as Slot;
+    const base = a[1] as Slot;
+    if (
+      a.length !== 3 ||
+      !(cls instanceof GlobalRef) ||
+      (cls.id !== G_TCPNODE && cls.id !== G_NODE) ||
+      !(base instanceof GlobalRef) ||
+      base.id !== G_OBJECT
+    ) {
+      // with base `object` Python ignores the third argument (the state; None in real pickles)
+      this.fail('copyreg._reconstructor needs (pysyncobj.node.TCPNode|Node, object, state)');
+    }
+    return new PyObject(cls.qualname, new Map());
   }
 
   private bytesCall(a: readonly PyValue[]): Buffer {
@@ -1661,47 +1226,6 @@ class Decoder {
 // ------------------------------------------------------------------------------------------------
 // helpers
 
-/**
- * UTF-8 of Latin-1 text → the Latin-1 bytes, in place: out[0, n) holds the UTF-8, afterwards
- * out[0, result) the bytes. Returns -1 (out garbled) when a code point is ≥ U+0100 or the UTF-8 is
- * invalid. One array in the loop and four ASCII bytes per step: the fastest form we measured in V8.
- */
-function compactLatin1(out: Buffer, n: number): number {
-  let p = 0;
-  let i = 0;
-  const last4 = n - 4;
-  while (i < n) {
-    if (i <= last4) {
-      // four ASCII bytes at a time while they last
-      const c0 = out[i] as number;
-      const c1 = out[i + 1] as number;
-      const c2 = out[i + 2] as number;
-      const c3 = out[i + 3] as number;
-      if (((c0 | c1 | c2 | c3) & 0x80) === 0) {
-        out[p] = c0;
-        out[p + 1] = c1;
-        out[p + 2] = c2;
-        out[p + 3] = c3;
-        p += 4;
-        i += 4;
-        continue;
-      }
-    }
-    const c = out[i] as number;
-    if (c < 0x80) {
-      out[p++] = c;
-      i++;
-      continue;
-    }
-    if ((c & 0xfe) !== 0xc2 || i + 1 >= n) return -1;
-    const d = out[i + 1] as number;
-    if ((d & 0xc0) !== 0x80) return -1;
-    out[p++] = 0x80 | ((c & 1) << 6) | (d & 0x3f);
-    i += 2;
-  }
-  return p;
-}
-
 function isDictKey(k: Slot): k is PyDictKey {
   const t = typeof k;
   return t === 'string' || t === 'number' || t === 'boolean' || t === 'bigint' || k === null;
@@ -1727,18 +1251,6 @@ function dictSet(dict: PyDict, key: PyDictKey, value: PyValue): void {
     }
   }
   dict.set(key, value);
-}
-
-function hexValue(c: number | undefined): number {
-  if (c === undefined) return -1;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  if (c >= 0x41 && c <= 0x46) return c - 0x37;
-  return -1;
-}
-
-function clip(s: string): string {
-  return s.length > MAX_LABEL ? `${s.slice(0, MAX_LABEL)}…` : s;
 }
 
 function describe(v: Slot | undefined): string {
