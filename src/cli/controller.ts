@@ -252,7 +252,9 @@ function reloadLogLevel(logging: CliLogging, { loaded, pinnedLevel }: Controller
   }
   // logged at info: after the switch when it makes the log more verbose, else before it
   const from = logging.level;
-  const moreVerbose = log.levels.values[next] < log.levels.values[from];
+  // pino ranks the levels it logs at; 'silent' is not among them and is the quietest
+  const rank = (level: string): number => log.levels.values[level] ?? Number.POSITIVE_INFINITY;
+  const moreVerbose = rank(next) < rank(from);
   if (moreVerbose) logging.setLevel(next);
   log.info({ from, to: next }, 'SIGHUP: log level changed');
   if (!moreVerbose) logging.setLevel(next);
