@@ -260,18 +260,9 @@ export interface RaftNodeSettingsOptions {
 }
 
 /**
- * Validate the configuration and derive the Raft node's settings (Patroni's `KVStoreTTL.__init__`
- * and `Raft.__init__`). Pure: `data_dir` is only named here; `prepareDataDir` checks it.
+ * `raft.partner_addrs` as a list of strings, deduplicated in configured order.
  */
-export function raftNodeSettings(
-  config: RaftDcsConfig | RaftSection,
-  options: RaftNodeSettingsOptions = {},
-): RaftNodeSettings {
-  const c = config as Readonly<Record<string, unknown>>;
-  const configuredSelf = optionalString(c, 'self_addr') || null;
-  if (options.requireSelfAddr && configuredSelf === null) {
-    throw new RaftConfigError('raft.self_addr', 'raft.self_addr is required (the address of this node)');
-  }
+function partnerList(c: Readonly<Record<string, unknown>>): string[] {
   const rawPartners = c['partner_addrs'] ?? [];
   if (!Array.isArray(rawPartners)) {
     throw new RaftConfigError(
@@ -289,31 +280,55 @@ export function raftNodeSettings(
     }
     if (!partners.includes(p)) partners.push(p);
   }
+  return partners;
+}
+
+/**
+ * This node's identity and the full partner list (self_addr, then partner_addrs, then patronictl).
+ * In patronictl mode the node is read-only and self_addr becomes one of the partners.
+ */
+function nodeIdentity(
+  c: Readonly<Record<string, unknown>>,
+  options: RaftNodeSettingsOptions,
+): { selfAddr: string | null; partners: string[] } {
+  const configuredSelf = optionalString(c, 'self_addr') || null;
+  if (options.requireSelfAddr && configuredSelf === null) {
+    throw new RaftConfigError('raft.self_addr', 'raft.self_addr is required (the address of this node)');
+  }
+  const partners = partnerList(c);
   let selfAddr = configuredSelf;
   const patronictl = Boolean(c['patronictl']);
   if (patronictl) {
     if (selfAddr !== null && !partners.includes(selfAddr)) partners.push(selfAddr);
     selfAddr = null;
   }
-  const dataDir = optionalString(c, 'data_dir') ?? '';
-  const password = optionalString(c, 'password');
-  const bindAddr = optionalString(c, 'bind_addr');
-  const timeouts = parseRaftTimeouts(c);
-  const retryTimeout = intSetting(c, 'retry_timeout', 10);
-  const ttl = intSetting(c, 'ttl', 30);
-  const loopWait = numberSetting(c, 'loop_wait') ?? 10;
-  const citus = c['citus'];
-  const mppCheck = citus === undefined || citus === null ? null : validateMppConfig(citus);
-  const files =
-    selfAddr === null
-      ? null
-      : (() => {
-          const p = journalPaths(dataDir, selfAddr, { windows: options.windows });
-          return { journal: p.journal, dump: p.dump };
-        })();
-  const conf: SyncObjConfOptions = {
-    password,
-    bindAddress: bindAddr,
+  return { selfAddr, partners };
+}
+
+/** The journal and dump file names of a node that keeps files; null for a read-only node. */
+function nodeFiles(
+  dataDir: string,
+  selfAddr: string | null,
+  options: RaftNodeSettingsOptions,
+): RaftNodeSettings['files'] {
+  if (selfAddr === null) return null;
+  const p = journalPaths(dataDir, selfAddr, { windows: options.windows });
+  return { journal: p.journal, dump: p.dump };
+}
+
+/** The KV node's SyncObjConf: Patroni's choices (no batching, dynamic membership, fail fast). */
+function kvNodeConf(args: {
+  password: string | null;
+  bindAddr: string | null;
+  ttl: number;
+  loopWait: number;
+  files: RaftNodeSettings['files'];
+  timeouts: ParsedRaftTimeouts;
+}): SyncObjConfOptions {
+  const { files, loopWait, timeouts, ttl } = args;
+  return {
+    password: args.password,
+    bindAddress: args.bindAddr,
     appendEntriesUseBatch: false,
     dynamicMembershipChange: true,
     commandsWaitLeader: false,
@@ -324,6 +339,29 @@ export function raftNodeSettings(
     fullDumpFile: files?.dump ?? null,
     ...timeouts.custom,
   };
+}
+
+/**
+ * Validate the configuration and derive the Raft node's settings (Patroni's `KVStoreTTL.__init__`
+ * and `Raft.__init__`). Pure: `data_dir` is only named here; `prepareDataDir` checks it.
+ */
+export function raftNodeSettings(
+  config: RaftDcsConfig | RaftSection,
+  options: RaftNodeSettingsOptions = {},
+): RaftNodeSettings {
+  const c = config as Readonly<Record<string, unknown>>;
+  // the order of the checks below decides which error a bad configuration reports first
+  const { selfAddr, partners } = nodeIdentity(c, options);
+  const dataDir = optionalString(c, 'data_dir') ?? '';
+  const password = optionalString(c, 'password');
+  const bindAddr = optionalString(c, 'bind_addr');
+  const timeouts = parseRaftTimeouts(c);
+  const retryTimeout = intSetting(c, 'retry_timeout', 10);
+  const ttl = intSetting(c, 'ttl', 30);
+  const loopWait = numberSetting(c, 'loop_wait') ?? 10;
+  const citus = c['citus'];
+  const mppCheck = citus === undefined || citus === null ? null : validateMppConfig(citus);
+  const files = nodeFiles(dataDir, selfAddr, options);
   return {
     selfAddr,
     partnerAddrs: partners.filter((p) => p !== selfAddr),
@@ -336,7 +374,7 @@ export function raftNodeSettings(
     timeouts,
     mpp: mppCheck?.enabled ? mppCheck.config : null,
     mppIgnored: mppCheck && !mppCheck.enabled ? mppCheck.reason : null,
-    conf,
+    conf: kvNodeConf({ password, bindAddr, ttl, loopWait, files, timeouts }),
   };
 }
 

@@ -200,89 +200,107 @@ export function checkTimeoutOrdering(t: {
   return null;
 }
 
+type NumberKey = (typeof NUMBER_KEYS)[number];
+
+/** The defaults overridden by every option given (not undefined); throws on an unknown option. */
+function mergeWithDefaults(given: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  for (const key of Object.keys(given)) {
+    if (!(key in DEFAULTS)) throw new ConfigError(key, 'unknown option');
+  }
+  const merged: Record<string, unknown> = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) merged[k] = v;
+  return merged;
+}
+
+/** Every option has its type: numbers, booleans, strings or null, callbacks or null, the enums. */
+function checkTypes(merged: Readonly<Record<string, unknown>>): void {
+  for (const k of NUMBER_KEYS) {
+    const v = merged[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new ConfigError(k, `must be a finite number, got ${JSON.stringify(v)}`);
+    }
+  }
+  for (const k of BOOLEAN_KEYS) {
+    if (typeof merged[k] !== 'boolean')
+      throw new ConfigError(k, `must be true or false, got ${JSON.stringify(merged[k])}`);
+  }
+  for (const k of NULLABLE_STRING_KEYS) {
+    const v = merged[k];
+    if (v !== null && typeof v !== 'string')
+      throw new ConfigError(k, `must be a string or null, got ${JSON.stringify(v)}`);
+  }
+  for (const k of CALLBACK_KEYS) {
+    const v = merged[k];
+    if (v !== null && typeof v !== 'function') throw new ConfigError(k, 'must be a function or null');
+  }
+  if (!['ipv4', 'ipv6', null].includes(merged.preferredAddrType as string | null)) {
+    throw new ConfigError(
+      'preferredAddrType',
+      `must be 'ipv4', 'ipv6' or null, got ${JSON.stringify(merged.preferredAddrType)}`,
+    );
+  }
+  if (merged.fsync !== 'always' && merged.fsync !== 'never') {
+    throw new ConfigError('fsync', `must be 'always' or 'never', got ${JSON.stringify(merged.fsync)}`);
+  }
+}
+
+/** The numeric options are in range (the timeouts' ordering is checked apart). */
+function checkRanges(n: Readonly<Record<NumberKey, number>>): void {
+  const positive = (k: NumberKey) => {
+    if (!(n[k] > 0)) throw new ConfigError(k, `must be > 0, got ${n[k]}`);
+  };
+  const nonNegative = (k: NumberKey) => {
+    if (!(n[k] >= 0)) throw new ConfigError(k, `must be >= 0, got ${n[k]}`);
+  };
+  positive('autoTickPeriod');
+  nonNegative('commandsQueueSize');
+  positive('appendEntriesPeriod');
+  nonNegative('connectionRetryTime');
+  positive('appendEntriesBatchSizeBytes');
+  positive('sendBufferSize');
+  positive('recvBufferSize');
+  nonNegative('dnsCacheTime');
+  nonNegative('dnsFailCacheTime');
+  if (!(n.logCompactionMinEntries >= 2)) {
+    throw new ConfigError('logCompactionMinEntries', `must be >= 2, got ${n.logCompactionMinEntries}`);
+  }
+  positive('logCompactionMinTime');
+  positive('logCompactionBatchSize');
+  positive('bindRetryTime');
+  nonNegative('maxBindRetries');
+  positive('maxFrameBytes');
+}
+
+/** `checkTimeoutOrdering` on the resolved timeouts; an option not given is shown as `(default)`. */
+function checkTimeouts(
+  n: Readonly<Record<NumberKey, number>>,
+  given: Readonly<Record<string, unknown>>,
+): void {
+  const named = (name: NumberKey): NamedValue => ({
+    name,
+    value: n[name],
+    isDefault: given[name] === undefined,
+  });
+  const failure = checkTimeoutOrdering({
+    minTimeout: named('raftMinTimeout'),
+    maxTimeout: named('raftMaxTimeout'),
+    connectionTimeout: named('connectionTimeout'),
+    appendEntriesPeriod: named('appendEntriesPeriod'),
+    leaderFallbackTimeout: named('leaderFallbackTimeout'),
+  });
+  if (failure) throw new ConfigError(failure.key, failure.message);
+}
+
 export class SyncObjConf {
   readonly values: ResolvedConf;
 
   constructor(options: SyncObjConfOptions = {}) {
     const given = options as Record<string, unknown>;
-    for (const key of Object.keys(given)) {
-      if (!(key in DEFAULTS)) throw new ConfigError(key, 'unknown option');
-    }
-    const merged: Record<string, unknown> = { ...DEFAULTS };
-    for (const [k, v] of Object.entries(given)) if (v !== undefined) merged[k] = v;
-    for (const k of NUMBER_KEYS) {
-      const v = merged[k];
-      if (typeof v !== 'number' || !Number.isFinite(v)) {
-        throw new ConfigError(k, `must be a finite number, got ${JSON.stringify(v)}`);
-      }
-    }
-    for (const k of BOOLEAN_KEYS) {
-      if (typeof merged[k] !== 'boolean')
-        throw new ConfigError(k, `must be true or false, got ${JSON.stringify(merged[k])}`);
-    }
-    for (const k of NULLABLE_STRING_KEYS) {
-      const v = merged[k];
-      if (v !== null && typeof v !== 'string')
-        throw new ConfigError(k, `must be a string or null, got ${JSON.stringify(v)}`);
-    }
-    for (const k of CALLBACK_KEYS) {
-      const v = merged[k];
-      if (v !== null && typeof v !== 'function') throw new ConfigError(k, 'must be a function or null');
-    }
-    if (!['ipv4', 'ipv6', null].includes(merged.preferredAddrType as string | null)) {
-      throw new ConfigError(
-        'preferredAddrType',
-        `must be 'ipv4', 'ipv6' or null, got ${JSON.stringify(merged.preferredAddrType)}`,
-      );
-    }
-    if (merged.fsync !== 'always' && merged.fsync !== 'never') {
-      throw new ConfigError('fsync', `must be 'always' or 'never', got ${JSON.stringify(merged.fsync)}`);
-    }
-    const n = merged as Record<(typeof NUMBER_KEYS)[number], number>;
-    const positive = (k: (typeof NUMBER_KEYS)[number]) => {
-      if (!(n[k] > 0)) throw new ConfigError(k, `must be > 0, got ${n[k]}`);
-    };
-    const nonNegative = (k: (typeof NUMBER_KEYS)[number]) => {
-      if (!(n[k] >= 0)) throw new ConfigError(k, `must be >= 0, got ${n[k]}`);
-    };
-    positive('autoTickPeriod');
-    nonNegative('commandsQueueSize');
-    positive('appendEntriesPeriod');
-    nonNegative('connectionRetryTime');
-    positive('appendEntriesBatchSizeBytes');
-    positive('sendBufferSize');
-    positive('recvBufferSize');
-    nonNegative('dnsCacheTime');
-    nonNegative('dnsFailCacheTime');
-    if (!(n.logCompactionMinEntries >= 2)) {
-      throw new ConfigError('logCompactionMinEntries', `must be >= 2, got ${n.logCompactionMinEntries}`);
-    }
-    positive('logCompactionMinTime');
-    positive('logCompactionBatchSize');
-    positive('bindRetryTime');
-    nonNegative('maxBindRetries');
-    positive('maxFrameBytes');
-    const given1 = (k: string) => given[k] !== undefined;
-    const failure = checkTimeoutOrdering({
-      minTimeout: { name: 'raftMinTimeout', value: n.raftMinTimeout, isDefault: !given1('raftMinTimeout') },
-      maxTimeout: { name: 'raftMaxTimeout', value: n.raftMaxTimeout, isDefault: !given1('raftMaxTimeout') },
-      connectionTimeout: {
-        name: 'connectionTimeout',
-        value: n.connectionTimeout,
-        isDefault: !given1('connectionTimeout'),
-      },
-      appendEntriesPeriod: {
-        name: 'appendEntriesPeriod',
-        value: n.appendEntriesPeriod,
-        isDefault: !given1('appendEntriesPeriod'),
-      },
-      leaderFallbackTimeout: {
-        name: 'leaderFallbackTimeout',
-        value: n.leaderFallbackTimeout,
-        isDefault: !given1('leaderFallbackTimeout'),
-      },
-    });
-    if (failure) throw new ConfigError(failure.key, failure.message);
+    const merged = mergeWithDefaults(given);
+    checkTypes(merged);
+    const n = merged as Record<NumberKey, number>;
+    checkRanges(n);
+    checkTimeouts(n, given);
     this.values = merged as ResolvedConf;
   }
 }

@@ -10,7 +10,18 @@
  */
 import { WireError, WireErrorCode } from '../wire/errors.js';
 import { type PyDict, type PyDictKey, PyTuple, type PyValue } from '../wire/value.js';
-import type { LogEntry, RaftMessage, SnapshotChunk } from './core/types.js';
+import type {
+  AppendEntries,
+  AppendEntriesSnapshot,
+  AppendEntriesTransmission,
+  ApplyCommand,
+  ApplyCommandResponse,
+  LogEntry,
+  NextNodeIdx,
+  RaftMessage,
+  RequestVote,
+  SnapshotChunk,
+} from './core/types.js';
 
 function d(entries: [string, PyValue][]): PyDict {
   return new Map<PyDictKey, PyValue>(entries);
@@ -23,88 +34,103 @@ export function entryToPy(e: LogEntry): PyTuple {
 export function messageToPy(m: RaftMessage): PyDict {
   switch (m.type) {
     case 'request_vote':
-      return d([
-        ['type', 'request_vote'],
-        ['term', m.term],
-        ['last_log_index', m.lastLogIndex],
-        ['last_log_term', m.lastLogTerm],
-      ]);
+      return requestVoteToPy(m);
     case 'response_vote':
       return d([
         ['type', 'response_vote'],
         ['term', m.term],
       ]);
     case 'append_entries':
-      return d([
-        ['type', 'append_entries'],
-        ['term', m.term],
-        ['commit_index', m.commitIndex],
-        ['entries', m.entries.map(entryToPy)],
-        ['prevLogIdx', m.prevLogIdx],
-        ['prevLogTerm', m.prevLogTerm],
-      ]);
+      return appendEntriesToPy(m);
     case 'append_entries_transmission':
-      return d([
-        ['type', 'append_entries'],
-        ['transmission', m.transmission],
-        ['data', m.data],
-        ['term', m.term],
-        ['commit_index', m.commitIndex],
-        ['prevLogIdx', m.prevLogIdx],
-        ['prevLogTerm', m.prevLogTerm],
-      ]);
+      return appendEntriesTransmissionToPy(m);
     case 'append_entries_snapshot':
-      return d([
-        ['type', 'append_entries'],
-        ['term', m.term],
-        ['commit_index', m.commitIndex],
-        [
-          'serialized',
-          m.serialized === null
-            ? null
-            : new PyTuple([m.serialized.data, m.serialized.isFirst, m.serialized.isLast]),
-        ],
-      ]);
+      return appendEntriesSnapshotToPy(m);
     case 'next_node_idx':
-      return m.term === undefined
-        ? d([
-            ['type', 'next_node_idx'],
-            ['next_node_idx', m.nextNodeIdx],
-            ['reset', m.reset],
-            ['success', m.success],
-          ])
-        : d([
-            ['type', 'next_node_idx'],
-            ['next_node_idx', m.nextNodeIdx],
-            ['reset', m.reset],
-            ['success', m.success],
-            ['term', m.term],
-          ]);
+      return nextNodeIdxToPy(m);
     case 'apply_command':
-      return m.requestId === undefined
-        ? d([
-            ['type', 'apply_command'],
-            ['command', m.command],
-          ])
-        : d([
-            ['type', 'apply_command'],
-            ['command', m.command],
-            ['request_id', m.requestId],
-          ]);
+      return applyCommandToPy(m);
     case 'apply_command_response':
-      return 'error' in m
-        ? d([
-            ['type', 'apply_command_response'],
-            ['request_id', m.requestId],
-            ['error', m.error],
-          ])
-        : d([
-            ['type', 'apply_command_response'],
-            ['request_id', m.requestId],
-            ['log_idx', m.logIdx],
-            ['log_term', m.logTerm],
-          ]);
+      return applyCommandResponseToPy(m);
   }
+}
+
+function requestVoteToPy(m: RequestVote): PyDict {
+  return d([
+    ['type', 'request_vote'],
+    ['term', m.term],
+    ['last_log_index', m.lastLogIndex],
+    ['last_log_term', m.lastLogTerm],
+  ]);
+}
+
+function appendEntriesToPy(m: AppendEntries): PyDict {
+  return d([
+    ['type', 'append_entries'],
+    ['term', m.term],
+    ['commit_index', m.commitIndex],
+    ['entries', m.entries.map(entryToPy)],
+    ['prevLogIdx', m.prevLogIdx],
+    ['prevLogTerm', m.prevLogTerm],
+  ]);
+}
+
+function appendEntriesTransmissionToPy(m: AppendEntriesTransmission): PyDict {
+  return d([
+    ['type', 'append_entries'],
+    ['transmission', m.transmission],
+    ['data', m.data],
+    ['term', m.term],
+    ['commit_index', m.commitIndex],
+    ['prevLogIdx', m.prevLogIdx],
+    ['prevLogTerm', m.prevLogTerm],
+  ]);
+}
+
+function appendEntriesSnapshotToPy(m: AppendEntriesSnapshot): PyDict {
+  const chunk = m.serialized;
+  return d([
+    ['type', 'append_entries'],
+    ['term', m.term],
+    ['commit_index', m.commitIndex],
+    ['serialized', chunk === null ? null : new PyTuple([chunk.data, chunk.isFirst, chunk.isLast])],
+  ]);
+}
+
+/** `term` (our extension) last, and only when set. */
+function nextNodeIdxToPy(m: NextNodeIdx): PyDict {
+  const entries: [string, PyValue][] = [
+    ['type', 'next_node_idx'],
+    ['next_node_idx', m.nextNodeIdx],
+    ['reset', m.reset],
+    ['success', m.success],
+  ];
+  if (m.term !== undefined) entries.push(['term', m.term]);
+  return d(entries);
+}
+
+function applyCommandToPy(m: ApplyCommand): PyDict {
+  const entries: [string, PyValue][] = [
+    ['type', 'apply_command'],
+    ['command', m.command],
+  ];
+  if (m.requestId !== undefined) entries.push(['request_id', m.requestId]);
+  return d(entries);
+}
+
+function applyCommandResponseToPy(m: ApplyCommandResponse): PyDict {
+  return 'error' in m
+    ? d([
+        ['type', 'apply_command_response'],
+        ['request_id', m.requestId],
+        ['error', m.error],
+      ])
+    : d([
+        ['type', 'apply_command_response'],
+        ['request_id', m.requestId],
+        ['log_idx', m.logIdx],
+        ['log_term', m.logTerm],
+      ]);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -186,87 +212,106 @@ export function messageFromPy(v: PyValue): RaftMessage | null {
   if (!(v instanceof Map)) bad(`a message must be a dict, got ${describe(v)}`);
   const type = v.get('type');
   if (typeof type !== 'string') bad("a message lacks a str 'type'");
-  switch (type) {
-    case 'request_vote':
-      return {
-        type,
-        term: intField(v, 'term', type),
-        lastLogIndex: intField(v, 'last_log_index', type),
-        lastLogTerm: intField(v, 'last_log_term', type),
-      };
-    case 'response_vote':
-      return { type, term: intField(v, 'term', type) };
-    case 'append_entries': {
-      const term = intField(v, 'term', type);
-      const commitIndex = intField(v, 'commit_index', type);
-      if (v.has('prevLogIdx')) {
-        const prevLogIdx = intField(v, 'prevLogIdx', type);
-        const prevLogTerm = intField(v, 'prevLogTerm', type);
-        const transmission = v.get('transmission');
-        if (transmission !== undefined && transmission !== null) {
-          if (transmission !== 'start' && transmission !== 'process' && transmission !== 'finish') {
-            bad(`append_entries.transmission must be start/process/finish, got ${describe(transmission)}`);
-          }
-          return {
-            type: 'append_entries_transmission',
-            term,
-            commitIndex,
-            prevLogIdx,
-            prevLogTerm,
-            transmission,
-            data: bytesField(v, 'data', type),
-          };
-        }
-        const raw = v.has('entries') ? v.get('entries') : [];
-        if (!Array.isArray(raw)) bad('append_entries.entries must be a list');
-        return {
-          type,
-          term,
-          commitIndex,
-          prevLogIdx,
-          prevLogTerm,
-          entries: (raw as PyValue[]).map(entryFromPy),
-        };
-      }
-      return {
-        type: 'append_entries_snapshot',
-        term,
-        commitIndex,
-        serialized: snapshotChunkFromPy(v.has('serialized') ? (v.get('serialized') as PyValue) : null),
-      };
-    }
-    case 'next_node_idx': {
-      const base = {
-        type,
-        nextNodeIdx: intField(v, 'next_node_idx', type),
-        reset: boolField(v, 'reset', type),
-        success: boolField(v, 'success', type),
-      } as const;
-      return v.has('term') ? { ...base, term: intField(v, 'term', type) } : base;
-    }
-    case 'apply_command': {
-      const command = bytesField(v, 'command', type);
-      if (command.length === 0) bad('apply_command.command must not be empty');
-      return v.has('request_id')
-        ? { type, command, requestId: intField(v, 'request_id', type) }
-        : { type, command };
-    }
-    case 'apply_command_response': {
-      const requestId = intField(v, 'request_id', type);
-      const error = v.get('error');
-      if (error !== undefined && error !== null) {
-        if (typeof error !== 'number' || !Number.isInteger(error))
-          bad('apply_command_response.error must be an int');
-        return { type, requestId, error };
-      }
-      return {
-        type,
-        requestId,
-        logIdx: intField(v, 'log_idx', type),
-        logTerm: intField(v, 'log_term', type),
-      };
-    }
-    default:
-      return null;
+  const decode = DECODERS.get(type);
+  return decode === undefined ? null : decode(v);
+}
+
+type MessageDecoder = (v: PyDict) => RaftMessage;
+
+/**
+ * The decoder of each message type pysyncobj sends, by its `type` key (a Map, not an object: a
+ * `type` such as 'constructor' must not find a prototype property).
+ */
+const DECODERS: ReadonlyMap<string, MessageDecoder> = new Map<string, MessageDecoder>([
+  ['request_vote', requestVoteFromPy],
+  ['response_vote', (v) => ({ type: 'response_vote', term: intField(v, 'term', 'response_vote') })],
+  ['append_entries', appendEntriesFromPy],
+  ['next_node_idx', nextNodeIdxFromPy],
+  ['apply_command', applyCommandFromPy],
+  ['apply_command_response', applyCommandResponseFromPy],
+]);
+
+function requestVoteFromPy(v: PyDict): RequestVote {
+  const type = 'request_vote';
+  return {
+    type,
+    term: intField(v, 'term', type),
+    lastLogIndex: intField(v, 'last_log_index', type),
+    lastLogTerm: intField(v, 'last_log_term', type),
+  };
+}
+
+/**
+ * pysyncobj's three kinds of `append_entries`: entries (or one chunk of a big entry, with
+ * `transmission`) after `prevLogIdx`, or, without `prevLogIdx`, a chunk of a full dump.
+ */
+function appendEntriesFromPy(v: PyDict): AppendEntries | AppendEntriesTransmission | AppendEntriesSnapshot {
+  const type = 'append_entries';
+  const term = intField(v, 'term', type);
+  const commitIndex = intField(v, 'commit_index', type);
+  if (!v.has('prevLogIdx')) {
+    return {
+      type: 'append_entries_snapshot',
+      term,
+      commitIndex,
+      serialized: snapshotChunkFromPy(v.has('serialized') ? (v.get('serialized') as PyValue) : null),
+    };
   }
+  const prevLogIdx = intField(v, 'prevLogIdx', type);
+  const prevLogTerm = intField(v, 'prevLogTerm', type);
+  const transmission = v.get('transmission');
+  if (transmission !== undefined && transmission !== null) {
+    if (transmission !== 'start' && transmission !== 'process' && transmission !== 'finish') {
+      bad(`append_entries.transmission must be start/process/finish, got ${describe(transmission)}`);
+    }
+    return {
+      type: 'append_entries_transmission',
+      term,
+      commitIndex,
+      prevLogIdx,
+      prevLogTerm,
+      transmission,
+      data: bytesField(v, 'data', type),
+    };
+  }
+  const raw = v.has('entries') ? v.get('entries') : [];
+  if (!Array.isArray(raw)) bad('append_entries.entries must be a list');
+  return { type, term, commitIndex, prevLogIdx, prevLogTerm, entries: (raw as PyValue[]).map(entryFromPy) };
+}
+
+function nextNodeIdxFromPy(v: PyDict): NextNodeIdx {
+  const type = 'next_node_idx';
+  const base = {
+    type,
+    nextNodeIdx: intField(v, 'next_node_idx', type),
+    reset: boolField(v, 'reset', type),
+    success: boolField(v, 'success', type),
+  } as const;
+  return v.has('term') ? { ...base, term: intField(v, 'term', type) } : base;
+}
+
+function applyCommandFromPy(v: PyDict): ApplyCommand {
+  const type = 'apply_command';
+  const command = bytesField(v, 'command', type);
+  if (command.length === 0) bad('apply_command.command must not be empty');
+  return v.has('request_id')
+    ? { type, command, requestId: intField(v, 'request_id', type) }
+    : { type, command };
+}
+
+function applyCommandResponseFromPy(v: PyDict): ApplyCommandResponse {
+  const type = 'apply_command_response';
+  const requestId = intField(v, 'request_id', type);
+  const error = v.get('error');
+  if (error !== undefined && error !== null) {
+    if (typeof error !== 'number' || !Number.isInteger(error))
+      bad('apply_command_response.error must be an int');
+    return { type, requestId, error };
+  }
+  return {
+    type,
+    requestId,
+    logIdx: intField(v, 'log_idx', type),
+    logTerm: intField(v, 'log_term', type),
+  };
 }

@@ -99,6 +99,23 @@ export interface JournalParseOptions {
 /** Parse a `.journal` file's bytes. Throws JournalFormatError. */
 export function parsePysyncobjJournal(file: Uint8Array, options: JournalParseOptions = {}): PysyncobjJournal {
   const buf = Buffer.isBuffer(file) ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+  const header = parseHeader(buf);
+  const last = header.lastRecordOffset;
+  const entries: PysyncobjJournalEntry[] = [];
+  let at = JOURNAL_FIRST_RECORD_OFFSET;
+  while (at < last) {
+    const { entry, end } = parseRecord(buf, at, last);
+    entries.push(entry);
+    at = end;
+  }
+  if (options.checkLogInvariants ?? true) checkOrder(entries);
+  return { ...header, fileBytes: buf.length, entries };
+}
+
+/** The 40-byte header: name, writer's version, format version and the last-record offset. */
+function parseHeader(
+  buf: Buffer,
+): Pick<PysyncobjJournal, 'appName' | 'appVersion' | 'formatVersion' | 'lastRecordOffset'> {
   if (buf.length < JOURNAL_FIRST_RECORD_OFFSET) {
     throw new JournalFormatError(
       JournalErrorCode.TooShort,
@@ -130,54 +147,48 @@ export function parsePysyncobjJournal(file: Uint8Array, options: JournalParseOpt
       LAST_RECORD_OFFSET_AT,
     );
   }
+  return { appName, appVersion, formatVersion, lastRecordOffset: last };
+}
 
-  const entries: PysyncobjJournalEntry[] = [];
-  let at = JOURNAL_FIRST_RECORD_OFFSET;
-  while (at < last) {
-    if (at + 4 > last) {
-      throw new JournalFormatError(
-        JournalErrorCode.RecordOverrun,
-        `record size field runs past the last-record offset ${last}`,
-        at,
-      );
-    }
-    const n = buf.readUInt32LE(at);
-    if (n < RECORD_FIXED_BYTES) {
-      throw new JournalFormatError(
-        JournalErrorCode.RecordTooSmall,
-        `record size ${n} is below the ${RECORD_FIXED_BYTES} bytes of idx and term`,
-        at,
-      );
-    }
-    const end = at + 4 + n + 4;
-    if (end > last) {
-      throw new JournalFormatError(
-        JournalErrorCode.RecordOverrun,
-        `record of ${n} bytes ends at ${end}, past the last-record offset ${last}`,
-        at,
-      );
-    }
-    const trailing = buf.readUInt32LE(at + 4 + n);
-    if (trailing !== n) {
-      throw new JournalFormatError(
-        JournalErrorCode.SizeMismatch,
-        `record size fields differ: leading ${n}, trailing ${trailing}`,
-        at,
-      );
-    }
-    const idx = safeU64(buf, at + 4, 'idx');
-    const term = safeU64(buf, at + 12, 'term');
-    entries.push({
-      command: buf.subarray(at + 4 + RECORD_FIXED_BYTES, at + 4 + n),
-      idx,
-      term,
-      recordOffset: at,
-    });
-    at = end;
+/** The record at `at`, which must end by the last-record offset `last`, and where the next one starts. */
+function parseRecord(buf: Buffer, at: number, last: number): { entry: PysyncobjJournalEntry; end: number } {
+  if (at + 4 > last) {
+    throw new JournalFormatError(
+      JournalErrorCode.RecordOverrun,
+      `record size field runs past the last-record offset ${last}`,
+      at,
+    );
   }
-
-  if (options.checkLogInvariants ?? true) checkOrder(entries);
-  return { appName, appVersion, formatVersion, lastRecordOffset: last, fileBytes: buf.length, entries };
+  const n = buf.readUInt32LE(at);
+  if (n < RECORD_FIXED_BYTES) {
+    throw new JournalFormatError(
+      JournalErrorCode.RecordTooSmall,
+      `record size ${n} is below the ${RECORD_FIXED_BYTES} bytes of idx and term`,
+      at,
+    );
+  }
+  const end = at + 4 + n + 4;
+  if (end > last) {
+    throw new JournalFormatError(
+      JournalErrorCode.RecordOverrun,
+      `record of ${n} bytes ends at ${end}, past the last-record offset ${last}`,
+      at,
+    );
+  }
+  const trailing = buf.readUInt32LE(at + 4 + n);
+  if (trailing !== n) {
+    throw new JournalFormatError(
+      JournalErrorCode.SizeMismatch,
+      `record size fields differ: leading ${n}, trailing ${trailing}`,
+      at,
+    );
+  }
+  const idx = safeU64(buf, at + 4, 'idx');
+  const term = safeU64(buf, at + 12, 'term');
+  return {
+    entry: { command: buf.subarray(at + 4 + RECORD_FIXED_BYTES, at + 4 + n), idx, term, recordOffset: at },
+    end,
+  };
 }
 
 function checkOrder(entries: readonly PysyncobjJournalEntry[]): void {

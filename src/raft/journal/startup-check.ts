@@ -89,19 +89,43 @@ function override(effect: string): string {
 
 /** Decide whether the files found form a state this node could have left; null: they do. */
 export function checkStartupFiles(files: StartupFiles): PartialDataError | null {
-  const { journal, dump, dumpFile } = files;
-  const jf = journal.file;
-  const journalFile = jf?.path ?? '(in memory)';
-  const first = journal.entries[0] as EntryId;
-  const refuse = (code: PartialDataCode, reason: string, wayOut: string, overridable = true) =>
-    new PartialDataError(code, journalFile, dumpFile, reason, wayOut, overridable);
+  const refuse = refuser(files);
+  const journalLost = checkJournalFile(files, refuse);
+  if (journalLost !== null) return journalLost;
+  return files.dump === null
+    ? checkWithoutDump(files, refuse)
+    : checkJournalAgainstDump(files, files.dump, refuse);
+}
+
+type Refuse = (
+  code: PartialDataCode,
+  reason: string,
+  wayOut: string,
+  overridable?: boolean,
+) => PartialDataError;
+
+/** A PartialDataError about these files; overridable unless told otherwise. */
+function refuser(files: StartupFiles): Refuse {
+  const journalFile = journalFileName(files);
+  return (code, reason, wayOut, overridable = true) =>
+    new PartialDataError(code, journalFile, files.dumpFile, reason, wayOut, overridable);
+}
+
+function journalFileName(files: StartupFiles): string {
+  return files.journal.file?.path ?? '(in memory)';
+}
+
+/** The journal file is missing beside a dump, or empty (0 bytes). */
+function checkJournalFile(files: StartupFiles, refuse: Refuse): PartialDataError | null {
+  const { dump, dumpFile } = files;
+  const jf = files.journal.file;
+  const journalFile = journalFileName(files);
   const lostJournal =
     'the journal held its term, its vote and the entries it acknowledged after the dump; without ' +
     'it the node could vote twice in a term or forget entries a majority counted on';
   const fromDump = override(
     'the node starts from the dump with a fresh journal, forgetting its vote and those entries',
   );
-
   if (jf !== undefined && !jf.existed && dump !== null) {
     return refuse(
       PartialDataCode.JournalMissing,
@@ -109,35 +133,48 @@ export function checkStartupFiles(files: StartupFiles): PartialDataError | null 
       `Restore the journal from a backup, ${fromDump}.`,
     );
   }
-  if (jf?.empty) {
-    if (dump !== null) {
-      return refuse(
-        PartialDataCode.JournalEmpty,
-        `the journal ${journalFile} is empty (0 bytes) beside the dump ${dumpFile} (${lostJournal})`,
-        `Restore the journal from a backup, ${fromDump}.`,
-      );
-    }
+  if (!jf?.empty) return null;
+  if (dump !== null) {
     return refuse(
       PartialDataCode.JournalEmpty,
-      `the journal ${journalFile} is empty (0 bytes) and there is no dump ${dumpFile}: the node's log, ` +
-        'term and vote were lost (a node that never ran has no journal file at all)',
-      `Restore the journal from a backup, ${override(
-        'the node starts empty, forgetting its vote and the entries it acknowledged',
-      )}.`,
+      `the journal ${journalFile} is empty (0 bytes) beside the dump ${dumpFile} (${lostJournal})`,
+      `Restore the journal from a backup, ${fromDump}.`,
     );
   }
-  if (dump === null) {
-    if (first.index <= 1) return null;
-    return refuse(
-      PartialDataCode.DumpMissing,
-      `the journal ${journalFile} starts at index ${first.index} (it was compacted) but there is no ` +
-        `dump ${dumpFile}: the state before index ${first.index} is lost`,
-      `Restore the dump from a backup. ${OVERRIDE_FLAG} does not help here (there is no state to ` +
-        'start from); to rejoin as an empty node, move the journal aside too — the node then forgets ' +
-        `its vote and the entries it acknowledged, which is ${RISK}.`,
-      false,
-    );
-  }
+  return refuse(
+    PartialDataCode.JournalEmpty,
+    `the journal ${journalFile} is empty (0 bytes) and there is no dump ${dumpFile}: the node's log, ` +
+      'term and vote were lost (a node that never ran has no journal file at all)',
+    `Restore the journal from a backup, ${override(
+      'the node starts empty, forgetting its vote and the entries it acknowledged',
+    )}.`,
+  );
+}
+
+/** No dump: the journal must still start at the beginning (not compacted). */
+function checkWithoutDump(files: StartupFiles, refuse: Refuse): PartialDataError | null {
+  const first = files.journal.entries[0] as EntryId;
+  if (first.index <= 1) return null;
+  return refuse(
+    PartialDataCode.DumpMissing,
+    `the journal ${journalFileName(files)} starts at index ${first.index} (it was compacted) but there is no ` +
+      `dump ${files.dumpFile}: the state before index ${first.index} is lost`,
+    `Restore the dump from a backup. ${OVERRIDE_FLAG} does not help here (there is no state to ` +
+      'start from); to rejoin as an empty node, move the journal aside too — the node then forgets ' +
+      `its vote and the entries it acknowledged, which is ${RISK}.`,
+    false,
+  );
+}
+
+/** A dump: the journal must start at or before its previous entry `P`, with `P`'s term at `P`. */
+function checkJournalAgainstDump(
+  files: StartupFiles,
+  dump: NonNullable<StartupFiles['dump']>,
+  refuse: Refuse,
+): PartialDataError | null {
+  const { dumpFile } = files;
+  const journalFile = journalFileName(files);
+  const first = files.journal.entries[0] as EntryId;
   const prev = dump.prevEntry;
   const last = dump.lastEntry;
   const dropJournal = override(

@@ -978,74 +978,87 @@ export class TcpTransport implements Transport {
   #onConnClose(conn: Connection): void {
     this.#unbound.delete(conn);
     if (this.#destroyed) return;
-    const level = conn.closeLevel;
-    const logCtx = (): Record<string, unknown> => ({
-      peer: conn.label,
-      reason: conn.closeReason,
-      ...(conn.closeError ? { err: conn.closeError.message } : {}),
-    });
     if (conn.readonlyPeer) {
-      const id = conn.peer as string;
-      if (this.#readonlyPeers.get(id) === conn) this.#readonlyPeers.delete(id);
-      this.#log[level](logCtx(), 'read-only peer disconnected');
-      if (conn.reported) {
-        conn.reported = false;
-        this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(id));
-      }
+      this.#onReadonlyPeerClosed(conn);
       return;
     }
     if (conn.peer !== null && this.#strangers.get(conn.peer) === conn) {
-      const address = conn.peer;
-      this.#strangers.delete(address);
-      this.#log[level](logCtx(), 'unknown node disconnected');
-      if (conn.reported) {
-        conn.reported = false;
-        this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(address));
-      }
+      this.#onStrangerClosed(conn, conn.peer);
       return;
     }
     const slot = conn.peer === null ? undefined : this.#nodes.get(conn.peer);
     if (!slot || slot.conn !== conn) {
       // an unbound, replaced, superseded or dropped connection
-      this.#log[level === 'info' ? 'debug' : level](logCtx(), 'connection closed');
+      const level = conn.closeLevel;
+      this.#log[level === 'info' ? 'debug' : level](closeLogContext(conn), 'connection closed');
       return;
     }
     slot.conn = null;
     const handshakeFramesIn = conn.plain ? 0 : 1;
     if (!conn.reported && this.#openedDialBacks.has(conn) && conn.framesReceived <= handshakeFramesIn) {
-      // a dial-back closed unanswered: a raftdcs node that knows us dials us now; a pysyncobj node
-      // that does not know us never will — if we are still unconnected at the next dial-back
-      slot.rejections++;
-      slot.lastError = `dial-back closed by the peer (${conn.closeReason})`;
-      this.#log.debug({ peer: slot.address, rejections: slot.rejections }, 'dial-back closed by the node');
-      this.#considerReadonlyHello(slot, conn);
+      this.#onDialBackUnanswered(slot, conn);
     } else if (!conn.reported) {
       // an outgoing attempt that did not complete its handshake
       this.#connectFailed(slot, conn.closeError?.message ?? conn.closeReason ?? 'closed');
     } else {
-      conn.reported = false;
-      slot.unconnectedSinceMs = this.#s.nowMs();
-      const handshakeFrames = conn.plain ? 0 : 1;
-      const silent = conn.role === 'connector' && conn.framesReceived <= handshakeFrames;
-      if (silent && this.#s.nowMs() - conn.createdMs < this.#s.connectionTimeoutMs) {
-        // closed by the peer right after our hello: probably we are not in its configuration
-        slot.rejections++;
-        slot.totalFailures++;
-        slot.lastError = `closed by the peer right after our hello (${conn.closeReason})`;
-        this.#log[slot.rejections === 1 && slot.outgoing && !slot.probing ? 'warn' : 'debug'](
-          { ...logCtx(), rejections: slot.rejections },
-          'node closed the connection before sending anything (are we in its configuration?)',
-        );
-        this.#considerReadonlyHello(slot, conn);
-      } else {
-        slot.rejections = 0;
-        this.#log[level](logCtx(), 'node disconnected');
-      }
-      // a probe is over once a connection with our address has been answered or refused
-      if (!this.#readonlyLinks.has(conn)) slot.probing = false;
-      this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(slot.address));
+      this.#onNodeDisconnected(slot, conn);
     }
     if (this.#nodes.get(slot.address) === slot) this.#connect(slot);
+  }
+
+  #onReadonlyPeerClosed(conn: Connection): void {
+    const id = conn.peer as string;
+    if (this.#readonlyPeers.get(id) === conn) this.#readonlyPeers.delete(id);
+    this.#log[conn.closeLevel](closeLogContext(conn), 'read-only peer disconnected');
+    if (conn.reported) {
+      conn.reported = false;
+      this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(id));
+    }
+  }
+
+  #onStrangerClosed(conn: Connection, address: string): void {
+    this.#strangers.delete(address);
+    this.#log[conn.closeLevel](closeLogContext(conn), 'unknown node disconnected');
+    if (conn.reported) {
+      conn.reported = false;
+      this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(address));
+    }
+  }
+
+  /**
+   * A dial-back closed unanswered: a raftdcs node that knows us dials us now; a pysyncobj node
+   * that does not know us never will — if we are still unconnected at the next dial-back.
+   */
+  #onDialBackUnanswered(slot: NodeSlot, conn: Connection): void {
+    slot.rejections++;
+    slot.lastError = `dial-back closed by the peer (${conn.closeReason})`;
+    this.#log.debug({ peer: slot.address, rejections: slot.rejections }, 'dial-back closed by the node');
+    this.#considerReadonlyHello(slot, conn);
+  }
+
+  /** A reported (connected) node's connection closed: count a refusal, tell the handler. */
+  #onNodeDisconnected(slot: NodeSlot, conn: Connection): void {
+    conn.reported = false;
+    slot.unconnectedSinceMs = this.#s.nowMs();
+    const handshakeFrames = conn.plain ? 0 : 1;
+    const silent = conn.role === 'connector' && conn.framesReceived <= handshakeFrames;
+    if (silent && this.#s.nowMs() - conn.createdMs < this.#s.connectionTimeoutMs) {
+      // closed by the peer right after our hello: probably we are not in its configuration
+      slot.rejections++;
+      slot.totalFailures++;
+      slot.lastError = `closed by the peer right after our hello (${conn.closeReason})`;
+      this.#log[slot.rejections === 1 && slot.outgoing && !slot.probing ? 'warn' : 'debug'](
+        { ...closeLogContext(conn), rejections: slot.rejections },
+        'node closed the connection before sending anything (are we in its configuration?)',
+      );
+      this.#considerReadonlyHello(slot, conn);
+    } else {
+      slot.rejections = 0;
+      this.#log[conn.closeLevel](closeLogContext(conn), 'node disconnected');
+    }
+    // a probe is over once a connection with our address has been answered or refused
+    if (!this.#readonlyLinks.has(conn)) slot.probing = false;
+    this.#call('onPeerDisconnected', () => this.#handler.onPeerDisconnected(slot.address));
   }
 
   /** After our hello was refused: switch to (or back from) the read-only hello. */
@@ -1203,4 +1216,13 @@ export class TcpTransport implements Transport {
 function describe(v: PyValue): string {
   const r = pyRepr(v);
   return r.length > 80 ? `${r.slice(0, 77)}...` : r;
+}
+
+/** The log fields of a closed connection: peer, why it closed and the socket error, if any. */
+function closeLogContext(conn: Connection): Record<string, unknown> {
+  return {
+    peer: conn.label,
+    reason: conn.closeReason,
+    ...(conn.closeError ? { err: conn.closeError.message } : {}),
+  };
 }
