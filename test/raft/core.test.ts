@@ -93,6 +93,36 @@ describe('RaftCore elections', () => {
     c.tick(39_000 + 30_001);
     expect(c.role).toBe(RaftState.Follower);
   });
+
+  /*
+   * The bug: peerConnected replaced the peer's progress by a fresh one, lastResponseMs = now: a link
+   * that flaps (or a peer that reconnects and never answers) kept a leader that heard no answer from
+   * a majority in place beyond leaderFallbackTimeout. pysyncobj sets __lastResponseTime only when it
+   * becomes leader, on a next_node_idx and for a node added to the cluster — not on a connection.
+   */
+  it('reconnects are no answers: the leader fallback still fires', () => {
+    const a = node('a:1', ['b:1', 'c:1']);
+    a.peerConnected('b:1', false, 0);
+    a.peerConnected('c:1', false, 0);
+    a.tick(10_000);
+    a.step('b:1', { type: 'response_vote', term: 1 }, 10_001);
+    expect(a.role).toBe(RaftState.Leader);
+    drain(a);
+    // b answers once at 11_000; then both links flap every 5 s and nobody answers
+    a.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true, term: 1 }, 11_000);
+    for (let t = 15_000; t < 41_000; t += 5000) {
+      a.peerDisconnected('b:1', t);
+      a.peerDisconnected('c:1', t);
+      a.peerConnected('b:1', false, t + 1);
+      a.peerConnected('c:1', false, t + 1);
+      a.tick(t + 2);
+      drain(a);
+    }
+    expect(a.role).toBe(RaftState.Leader); // 11_000 + 30_000 not reached yet
+    a.tick(41_001);
+    drain(a);
+    expect(a.role).toBe(RaftState.Follower);
+  });
 });
 
 describe('RaftCore replication', () => {
