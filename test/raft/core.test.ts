@@ -3,7 +3,7 @@
  * random histories): pysyncobj compatibility rules and the deliberate differences of `docs/protocol.md` §11, §12.
  */
 import { describe, expect, it } from 'vitest';
-import type { CoreOutput, RaftCore } from '../../src/raft/core/core.js';
+import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
 import {
   CommandType,
   FailReason,
@@ -12,7 +12,7 @@ import {
   RaftState,
 } from '../../src/raft/core/types.js';
 import { simCommand, simMembershipCommand } from '../sim/toy-commands.js';
-import { drain, e, node } from './core-helpers.js';
+import { drain, e, node, options } from './core-helpers.js';
 
 function sent(outs: CoreOutput[], after = false): { to: string; message: RaftMessage }[] {
   return outs.flatMap((o) => (after ? o.sendAfterPersist : o.send)) as { to: string; message: RaftMessage }[];
@@ -122,6 +122,34 @@ describe('RaftCore elections', () => {
     a.tick(41_001);
     drain(a);
     expect(a.role).toBe(RaftState.Follower);
+  });
+
+  /*
+   * SAFETY (after an unusual restart). The bug: the core started with term = hardState.term even
+   * when the log held entries of a higher term. Reachable: a dump with a fresh journal —
+   * FileJournal.open treats a 0-byte journal as "start fresh" (term 0), the runtime's alignJournalWithDump
+   * then resets it to the dump's [prev, last] of term T — or a journal deleted by an operator while
+   * the dump is kept. The node then campaigned in term 1 with lastLogTerm T, won among peers in the
+   * same situation, and appended (k+1, term 1) after (k, term T): log terms decreased. The
+   * up-to-date check then preferred a node lacking the committed (k+1, 1) (its last term T > 1),
+   * which overwrote it: a committed entry was lost, and followers that applied it threw "conflicts
+   * with committed entry".
+   *
+   * The fix: the RaftCore constructor uses term = max(hardState.term, log.lastTerm), votedFor = null
+   * when raised, and persists it.
+   */
+  it('never starts a term lower than the last term in its log', () => {
+    const n = new RaftCore(options('a:1'), {
+      hardState: { term: 0, votedFor: null },
+      entries: [e(9, 5), e(10, 5)],
+      commitIndex: 10,
+      lastApplied: 10,
+      peers: [],
+      nowMs: 0,
+    });
+    n.tick(10_000); // single node: elected at once
+    drain(n);
+    expect(n.status().lastTerm).toBeGreaterThanOrEqual(5); // before the fix: (11, term 1) after (10, term 5)
   });
 });
 
