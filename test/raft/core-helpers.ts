@@ -1,11 +1,11 @@
 /**
  * Building and draining single RaftCores for tests that drive the pure core message by message
- * (core.test.ts, review-findings.test.ts): test timing, the simulator's command encoding, a fixed
- * random() and an initial log holding pysyncobj's index-1 entry.
+ * (core.test.ts and the other core tests of test/raft/): test timing, the simulator's command
+ * encoding, a fixed random() and an initial log holding pysyncobj's index-1 entry.
  */
 import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
 import type { CoreOptions } from '../../src/raft/core/options.js';
-import { type LogEntry, NO_OP_COMMAND } from '../../src/raft/core/types.js';
+import { type LogEntry, NO_OP_COMMAND, type OutgoingMessage } from '../../src/raft/core/types.js';
 import { decodeSimMembership, simCommand } from '../sim/toy-commands.js';
 
 export function options(self: string | null, over: Partial<CoreOptions> = {}): CoreOptions {
@@ -63,4 +63,17 @@ export function drain(c: RaftCore): CoreOutput[] {
   const outs: CoreOutput[] = [];
   for (let o = c.takeOutput(); o !== null; o = c.takeOutput()) outs.push(o);
   return outs;
+}
+
+/** Hand over the core's output; the core counts its own entries as durable at once. */
+export function flush(c: RaftCore, now: number): OutgoingMessage[] {
+  const msgs: OutgoingMessage[] = [];
+  for (let i = 0; i < 10; i++) {
+    const outs = drain(c);
+    if (outs.length === 0) break;
+    for (const o of outs) msgs.push(...o.send, ...o.sendAfterPersist);
+    const st = c.status();
+    if (st.persistedIndex < st.lastIndex) c.onPersisted(st.lastIndex, st.lastTerm, now);
+  }
+  return msgs;
 }

@@ -3,7 +3,7 @@
  * random histories): pysyncobj compatibility rules and the deliberate differences of `docs/protocol.md` §11, §12.
  */
 import { describe, expect, it } from 'vitest';
-import type { CoreOutput, RaftCore } from '../../src/raft/core/core.js';
+import { type CoreOutput, RaftCore } from '../../src/raft/core/core.js';
 import {
   CommandType,
   FailReason,
@@ -12,7 +12,7 @@ import {
   RaftState,
 } from '../../src/raft/core/types.js';
 import { simCommand, simMembershipCommand } from '../sim/toy-commands.js';
-import { drain, e, node } from './core-helpers.js';
+import { drain, e, node, options } from './core-helpers.js';
 
 function sent(outs: CoreOutput[], after = false): { to: string; message: RaftMessage }[] {
   return outs.flatMap((o) => (after ? o.sendAfterPersist : o.send)) as { to: string; message: RaftMessage }[];
@@ -92,6 +92,64 @@ describe('RaftCore elections', () => {
     expect(c.role).toBe(RaftState.Leader);
     c.tick(39_000 + 30_001);
     expect(c.role).toBe(RaftState.Follower);
+  });
+
+  /*
+   * The bug: peerConnected replaced the peer's progress by a fresh one, lastResponseMs = now: a link
+   * that flaps (or a peer that reconnects and never answers) kept a leader that heard no answer from
+   * a majority in place beyond leaderFallbackTimeout. pysyncobj sets __lastResponseTime only when it
+   * becomes leader, on a next_node_idx and for a node added to the cluster — not on a connection.
+   */
+  it('reconnects are no answers: the leader fallback still fires', () => {
+    const a = node('a:1', ['b:1', 'c:1']);
+    a.peerConnected('b:1', false, 0);
+    a.peerConnected('c:1', false, 0);
+    a.tick(10_000);
+    a.step('b:1', { type: 'response_vote', term: 1 }, 10_001);
+    expect(a.role).toBe(RaftState.Leader);
+    drain(a);
+    // b answers once at 11_000; then both links flap every 5 s and nobody answers
+    a.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true, term: 1 }, 11_000);
+    for (let t = 15_000; t < 41_000; t += 5000) {
+      a.peerDisconnected('b:1', t);
+      a.peerDisconnected('c:1', t);
+      a.peerConnected('b:1', false, t + 1);
+      a.peerConnected('c:1', false, t + 1);
+      a.tick(t + 2);
+      drain(a);
+    }
+    expect(a.role).toBe(RaftState.Leader); // 11_000 + 30_000 not reached yet
+    a.tick(41_001);
+    drain(a);
+    expect(a.role).toBe(RaftState.Follower);
+  });
+
+  /*
+   * SAFETY (after an unusual restart). The bug: the core started with term = hardState.term even
+   * when the log held entries of a higher term. Reachable: a dump with a fresh journal —
+   * FileJournal.open treats a 0-byte journal as "start fresh" (term 0), the runtime's alignJournalWithDump
+   * then resets it to the dump's [prev, last] of term T — or a journal deleted by an operator while
+   * the dump is kept. The node then campaigned in term 1 with lastLogTerm T, won among peers in the
+   * same situation, and appended (k+1, term 1) after (k, term T): log terms decreased. The
+   * up-to-date check then preferred a node lacking the committed (k+1, 1) (its last term T > 1),
+   * which overwrote it: a committed entry was lost, and followers that applied it threw "conflicts
+   * with committed entry".
+   *
+   * The fix: the RaftCore constructor uses term = max(hardState.term, log.lastTerm), votedFor = null
+   * when raised, and persists it.
+   */
+  it('never starts a term lower than the last term in its log', () => {
+    const n = new RaftCore(options('a:1'), {
+      hardState: { term: 0, votedFor: null },
+      entries: [e(9, 5), e(10, 5)],
+      commitIndex: 10,
+      lastApplied: 10,
+      peers: [],
+      nowMs: 0,
+    });
+    n.tick(10_000); // single node: elected at once
+    drain(n);
+    expect(n.status().lastTerm).toBeGreaterThanOrEqual(5); // before the fix: (11, term 1) after (10, term 5)
   });
 });
 

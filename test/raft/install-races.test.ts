@@ -1,13 +1,18 @@
 /**
  * Snapshot installs are asynchronous (decode, durable write, then load): these scripted runs of one
  * real SyncObj hold a decode or a dump write open while the cluster moves on, and check what the
- * node then acknowledges and applies. Each scenario also runs with the test-only fault flag that
- * brings the old behaviour back, to show the scenario catches it.
+ * node then acknowledges and applies (and, after a restart, what it has kept). A scenario that has a
+ * test-only fault flag bringing the old behaviour back also runs with it, to show the scenario
+ * catches it.
  */
 import { describe, expect, it } from 'vitest';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
-import { type LogEntry, NO_OP_COMMAND } from '../../src/raft/core/types.js';
+import { type LogEntry, NO_OP_COMMAND, type RaftMessage } from '../../src/raft/core/types.js';
+import { MemoryJournal } from '../../src/raft/journal/memory.js';
 import { realDumpCodec } from '../../src/raft/runtime/dump-codec.js';
+import { type Dump, decodeDump, encodeDumpChunks } from '../../src/raft/snapshot/dump.js';
+import { type DumpStore, gzipChunks, MemoryDumpStore } from '../../src/raft/snapshot/dump-store.js';
+import type { PyDictKey, PyValue } from '../../src/wire/value.js';
 import {
   ae,
   Counter,
@@ -165,5 +170,115 @@ describe('snapshot installs racing the cluster', () => {
     const r = await secondTransferDuringInstall({ acceptSnapshotDuringInstall: true });
     expect(r.decodes).toBe(2);
     expect(r.value).not.toBe(34);
+  });
+
+  /*
+   * SAFETY (durability). The bug: a dump written by the local compaction and one received from the
+   * leader could be written concurrently: maybeCompact skips while `installing`, but
+   * onSnapshotReceived did not wait for a running compaction. When the compaction's write (gzip of
+   * the whole state, then tmp + fsync + rename — both used the same `<dump>.tmp`) finished after the
+   * install, the older dump replaced the newer one on disk, while the journal was already reset to
+   * the newer dump's pair. The completion handler saw `firstIndex > prev.index` and skipped the
+   * compaction but did not repair the file. On restart alignJournalWithDump did not find the old
+   * dump's pair in the journal and reset the journal to it: every entry after the old dump —
+   * including entries acknowledged after the install — was gone, and the node could then vote for a
+   * candidate lacking them. (With the file store, overlapping writes to the same `.tmp` could also
+   * produce a corrupt dump and a node that cannot start.)
+   *
+   * The fix: the runtime serialises its dump-store writes and never stores a dump older than the
+   * newest one stored; FileDumpStore writes to a unique temporary name each time.
+   */
+  it('a compaction finishing after a snapshot install does not roll the node back', async () => {
+    const t = new ScriptedTransport();
+    const journal = new MemoryJournal();
+    const mem = new MemoryDumpStore();
+    let gate: (() => void) | null = null;
+    // the first store write (the local compaction's) is slow: it completes only when the test says
+    const store: DumpStore = {
+      description: 'gated',
+      async writeGz(gz) {
+        if (gate === null && !gated) {
+          gated = true;
+          await new Promise<void>((r) => {
+            gate = r;
+          });
+        }
+        await mem.writeGz(gz);
+      },
+      read: () => mem.read(),
+    };
+    let gated = false;
+    const f = new Counter('f:1', ['l:1', 'x:1'], FAST, {
+      deps: { transport: t.factory, journal, dumpStore: store },
+    });
+    let restarted: Counter | null = null;
+    try {
+      await f.waitBinded();
+      t.connect('l:1');
+      t.deliver(
+        'l:1',
+        ae(
+          1,
+          1,
+          0,
+          [
+            { command: incr(1), index: 2, term: 1 },
+            { command: incr(1), index: 3, term: 1 },
+          ],
+          3,
+        ),
+      );
+      await turns(3);
+      await until(() => f.value === 2);
+      f.forceLogCompaction();
+      await f.doTick();
+      await until(() => gate !== null); // the local dump at 3 is being written
+
+      // the leader's snapshot at 20 (value 42) arrives and is installed meanwhile
+      const leaderDump: Dump = {
+        data: new Map<PyDictKey, PyValue>([
+          ['_SyncObj__enabledCodeVersion', 0],
+          ['value', 42],
+        ]),
+        lastEntry: { command: NO_OP_COMMAND, index: 20, term: 1 },
+        prevEntry: { command: NO_OP_COMMAND, index: 19, term: 1 },
+        cluster: ['l:1', 'x:1', 'f:1'],
+      };
+      const gz = await gzipChunks(encodeDumpChunks(leaderDump));
+      const snap = (data: Uint8Array, isFirst: boolean, isLast: boolean): RaftMessage => ({
+        type: 'append_entries_snapshot',
+        term: 1,
+        commitIndex: 20,
+        serialized: { data, isFirst, isLast },
+      });
+      t.deliver('l:1', snap(gz, true, false));
+      t.deliver('l:1', snap(new Uint8Array(0), false, true));
+      await turns(5);
+      (gate as unknown as () => void)(); // the old compaction's write completes (before or after the install's)
+      await until(() => f.raftLastApplied === 20);
+      // a new write after the install, acknowledged by f
+      t.deliver('l:1', ae(1, 20, 1, [{ command: incr(1), index: 21, term: 1 }], 21));
+      await until(() => f.value === 43);
+      expect(
+        t.sent.some(
+          (s) => s.message.type === 'next_node_idx' && s.message.success && s.message.nextNodeIdx === 22,
+        ),
+      ).toBe(true);
+      await turns(5);
+      expect((await decodeDump((await mem.read()) as Uint8Array)).lastEntry.index).toBe(20);
+      await f.destroy();
+
+      // restart from the same dump store and journal
+      const t2 = new ScriptedTransport();
+      restarted = new Counter('f:1', ['l:1', 'x:1'], FAST, {
+        deps: { transport: t2.factory, journal: new MemoryJournal(journal.snapshot()), dumpStore: store },
+      });
+      await restarted.waitBinded();
+      expect(restarted.raftLastApplied).toBeGreaterThanOrEqual(21); // before the fix: 3
+      expect(restarted.value).toBe(43); // before the fix: 2
+    } finally {
+      await f.destroy();
+      await restarted?.destroy();
+    }
   });
 });

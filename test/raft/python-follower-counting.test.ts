@@ -20,7 +20,7 @@ import {
 import { PysyncobjFollower } from '../sim/pysyncobj-follower.js';
 import { Rng } from '../sim/rng.js';
 import { simCommand } from '../sim/toy-commands.js';
-import { drain, e, node } from './core-helpers.js';
+import { drain, e, flush, node } from './core-helpers.js';
 
 const A = 'a:1';
 const P = 'p:1';
@@ -321,5 +321,113 @@ describe('counting a follower that answers without a term (pysyncobj)', () => {
     }
     expect(reelections).toBeGreaterThan(10);
     expect(reconnects).toBeGreaterThan(10);
+  });
+
+  /*
+   * SAFETY (Python followers). The bug: the clamp "never rewind below matchIndex + 1" counted only
+   * the acknowledgements received. A pysyncobj follower deletes every entry after prevLogIdx on each
+   * append it accepts (syncobj.py, __onMessageReceived, append_entries: `if len(prevEntries) > 1:
+   * ... self.__deleteEntriesFrom(prevLogIdx + 1)`), so an append sent after a rewind undoes entries
+   * whose acknowledgement is still on its way: leader a sends 6..13 to P (one entry per message and
+   * round); a stale reset from P (P answered several appends it could not place with "next 6")
+   * rewinds a to 6 again and a sends (6) alone (round budget); P acknowledges 6..13, then truncates
+   * after 5 and re-adds 6 only. a recorded match 12 while P held 6, committed 12 and 13 (term 2)
+   * counting P — only a held them; and since the rewind clamp was then max(7, 13), a sent from 13
+   * forever and P never caught up.
+   *
+   * Invariant checked after every message a receives: matchIndex[P] never exceeds what P will hold
+   * once it has processed everything a sent it before that moment.
+   */
+  it('never counts a Python follower for entries a later append already sent will delete', () => {
+    const A = 'a:1';
+    const P = 'p:1';
+    const Q = 'q:1';
+    const a = node(
+      A,
+      [P, Q],
+      [2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => e(i, 1)),
+      1,
+      {
+        appendEntriesBatchSizeBytes: 1, // one entry per append_entries
+        maxSendBytesPerRound: 1, // one append_entries per peer and round
+      },
+    );
+    const py = new PysyncobjFollower(
+      P,
+      [{ command: NO_OP_COMMAND, index: 1, term: 0 }, ...[2, 3, 4, 5].map((i) => e(i, 1))],
+      1,
+    );
+    const toP: RaftMessage[] = [];
+    const toA: RaftMessage[] = [];
+    let now = 10_000;
+    const send = (msgs: OutgoingMessage[]) => {
+      for (const m of msgs) if (m.to === P) toP.push(m.message);
+    };
+    const deliverToP = () => {
+      for (const m of toP.splice(0)) for (const r of py.step(A, m)) toA.push(r.message);
+    };
+    /** what P will hold once it has processed everything a has sent it so far */
+    const pWillHold = () => {
+      const future = py.clone();
+      for (const m of toP) future.step(A, m);
+      return future;
+    };
+    const checkInvariant = () => {
+      const match = a.status().matchIndex.get(P) ?? 0;
+      const future = pWillHold();
+      expect(match, 'matchIndex[P] vs what P will hold').toBeLessThanOrEqual(future.lastIndex);
+      if (match > 1) expect(future.termAt(match)).toBe(a.entryAt(match)?.term);
+      // commit only what a majority (a, P, Q — Q never answers here) will hold
+      const st = a.status();
+      expect(st.commitIndex <= 1 || future.termAt(st.commitIndex) === a.entryAt(st.commitIndex)?.term).toBe(
+        true,
+      );
+    };
+    const deliverOneToA = () => {
+      const m = toA.shift() as RaftMessage;
+      a.step(P, m, ++now);
+      send(flush(a, now));
+      checkInvariant();
+    };
+
+    a.peerConnected(P, false, 0);
+    a.peerConnected(Q, false, 0);
+    a.tick(now);
+    a.step(Q, { type: 'response_vote', term: 2 }, ++now);
+    expect(a.role).toBe(RaftState.Leader);
+    a.propose(simCommand(12), null, now);
+    a.propose(simCommand(13), null, now);
+    send(flush(a, now));
+    now += 100;
+    a.tick(now);
+    send(flush(a, now));
+    // P cannot place appends after 10..12: each answer is "reset, next 6"
+    deliverToP();
+    const resets = toA.filter((m) => m.type === 'next_node_idx' && m.reset && m.nextNodeIdx === 6).length;
+    expect(resets).toBeGreaterThanOrEqual(2);
+    while (toA[0]?.type !== 'next_node_idx') toA.shift(); // P's vote
+    deliverOneToA(); // the first reset: a rewinds to 6
+    for (let i = 0; i < 40 && (a.status().nextIndex.get(P) ?? 0) <= 13; i++) {
+      now += 100;
+      a.tick(now);
+      send(flush(a, now));
+    }
+    expect(a.status().nextIndex.get(P)).toBe(14); // 6..13 on their way
+    deliverOneToA(); // a stale reset: a rewinds to 6 again and sends (6) alone
+    while (toA.length > 0) deliverOneToA(); // the other stale resets
+    deliverToP(); // P gets 6..13, then (6): it ends holding 6
+    while (toA.length > 0) deliverOneToA(); // P's acknowledgements of 6..13 and of (6)
+
+    // P catches up
+    for (let i = 0; i < 100 && py.lastIndex < a.status().lastIndex; i++) {
+      now += 100;
+      a.tick(now);
+      send(flush(a, now));
+      deliverToP();
+      while (toA.length > 0) deliverOneToA();
+    }
+    expect(py.entries().map((x) => [x.index, x.term])).toEqual(
+      a.entriesFrom(1).map((x) => [x.index, x.term]),
+    );
   });
 });
