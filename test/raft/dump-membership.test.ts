@@ -1,5 +1,5 @@
 /**
- * Finding 6 — membership taken from a pysyncobj dump.
+ * Membership taken from a pysyncobj dump.
  *
  * pysyncobj writes `cluster = otherNodes | {selfNode}` into its dump (SyncObj.__tryLogCompaction):
  * its membership at the moment it dumps, while the dump's entries are those at lastApplied.
@@ -126,7 +126,7 @@ async function replaceInstall(story: LeaderStory) {
   }
 }
 
-describe('finding 6: a dump whose cluster includes a change not committed when it was written', () => {
+describe('a dump whose cluster includes a change not committed when it was written', () => {
   it('replace-the-log install, then the change arrives and is truncated: it does not come back', async () => {
     const r = await replaceInstall(await encodedStory());
     expect(r.afterInstall).toEqual([...VOTERS, D].sort()); // L's dump as received
@@ -317,7 +317,7 @@ interface PyFacts {
   };
 }
 
-describePython('finding 6 against pysyncobj 0.3.11', () => {
+describePython('membership from a dump, against pysyncobj 0.3.11', () => {
   const facts = (): PyFacts => JSON.parse(runPython(PY_DRIVER, '', 60_000)) as PyFacts;
   let cached: PyFacts | null = null;
   const py = () => {

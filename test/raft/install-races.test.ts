@@ -52,7 +52,7 @@ const successesTo = (t: ScriptedTransport, to: string) =>
   );
 
 /**
- * Finding 1 — five voters l, m, f, x, y. f holds 1..6 of term 1 from l; 5 and 6 are not committed.
+ * An install that keeps the log must not acknowledge an old leader's entries — five voters l, m, f, x, y. f holds 1..6 of term 1 from l; 5 and 6 are not committed.
  * l sends f a snapshot at 4. While f decodes it, m wins term 2 and sends its no-op (5, t2) after 4.
  * When the install finishes, f must not tell m it holds 5 and 6: it holds (5, t1) and (6, t1), and
  * m would count them as its own (5, t2) and whatever it appends at 6.
@@ -94,7 +94,7 @@ async function keptLogInstall(faults?: UnsafeTestFaults) {
 }
 
 /**
- * Finding 2 — a second snapshot transfer arrives while the first is being installed. The first
+ * Two installs at once must not apply entries twice — a second snapshot transfer arrives while the first is being installed. The first
  * install finishes, entries 6..8 arrive and commit, and the second dump (at 7) finishes storing
  * before the deferred apply ran: it must not be loaded over entries the node is about to apply.
  * Entries 2..5 add 1 each, 6..8 add 10 each: the counter must end at 34.
@@ -148,7 +148,7 @@ async function secondTransferDuringInstall(faults?: UnsafeTestFaults) {
 }
 
 describe('snapshot installs racing the cluster', () => {
-  it('after an install that kept the log, acknowledges only the snapshot to a new leader (finding 1)', async () => {
+  it('after an install that kept the log, acknowledges only the snapshot to a new leader', async () => {
     const { acks } = await keptLogInstall();
     expect(acks.length).toBeGreaterThan(0);
     for (const a of acks) expect(a.nextNodeIdx).toBeLessThanOrEqual(5);
@@ -159,7 +159,7 @@ describe('snapshot installs racing the cluster', () => {
     expect(acks.some((a) => a.nextNodeIdx === 7)).toBe(true);
   });
 
-  it('ignores a second transfer during an install and applies every entry once (finding 2)', async () => {
+  it('ignores a second transfer during an install and applies every entry once', async () => {
     const r = await secondTransferDuringInstall();
     expect(r.decodes).toBe(1);
     expect(r.lastApplied).toBe(8);

@@ -1,5 +1,5 @@
 /**
- * Finding 4: a restart on partial data is refused. The decision (src/raft/journal/startup-check.ts)
+ * A restart on partial data is refused. The decision (src/raft/journal/startup-check.ts)
  * case by case, then the SyncObj runtime on real files (FileJournal + FileDumpStore in a temporary
  * directory): each loss is refused with an error naming both files and the override, without
  * creating or changing a journal file; `unsafeAllowPartialData` starts the node; and the states the
