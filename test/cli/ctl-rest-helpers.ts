@@ -7,8 +7,8 @@
  *
  * - the version line (`patronictl version 3.0.2` / `raftdcs ctl version 0.1.0`);
  * - the system id that our member-table titles carry and Debian's 3.0.2 lost;
- * - log-line timestamps, the `(e.g. <now + 1 h>)` of the schedule prompt, `%Y-%m-%d %H:%M:%S.%f`
- *   timestamps at the start of lines;
+ * - log-line timestamps, the `(e.g. <now + 1 h>)` of the schedule prompt, patronictl's
+ *   `timestamp()` at the start of lines (`%Y-%m-%d %H:%M:%S.%f` cut to five fraction digits);
  * - the member list of the `Which member …` prompt, which patronictl prints in Python's set order;
  * - urllib3's `<urllib3.connection.HTTPConnection object at 0x…>: ` in error texts, and the
  *   traceback patronictl dies with where we print `Error: <the same text>`;
@@ -133,7 +133,7 @@ export async function sideBySide(
   o: { input?: string; env?: Record<string, string>; between?: () => Promise<void> | void } = {},
 ): Promise<SideBySide> {
   const env = { TZ, ...o.env };
-  const take = () => fakes.flatMap((f) => f.requests.splice(0));
+  const take = () => fakes.flatMap((f) => f.requests.splice(0)).sort((a, b) => a.seq - b.seq);
   take();
   const theirs = await patronictl(args, { input: o.input, env });
   const theirRequests = take();
@@ -149,7 +149,7 @@ export function normalise(text: string): string {
     .replace(/^patronictl version 3\.0\.2$/m, '<version>')
     .replace(/^raftdcs ctl version \S+$/m, '<version>')
     .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - /gm, '<time> - ')
-    .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} /gm, '<now> ')
+    .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{5} /gm, '<now> ')
     .replace(/\(e\.g\. \d{4}-\d\d-\d\dT\d\d:\d\d\)/g, '(e.g. <next hour>)')
     .replace(/<urllib3\.connection\.HTTPS?Connection object at 0x[0-9a-f]+>: /g, '')
     .replace(

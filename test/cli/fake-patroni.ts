@@ -36,6 +36,8 @@ import { afterEach } from 'vitest';
 import { type PyJson, pyJsonDumpsWith } from '../../src/dcs/model/json.js';
 
 export interface RecordedRequest {
+  /** arrival order across every fake of the test process */
+  readonly seq: number;
   readonly member: string;
   readonly method: string;
   readonly path: string;
@@ -178,6 +180,7 @@ function jsonContent(r: RecordedRequest, optional: boolean): Record<string, unkn
 const isReply = (v: Record<string, unknown> | Reply): v is Reply => typeof (v as Reply).status === 'number';
 
 const closers: (() => Promise<void>)[] = [];
+let arrivals = 0;
 afterEach(async () => {
   const all = closers.splice(0);
   await Promise.all(all.map((close) => close()));
@@ -354,6 +357,7 @@ export async function startFakePatroni(name: string, o: FakeOptions = {}): Promi
     const socket = req.socket as TLSSocket;
     const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : null;
     const r: RecordedRequest = {
+      seq: ++arrivals,
       member: name,
       method: req.method ?? '',
       path: req.url ?? '',
