@@ -8,7 +8,8 @@
  *   sends `Content-Length: 0`, as Python's http.client does;
  * - headers: `Accept-Encoding: identity`, our own `User-Agent` (`raftdcs/0.1.0 Node/20.19.0
  *   Linux`, in Patroni's shape), `authorization: Basic …` when configured (./rest-settings.ts);
- * - http or https with the configured client certificate, CA file and verification;
+ * - http or https with the configured client certificate, CA file and verification (without
+ *   verification, urllib3's `InsecureRequestWarning: Unverified HTTPS request …` once per host);
  * - a connection that fails is retried up to three times, like urllib3's default `Retry(3)` — for
  *   GET and DELETE also a connection closed before the reply — each retry announced by urllib3's
  *   warning (`Retrying (Retry(total=2, …)) after connection broken by '…': /config`); time-outs
@@ -88,6 +89,7 @@ export function callTarget(apiUrl: string, endpoint: string | null): Target {
 
 export class PatroniRestClient {
   private tlsFiles: { cert?: Buffer; key?: Buffer; ca?: Buffer } | null = null;
+  private readonly warnedHosts = new Set<string>();
 
   constructor(
     private readonly settings: RestSettings,
@@ -101,6 +103,14 @@ export class PatroniRestClient {
     const body =
       call.body === undefined ? null : Buffer.from(pyJsonDumpsWith(call.body, [', ', ': ']), 'utf8');
     const readSeconds = Math.max(this.settings.timeoutSeconds, call.replySeconds ?? 0);
+    if (target.https && !this.settings.tls.verifyPeer && !this.warnedHosts.has(target.host)) {
+      // urllib3's InsecureRequestWarning, shown once per host as Python's warning filter does
+      this.warnedHosts.add(target.host);
+      this.log?.warn(
+        {},
+        `InsecureRequestWarning: Unverified HTTPS request is being made to host '${target.host}'. Adding certificate verification is strongly advised.`,
+      );
+    }
     let failure: RestFailure | null = null;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const outcome = await this.attempt(target, call.method, body, readSeconds);

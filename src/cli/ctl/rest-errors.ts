@@ -6,7 +6,7 @@
  *     (Caused by NewConnectionError('Failed to establish a new connection: [Errno 111] Connection refused'))
  *
  * - connection failures (refused, unreachable, name not found, connect time-out, TLS) end in
- *   `Max retries exceeded` for every method (urllib3 retries them);
+ *   `Max retries exceeded` for every method (urllib3 retries them; so do we, except time-outs);
  * - a reply that does not come (read time-out) or a connection closed before the reply end in it
  *   only for GET and DELETE; for POST and PATCH urllib3 does not retry and reports the error itself
  *   (`… Read timed out. (read timeout=10)`, `('Connection aborted.', RemoteDisconnected(…))`).
@@ -128,6 +128,5 @@ export function retryWarning(
 /** Whether another attempt may help (urllib3 retries up to three times). */
 export function worthRetrying(method: string, f: RestFailure): boolean {
   if (f.kind === 'config' || f.kind === 'connect-timeout' || f.kind === 'read-timeout') return false;
-  if (f.kind === 'tls') return false;
   return retried(method, f);
 }
