@@ -10,8 +10,10 @@
  * - log-line timestamps, the `(e.g. <now + 1 h>)` of the schedule prompt, patronictl's
  *   `timestamp()` at the start of lines (`%Y-%m-%d %H:%M:%S.%f` cut to five fraction digits);
  * - the member list of the `Which member …` prompt, which patronictl prints in Python's set order;
- * - urllib3's `<urllib3.connection.HTTPConnection object at 0x…>: ` in error texts, and the
- *   traceback patronictl dies with where we print `Error: <the same text>`;
+ * - urllib3's `<urllib3.connection.HTTPConnection object at 0x…>: ` in error texts, the text of a
+ *   TLS failure (Python's OpenSSL wording is not node's), where Python's warnings module puts
+ *   the InsecureRequestWarning (file, line, source line, link), and the traceback patronictl dies
+ *   with where we print `Error: <the same text>`;
  * - the User-Agent header (each names its own program).
  *
  * `dcsWriter` is a read-only Raft node in the test process for what a running Patroni would write
@@ -152,6 +154,12 @@ export function normalise(text: string): string {
     .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{5} /gm, '<now> ')
     .replace(/\(e\.g\. \d{4}-\d\d-\d\dT\d\d:\d\d\)/g, '(e.g. <next hour>)')
     .replace(/<urllib3\.connection\.HTTPS?Connection object at 0x[0-9a-f]+>: /g, '')
+    .replace(/\(Caused by SSLError\(.*\)\)$/gm, '(Caused by SSLError(…))')
+    .replace(
+      / - WARNING - \/\S+\/connectionpool\.py:\d+: (InsecureRequestWarning: .*?) See: https:\/\/urllib3\S*\n {2}warnings\.warn\(\n\n/g,
+      ' - WARNING - $1\n',
+    )
+    .replace(/by 'SSLError\(.*\)': /g, "by 'SSLError(…)': ")
     .replace(
       /(Which member do you want to \w+ \[)([^\]]*)(\])/g,
       (_m, a: string, names: string, b: string) => `${a}${names.split(', ').sort().join(', ')}${b}`,
