@@ -13,13 +13,15 @@
  *   404 from the next; when nobody can be reached (patronictl dies there), ours clears the failover
  *   key in the DCS;
  * - version: our own line, each member's Patroni and PostgreSQL versions from `GET <api_url>`,
- *   one member by name, a reply that is not JSON, an unreachable member.
+ *   one member by name, a reply that is not JSON, an unreachable member;
+ * - MPP (Citus): without `--group` the members of every group, with it those of one; pause goes
+ *   to the configured group's leader.
  */
 import { expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { describePython } from '../helpers/python.js';
 import { useProcesses } from './cli-process.js';
-import { ctl } from './ctl-helpers.js';
+import { ctl, memberData } from './ctl-helpers.js';
 import {
   dcsWriter,
   expectSame,
@@ -31,7 +33,7 @@ import {
   threeMembers,
   withApis,
 } from './ctl-rest-helpers.js';
-import { sendError } from './fake-patroni.js';
+import { type FakePatroni, sendError, startFakePatroni } from './fake-patroni.js';
 
 const procs = useProcesses();
 
@@ -273,5 +275,73 @@ describePython('raftdcs ctl reload/reinit/flush/version as patronictl', () => {
     expect(unreachable.ours.stdout).toContain(
       `pg2: failed to get version: HTTPConnectionPool(host='127.0.0.1', port=${dead}): Max retries exceeded with url: /patroni (Caused by NewConnectionError('Failed to establish a new connection: [Errno 111] Connection refused'))\n`,
     );
+  }, 120_000);
+
+  it('an MPP (Citus) cluster: every group without --group, one with it; pause takes the configured group', async () => {
+    const names = ['coord1', 'coord2', 'w1a', 'w1b'] as const;
+    const fake: Record<string, FakePatroni> = {};
+    for (const n of names)
+      fake[n] = await startFakePatroni(n, { role: n === 'coord1' || n === 'w1a' ? 'master' : 'replica' });
+    const citus = { database: 'citus' };
+    const { c } = await restCluster(
+      procs,
+      [
+        {
+          scope: 'batman',
+          citus: { group: 0, ...citus },
+          sysid: '7000000000000000000',
+          config: { loop_wait: 10 },
+          members: withApis(
+            [
+              { name: 'coord1', data: memberData('10.2.0.1', { role: 'master', timeline: 1, lsn: 100 }) },
+              { name: 'coord2', data: memberData('10.2.0.2', { timeline: 1, lsn: 100 }) },
+            ],
+            fake,
+          ),
+          leader: 'coord1',
+          optime: 100,
+        },
+        {
+          scope: 'batman',
+          citus: { group: 1, ...citus },
+          sysid: '7000000000000000001',
+          config: { loop_wait: 10 },
+          members: withApis(
+            [
+              { name: 'w1a', data: memberData('10.2.1.1', { role: 'master', timeline: 2, lsn: 100 }) },
+              { name: 'w1b', data: memberData('10.2.1.2', { timeline: 2, lsn: 100 }) },
+            ],
+            fake,
+          ),
+          leader: 'w1a',
+          optime: 100,
+        },
+      ],
+      'citus:\n  group: 0\n  database: citus\n',
+    );
+    const fakes = Object.values(fake);
+    const who = (r: SideBySide) => r.ourRequests.map((q) => `${q.member} ${q.method} ${q.path}`);
+
+    const restart = await sideBySide(fakes, [...c, 'restart', 'batman', '-r', 'leader', '--force']);
+    expectSame(restart, 'restart the leaders of every group');
+    expect(who(restart)).toEqual(['coord1 POST /restart', 'w1a POST /restart']);
+    expect(restart.ours.stdout).toContain('+ Citus cluster: batman ');
+
+    const one = await sideBySide(fakes, [...c, 'reload', 'batman', '--group', '1', '--force']);
+    expectSame(one, 'reload --group 1');
+    expect(who(one)).toEqual(['w1a POST /reload', 'w1b POST /reload']);
+
+    const version = await sideBySide(fakes, [...c, 'version', 'batman']);
+    expectSame(version, 'version of every group');
+    expect(who(version)).toEqual([
+      'coord1 GET /patroni',
+      'coord2 GET /patroni',
+      'w1a GET /patroni',
+      'w1b GET /patroni',
+    ]);
+
+    const paused = await sideBySide(fakes, [...c, 'pause']);
+    expectSame(paused, 'pause (scope and group from the configuration)');
+    expect(who(paused)).toEqual(['coord1 PATCH /config']);
   }, 120_000);
 });
