@@ -11,7 +11,8 @@
  *   (a POST is not retried, a GET ends in `Max retries exceeded … ReadTimeoutError`), a connection
  *   closed without a reply, a bad URL;
  * - https: CA verification, a certificate no CA vouches for, a host name mismatch (checked unless
- *   insecure), `-k` without a client certificate, the client certificate presented.
+ *   insecure), `-k` without a client certificate, the client certificate presented (its key
+ *   opened by `keyfile_password`).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
@@ -253,7 +254,15 @@ describe('REST requests over https', () => {
     );
     // without one, none is presented
     await call(`ctl: {cacert: ${tls.ca}}`, fake.apiUrl);
-    expect(fake.requests.map((r) => r.clientCert)).toEqual(['ctl-client', 'ctl-client', null]);
+    // an encrypted key opened by keyfile_password
+    const encrypted = (password: string) =>
+      `ctl: {cacert: ${tls.ca}, certfile: ${tls.clientCert}, keyfile: ${tls.clientKeyEncrypted}, keyfile_password: ${password}}`;
+    await call(encrypted('pw'), fake.apiUrl);
+    expect(fake.requests.map((r) => r.clientCert)).toEqual(['ctl-client', 'ctl-client', null, 'ctl-client']);
+    expect(await failure(call(encrypted('wrong'), fake.apiUrl))).toMatch(
+      /^the client certificate or key cannot be used: /,
+    );
+    expect(fake.requests).toHaveLength(4);
   });
 
   it('unverifiable certificates fail unless insecure; a wrong name fails unless insecure with a client cert', async () => {

@@ -2,7 +2,7 @@
  * Throw-away certificates for the REST API TLS tests, made with the `openssl` command in a
  * directory the caller owns: a CA, a server certificate signed by it for `127.0.0.1` (IP SAN) and
  * `localhost`, one signed for `elsewhere.invalid` only (a host name mismatch), a client certificate
- * (CN `ctl-client`) with its key, and a self-signed server certificate no CA vouches for.
+ * (CN `ctl-client`) with its key (also encrypted with the password `pw`), and a self-signed server certificate no CA vouches for.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -16,6 +16,8 @@ export interface TlsFiles {
   readonly wrongNameKey: string;
   readonly clientCert: string;
   readonly clientKey: string;
+  /** the client key encrypted with the password `pw` */
+  readonly clientKeyEncrypted: string;
   readonly selfSignedCert: string;
   readonly selfSignedKey: string;
 }
@@ -87,6 +89,7 @@ export function makeTlsFiles(dir: string): TlsFiles {
   signed(dir, 'server', '127.0.0.1', 'IP:127.0.0.1,DNS:localhost');
   signed(dir, 'wrong', 'elsewhere.invalid', 'DNS:elsewhere.invalid');
   signed(dir, 'client', 'ctl-client', null);
+  openssl(['pkey', '-in', 'client.key', '-aes256', '-passout', 'pass:pw', '-out', 'client-enc.key'], dir);
   openssl(
     [
       'req',
@@ -116,6 +119,7 @@ export function makeTlsFiles(dir: string): TlsFiles {
     wrongNameKey: f('wrong.key'),
     clientCert: f('client.pem'),
     clientKey: f('client.key'),
+    clientKeyEncrypted: f('client-enc.key'),
     selfSignedCert: f('self.pem'),
     selfSignedKey: f('self.key'),
   };

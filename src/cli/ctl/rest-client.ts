@@ -199,25 +199,33 @@ export class PatroniRestClient {
         done({ failure });
         req.destroy();
       };
-      const req: ClientRequest = (target.https ? httpsRequest : httpRequest)(
-        options,
-        (res: IncomingMessage) => {
-          replied = true;
+      let req: ClientRequest;
+      try {
+        req = (target.https ? httpsRequest : httpRequest)(options, onReply);
+      } catch (e) {
+        // e.g. a key that its password does not open: nothing was sent
+        clearTimeout(timer);
+        settled = true;
+        const message = `the client certificate or key cannot be used: ${(e as Error).message}`;
+        resolve({ failure: { kind: 'config', message } });
+        return;
+      }
+      function onReply(res: IncomingMessage): void {
+        replied = true;
+        rearm();
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          chunks.push(c);
           rearm();
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => {
-            chunks.push(c);
-            rearm();
+        });
+        res.on('end', () => {
+          done({
+            status: res.statusCode ?? 0,
+            body: new TextDecoder('utf-8').decode(Buffer.concat(chunks)),
           });
-          res.on('end', () => {
-            done({
-              status: res.statusCode ?? 0,
-              body: new TextDecoder('utf-8').decode(Buffer.concat(chunks)),
-            });
-          });
-          res.on('error', (e: NodeJS.ErrnoException) => fail(closed(e)));
-        },
-      );
+        });
+        res.on('error', (e: NodeJS.ErrnoException) => fail(closed(e)));
+      }
       req.on('socket', (socket) => {
         const connectEvent = target.https ? 'secureConnect' : 'connect';
         socket.once(connectEvent, () => {

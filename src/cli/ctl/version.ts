@@ -14,6 +14,7 @@
 import {
   isJsonObject,
   type JsonObject,
+  JsonParseError,
   type JsonValue,
   parsePyJson,
   pyFloatRepr,
@@ -73,11 +74,7 @@ async function versionLine(session: CtlSession, m: Member): Promise<string> {
     const pgText = pg !== undefined && pyTruthy(pg) ? ` PostgreSQL ${formatPgVersion(pg)}` : '';
     return `${m.name}: Patroni ${version === undefined ? 'None' : pyStr(version)}${pgText}`;
   } catch (e) {
-    if (
-      e instanceof RestRequestError ||
-      e instanceof VersionReadError ||
-      (e as Error).name === 'JsonParseError'
-    ) {
+    if (e instanceof RestRequestError || e instanceof VersionReadError || e instanceof JsonParseError) {
       return `${m.name}: failed to get version: ${(e as Error).message}`;
     }
     throw e;
