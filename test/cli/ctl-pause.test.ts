@@ -8,9 +8,9 @@
  * - the leader answering 503 (`Failed: … status code=503, (<Python's error page>)`, exit 0);
  * - the leader unreachable: two warnings and the next member asked; all unreachable: `Can not
  *   find accessible cluster member`;
- * - `--wait`: the fake writes `pause` into the configuration and the member keys (through
- *   a read-only Raft node in the test process) as Patroni would, and both tools see it applied; and when no
- *   member changes, the same Success after `loop_wait + 1` seconds.
+ * - `--wait`: the fake writes `pause` into the configuration and the member keys (through a
+ *   read-only Raft node in the test process) as Patroni would, and both tools see it applied;
+ *   and when no member changes, the same Success after `loop_wait + 1` seconds.
  */
 import { expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
