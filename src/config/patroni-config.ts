@@ -227,6 +227,29 @@ export function environmentConfiguration(
     else section('raft')[key] = real;
   }
 
+  // the REST API client settings patronictl reads (`raftdcs ctl`'s REST commands)
+  for (const key of ['certfile', 'keyfile', 'keyfile_password', 'cafile']) {
+    const v = pop(`PATRONI_RESTAPI_${key.toUpperCase()}`);
+    if (v !== undefined) section('restapi')[key] = v;
+  }
+  const authentication = newConfigMap();
+  for (const key of ['username', 'password']) {
+    const v = pop(`PATRONI_RESTAPI_${key.toUpperCase()}`);
+    if (v !== undefined) authentication[key] = v;
+  }
+  if (Object.keys(authentication).length > 0) section('restapi').authentication = authentication;
+  for (const key of ['cacert', 'certfile', 'keyfile', 'keyfile_password']) {
+    const v = pop(`PATRONI_CTL_${key.toUpperCase()}`);
+    if (v !== undefined) section('ctl')[key] = v;
+  }
+  const insecure = pop('PATRONI_CTL_INSECURE');
+  if (insecure !== undefined) {
+    const b = parseBoolText(insecure);
+    if (b === null)
+      warnings.push(`PATRONI_CTL_INSECURE=${JSON.stringify(insecure)} is not a boolean; ignored`);
+    else section('ctl').insecure = b;
+  }
+
   const group = pop('PATRONI_CITUS_GROUP');
   if (group !== undefined) {
     const n = parseIntNoUnit(group);
@@ -237,6 +260,14 @@ export function environmentConfiguration(
   if (database !== undefined) section('citus').database = database;
 
   return { config: out, used };
+}
+
+/** Patroni's `parse_bool` of a text: on/true/yes/1, off/false/no/0 (any case), else null. */
+function parseBoolText(text: string): boolean | null {
+  const t = text.toLowerCase();
+  if (['on', 'true', 'yes', '1'].includes(t)) return true;
+  if (['off', 'false', 'no', '0'].includes(t)) return false;
+  return null;
 }
 
 /**

@@ -189,6 +189,48 @@ scope: batman
     ).toEqual({ log: { level: 'ERROR' } });
   });
 
+  it('the REST API client variables patronictl reads: PATRONI_RESTAPI_* and PATRONI_CTL_*', () => {
+    const warnings: string[] = [];
+    const env: EnvSource = {
+      PATRONI_RESTAPI_USERNAME: 'patroni',
+      PATRONI_RESTAPI_PASSWORD: 's3cret',
+      PATRONI_RESTAPI_CERTFILE: '/etc/p/server.pem',
+      PATRONI_RESTAPI_KEYFILE: '/etc/p/server.key',
+      PATRONI_RESTAPI_KEYFILE_PASSWORD: 'k',
+      PATRONI_RESTAPI_CAFILE: '/etc/p/ca.pem',
+      PATRONI_CTL_CACERT: '/etc/p/ctl-ca.pem',
+      PATRONI_CTL_CERTFILE: '/etc/p/ctl.pem',
+      PATRONI_CTL_KEYFILE: '/etc/p/ctl.key',
+      PATRONI_CTL_KEYFILE_PASSWORD: 'c',
+      PATRONI_CTL_INSECURE: 'on',
+    };
+    const names = Object.keys(env).sort();
+    const { config, used } = environmentConfiguration(env, warnings);
+    expect(plain(config)).toEqual({
+      restapi: {
+        certfile: '/etc/p/server.pem',
+        keyfile: '/etc/p/server.key',
+        keyfile_password: 'k',
+        cafile: '/etc/p/ca.pem',
+        authentication: { username: 'patroni', password: 's3cret' },
+      },
+      ctl: {
+        cacert: '/etc/p/ctl-ca.pem',
+        certfile: '/etc/p/ctl.pem',
+        keyfile: '/etc/p/ctl.key',
+        keyfile_password: 'c',
+        insecure: true,
+      },
+    });
+    expect([...used].sort()).toEqual(names);
+    expect(Object.keys(env)).toEqual([]);
+    expect(warnings).toEqual([]);
+    // parse_bool: anything else is ignored (we say so)
+    const bad = environmentConfiguration({ PATRONI_CTL_INSECURE: 'maybe' }, warnings);
+    expect(plain(bad.config)).toEqual({});
+    expect(warnings.join('\n')).toMatch(/PATRONI_CTL_INSECURE="maybe" is not a boolean; ignored/);
+  });
+
   it('consumeEnv removes the variables from the given environment', () => {
     const env: EnvSource = { PATRONI_RAFT_SELF_ADDR: '127.0.0.1:7101', PATRONI_CONFIGURATION: '', KEEP: '1' };
     loadPatroniConfig({ env, consumeEnv: true });

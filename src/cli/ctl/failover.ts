@@ -21,7 +21,7 @@
  */
 
 import type { Cluster } from '../../dcs/model/cluster.js';
-import { PyDateTime, parseScheduledAt } from '../../dcs/model/datetime.js';
+import type { PyDateTime } from '../../dcs/model/datetime.js';
 import { pyTruthy } from '../../dcs/model/json.js';
 import type { RaftDcs } from '../../dcs/raft-dcs.js';
 import { pyStrCompare } from '../../py/compare.js';
@@ -30,6 +30,7 @@ import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
 import { type ClusterTarget, CtlError, resolveScope } from './config.js';
 import { formatMembers, isPaused, isStandbyCluster } from './members.js';
 import type { OutputFormat } from './output.js';
+import { nextHour, parseScheduled } from './schedule.js';
 import { type CtlSession, timestamp } from './session.js';
 
 export interface FailoverOptions {
@@ -45,36 +46,6 @@ export interface FailoverOptions {
 export const DEFAULT_FAILOVER_WAIT_SECONDS = 5;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** patronictl's `parse_scheduled`: null for now, else an aware date-time (local time when naive). */
-export function parseScheduled(text: string | null | undefined): PyDateTime | null {
-  if ((text || 'now') === 'now') return null;
-  const dt = parseScheduledAt(text as string);
-  if (dt === null) {
-    throw new CtlError(
-      `Unable to parse scheduled timestamp (${text}). It should be in an unambiguous format (e.g. ISO 8601)`,
-    );
-  }
-  if (!dt.isNaive) return dt;
-  const local = new Date(dt.year, dt.month - 1, dt.day, dt.hour, dt.minute, dt.second);
-  return new PyDateTime(
-    dt.year,
-    dt.month,
-    dt.day,
-    dt.hour,
-    dt.minute,
-    dt.second,
-    dt.microsecond,
-    -local.getTimezoneOffset() * 60,
-  );
-}
-
-/** `(now + 1 hour).strftime('%Y-%m-%dT%H:%M')`, patronictl's example in the schedule prompt. */
-function nextHour(): string {
-  const d = new Date(Date.now() + 3600_000);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
 
 function titleWord(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);

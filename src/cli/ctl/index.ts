@@ -1,31 +1,50 @@
 /**
  * `raftdcs ctl` — patronictl for Patroni clusters on the Raft DCS (docs/ctl.md).
  *
- *   raftdcs ctl [-c FILE] [--timeout S] list [NAMES…] [--group N] [-e] [-t] [-f FMT] [-W | -w S]
- *   raftdcs ctl topology [NAMES…]            raftdcs ctl show-config [NAME]
- *   raftdcs ctl edit-config [NAME] [-s K=V]… [-p K=V]… [--apply F] [--replace F] [-q] [--force]
- *   raftdcs ctl switchover [NAME] [--leader L] [--candidate C] [--scheduled T] [--force]
- *   raftdcs ctl failover [NAME] [--candidate C] [--force]
- *   raftdcs ctl history [NAME] [-f FMT]      raftdcs ctl remove NAME [-f FMT]
- *   raftdcs ctl dump [PREFIX] [-f FMT]
+ *   raftdcs ctl [-c FILE] [--timeout S] [-k] [--api-timeout S] COMMAND …
+ *
+ *   list [NAMES…] [--group N] [-e] [-t] [-f FMT] [-W | -w S]    topology [NAMES…]
+ *   show-config [NAME]      edit-config [NAME] [-s K=V]… [-p K=V]… [--apply F] [--replace F] [-q] [--force]
+ *   switchover [NAME] [--leader L] [--candidate C] [--scheduled T] [--force]
+ *   failover [NAME] [--candidate C] [--force]     history [NAME] [-f FMT]     remove NAME [-f FMT]
+ *   dump [PREFIX] [-f FMT]
+ *   pause [NAME] [--wait]   resume [NAME] [--wait]
+ *   restart NAME [MEMBERS…] [-r ROLE] [--any] [--scheduled T] [--pg-version V] [--pending] [--timeout T] [--force]
+ *   reload NAME [MEMBERS…] [-r ROLE] [--force]    reinit NAME [MEMBERS…] [--wait] [--force]
+ *   flush NAME [MEMBERS…] restart|switchover [-r ROLE] [--force]
+ *   version [NAME [MEMBERS…]]
  *
  * Arguments follow patronictl's conventions (click's): `-c/--config-file` (also
- * `PATRONICTL_CONFIG_FILE`), the cluster name as a positional argument overriding `scope`,
- * `--group` for MPP (Citus), `-f pretty|tsv|json|yaml`. Exit codes as patronictl's: 0 done, 1 an
- * error (`Error: …` on stderr) or an aborted prompt (`Aborted!`), 2 bad arguments.
+ * `PATRONICTL_CONFIG_FILE`), the options of `ctl` itself before the command, the cluster name as
+ * a positional argument overriding `scope`, `--group` for MPP (Citus), `-f
+ * pretty|tsv|json|yaml`, `-r/--role leader|primary|standby-leader|replica|standby|any|master`.
+ * Exit codes as patronictl's: 0 done, 1 an error (`Error: …` on stderr) or an aborted prompt
+ * (`Aborted!`), 2 bad arguments.
  *
- * This module only wires arguments to the commands (./read-commands.ts, ./edit-config.ts,
- * ./failover.ts) and turns their outcome into an exit code.
+ * The commands read and write the DCS through a read-only Raft node; pause, resume, restart,
+ * reload, reinit, flush and version talk to the members' REST APIs (the `api_url` of their member
+ * keys). This module only wires arguments to the commands (./read-commands.ts, ./edit-config.ts,
+ * ./failover.ts, ./pause.ts, ./restart.ts, ./reload.ts, ./reinit.ts, ./flush.ts, ./version.ts)
+ * and turns their outcome into an exit code.
  */
 import { Command, type CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pyIntFromString } from '../../py/numbers.js';
 import { CtlError, defaultConfigPath } from './config.js';
 import { editConfig } from './edit-config.js';
 import { DEFAULT_FAILOVER_WAIT_SECONDS, failoverOrSwitchover, removeCluster } from './failover.js';
+import { FLUSH_TARGETS, type FlushTarget, flushScheduled } from './flush.js';
+import { ROLE_CHOICES, type RoleChoice } from './member-select.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
+import { togglePause } from './pause.js';
 import { Aborted } from './prompt.js';
 import { dumpKeys, listMembers, showConfig, showHistory } from './read-commands.js';
+import { reinitMembers } from './reinit.js';
+import { reloadMembers } from './reload.js';
+import { RestRequestError } from './rest-errors.js';
+import { DEFAULT_API_TIMEOUT_SECONDS } from './rest-settings.js';
+import { restartMembers } from './restart.js';
 import { type CtlIo, CtlSession, DEFAULT_TIMEOUT_SECONDS } from './session.js';
+import { showVersion } from './version.js';
 
 /** click's `int` type: Python's `int(value)`. */
 function integer(value: string): number {
@@ -53,6 +72,8 @@ const groupOption = () => new Option('--group <n>', 'Citus (MPP) group').argPars
 interface Globals {
   readonly configFile?: string;
   readonly timeout?: number;
+  readonly insecure?: boolean;
+  readonly apiTimeout?: number;
 }
 
 async function flush(stream: { write(s: string, cb: () => void): unknown }): Promise<void> {
@@ -67,17 +88,20 @@ async function run(io: CtlIo, cmd: Command, body: (s: CtlSession) => Promise<num
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
   });
-  const globals = cmd.optsWithGlobals() as Globals;
+  // the options of `ctl` itself (a command's own `--timeout` is not the global one)
+  const globals = (cmd.parent?.opts() ?? {}) as Globals;
   const session = new CtlSession(io, {
     configFile: globals.configFile ?? null,
     timeout: globals.timeout ?? null,
+    insecure: globals.insecure ?? false,
+    apiTimeout: globals.apiTimeout ?? null,
   });
   let code = 1;
   try {
     code = await body(session);
   } catch (e) {
     if (e instanceof Aborted) io.stderr.write('Aborted!\n');
-    else if (e instanceof CtlError) io.stderr.write(`Error: ${e.message}\n`);
+    else if (e instanceof CtlError || e instanceof RestRequestError) io.stderr.write(`Error: ${e.message}\n`);
     else {
       const err = e instanceof Error ? e : new Error(String(e));
       io.stderr.write(`Error: ${err.message}\n`);
@@ -119,6 +143,13 @@ export function ctlCommand(
       `how long to wait for a Raft leader before giving up (default ${DEFAULT_TIMEOUT_SECONDS})`,
       seconds,
     )
+    .option('-k, --insecure', 'Allow connections to SSL sites without certs')
+    .option(
+      '--api-timeout <seconds>',
+      `how long to wait for a member's REST API to connect and to answer (default ${DEFAULT_API_TIMEOUT_SECONDS})`,
+      seconds,
+    )
+    .enablePositionalOptions()
     .exitOverride(exitOverride)
     .showHelpAfterError('(add --help for usage)');
   addListCommand(ctl, io, 'list', false);
@@ -130,6 +161,13 @@ export function ctlCommand(
   addHistoryCommand(ctl, io);
   addRemoveCommand(ctl, io);
   addDumpCommand(ctl, io);
+  addPauseCommand(ctl, io, true);
+  addPauseCommand(ctl, io, false);
+  addRestartCommand(ctl, io);
+  addReloadCommand(ctl, io);
+  addReinitCommand(ctl, io);
+  addFlushCommand(ctl, io);
+  addVersionCommand(ctl, io);
   return ctl;
 }
 
@@ -306,5 +344,160 @@ function addDumpCommand(ctl: Command, io: CtlIo): void {
     .addOption(formatOption())
     .action(async (prefix: string | undefined, o: { group?: number; format: OutputFormat }, cmd: Command) => {
       await run(io, cmd, (s) => dumpKeys(s, prefix, { group: o.group ?? null, format: o.format }));
+    });
+}
+
+const roleOption = (what: string) =>
+  new Option('-r, --role <role>', `${what} only members with this role`).choices(ROLE_CHOICES).default('any');
+const forceOption = () => new Option('--force', 'Do not ask for confirmation at any point');
+
+/** `pause` / `resume`: maintenance mode through a member's REST API */
+function addPauseCommand(ctl: Command, io: CtlIo, paused: boolean): void {
+  ctl
+    .command(paused ? 'pause' : 'resume')
+    .description(paused ? 'Disable auto failover' : 'Resume auto failover')
+    .argument('[cluster-name]', 'the cluster (default: scope)')
+    .addOption(groupOption())
+    .option('--wait', `Wait until pause is ${paused ? 'applied' : 'cleared'} on all nodes`)
+    .action(async (name: string | undefined, o: { group?: number; wait?: boolean }, cmd: Command) => {
+      await run(io, cmd, (s) => togglePause(s, name, o.group ?? null, paused, Boolean(o.wait)));
+    });
+}
+
+/** `restart`: restart PostgreSQL on members (now or scheduled) */
+function addRestartCommand(ctl: Command, io: CtlIo): void {
+  ctl
+    .command('restart')
+    .description('Restart cluster member')
+    .argument('<cluster-name>', 'the cluster')
+    .argument('[member-names...]', 'the members (default: all with the role)')
+    .addOption(groupOption())
+    .addOption(roleOption('Restart'))
+    .option('--any', 'Restart a single member only')
+    .option('--scheduled <time>', 'Timestamp of a scheduled restart in unambiguous format (e.g. ISO 8601)')
+    .option('--pg-version <version>', 'Restart if the PostgreSQL version is less than provided (e.g. 9.5.2)')
+    .option('--pending', 'Restart if pending')
+    .option(
+      '--timeout <timeout>',
+      'Return error and fail over if necessary when restarting takes longer than this.',
+    )
+    .addOption(forceOption())
+    .action(async (name: string, members: string[], o: Record<string, unknown>, cmd: Command) => {
+      await run(io, cmd, (s) =>
+        restartMembers(s, name, members, {
+          group: (o.group as number | undefined) ?? null,
+          role: o.role as RoleChoice,
+          any: Boolean(o.any),
+          scheduled: (o.scheduled as string | undefined) ?? null,
+          pgVersion: (o.pgVersion as string | undefined) ?? null,
+          pending: Boolean(o.pending),
+          timeout: (o.timeout as string | undefined) ?? null,
+          force: Boolean(o.force),
+        }),
+      );
+    });
+}
+
+/** `reload`: members re-read their configuration */
+function addReloadCommand(ctl: Command, io: CtlIo): void {
+  ctl
+    .command('reload')
+    .description('Reload cluster member configuration')
+    .argument('<cluster-name>', 'the cluster')
+    .argument('[member-names...]', 'the members (default: all with the role)')
+    .addOption(groupOption())
+    .addOption(roleOption('Reload'))
+    .addOption(forceOption())
+    .action(
+      async (
+        name: string,
+        members: string[],
+        o: { group?: number; role: RoleChoice; force?: boolean },
+        cmd: Command,
+      ) => {
+        await run(io, cmd, (s) =>
+          reloadMembers(s, name, members, { group: o.group ?? null, role: o.role, force: Boolean(o.force) }),
+        );
+      },
+    );
+}
+
+/** `reinit`: rebuild replicas from the leader */
+function addReinitCommand(ctl: Command, io: CtlIo): void {
+  ctl
+    .command('reinit')
+    .description('Reinitialize cluster member')
+    .argument('<cluster-name>', 'the cluster')
+    .argument('[member-names...]', 'the replicas to rebuild (asked for when none is given)')
+    .addOption(groupOption())
+    .addOption(forceOption())
+    .option('--wait', 'Wait until reinitialization completes')
+    .action(
+      async (
+        name: string,
+        members: string[],
+        o: { group?: number; force?: boolean; wait?: boolean },
+        cmd: Command,
+      ) => {
+        await run(io, cmd, (s) =>
+          reinitMembers(s, name, members, {
+            group: o.group ?? null,
+            force: Boolean(o.force),
+            wait: Boolean(o.wait),
+          }),
+        );
+      },
+    );
+}
+
+/** `flush`: discard a scheduled restart or switchover */
+function addFlushCommand(ctl: Command, io: CtlIo): void {
+  ctl
+    .command('flush')
+    .description('Discard scheduled events')
+    .usage('[options] <cluster-name> [member-names...] {restart|switchover}')
+    .argument('<cluster-name>', 'the cluster')
+    .argument(
+      '<members-and-target...>',
+      'the members (default: all with the role), then restart or switchover',
+    )
+    .addOption(groupOption())
+    .addOption(roleOption('Flush'))
+    .addOption(forceOption())
+    .action(
+      async (
+        name: string,
+        rest: string[],
+        o: { group?: number; role: RoleChoice; force?: boolean },
+        cmd: Command,
+      ) => {
+        const what = rest[rest.length - 1] as string;
+        if (!(FLUSH_TARGETS as readonly string[]).includes(what)) {
+          cmd.error(
+            `error: invalid value for '{restart|switchover}': '${what}' is not one of 'restart', 'switchover'.`,
+            { exitCode: 2 },
+          );
+        }
+        await run(io, cmd, (s) =>
+          flushScheduled(s, name, rest.slice(0, -1), what as FlushTarget, {
+            group: o.group ?? null,
+            role: o.role,
+            force: Boolean(o.force),
+          }),
+        );
+      },
+    );
+}
+
+/** `version`: ours, and each member's Patroni and PostgreSQL versions */
+function addVersionCommand(ctl: Command, io: CtlIo): void {
+  ctl
+    .command('version')
+    .description('Output version of raftdcs ctl or of the Patroni members of a cluster')
+    .argument('[cluster-name]', 'the cluster whose members to ask (none: only our version)')
+    .argument('[member-names...]', 'only these members')
+    .addOption(groupOption())
+    .action(async (name: string | undefined, members: string[], o: { group?: number }, cmd: Command) => {
+      await run(io, cmd, (s) => showVersion(s, name, members, o.group ?? null));
     });
 }

@@ -7,6 +7,9 @@
  * forwards writes to it. Patroni waits for a leader forever; we give up after `--timeout` seconds
  * (default 10) with a message that says what was asked and what to check.
  *
+ * REST API calls (the commands that act on members) go through one `PatroniRestClient`, set up
+ * from the configuration's `ctl` and `restapi` sections on first use (./rest-settings.ts).
+ *
  * Log lines go to stderr in patronictl's shape (`2024-05-01 12:00:00,123 - WARNING - …`) at the
  * level patronictl takes from `LOGLEVEL` / `PATRONI_LOGLEVEL` / `PATRONI_LOG_LEVEL` (the last one
  * set wins), default WARNING. Command output goes to stdout only.
@@ -28,6 +31,8 @@ import {
   partnerList,
 } from './config.js';
 import { Terminal } from './prompt.js';
+import { PatroniRestClient } from './rest-client.js';
+import { restSettings } from './rest-settings.js';
 
 export interface CtlIo {
   readonly stdout: { write(s: string): unknown; readonly isTTY?: boolean };
@@ -41,6 +46,10 @@ export interface GlobalOptions {
   readonly configFile?: string | null;
   /** seconds to wait for a Raft leader */
   readonly timeout?: number | null;
+  /** `-k/--insecure`: do not verify the REST API's certificate */
+  readonly insecure?: boolean;
+  /** `--api-timeout`: seconds for a REST API connect and each wait for its reply */
+  readonly apiTimeout?: number | null;
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 10;
@@ -101,6 +110,7 @@ export class CtlSession {
   readonly terminal: Terminal;
   private loaded: LoadedCtlConfig | null = null;
   private dcsOrNull: RaftDcs | null = null;
+  private restOrNull: PatroniRestClient | null = null;
 
   constructor(
     readonly io: CtlIo,
@@ -142,6 +152,20 @@ export class CtlSession {
   /** A `citus` section is configured. */
   get citus(): boolean {
     return citusConfigured(this.config);
+  }
+
+  /** The client for the members' REST APIs (settings read on first use). */
+  get rest(): PatroniRestClient {
+    if (this.restOrNull === null) {
+      this.restOrNull = new PatroniRestClient(
+        restSettings(this.config, {
+          insecure: this.options.insecure ?? false,
+          timeoutSeconds: this.options.apiTimeout ?? null,
+        }),
+        this.log,
+      );
+    }
+    return this.restOrNull;
   }
 
   /** The read-only Raft node on this cluster (one per invocation). */
