@@ -88,7 +88,7 @@ describe('simulator: a deliberately broken runtime is caught by random search', 
     await expect(new Simulator(612, profileFor(612)).run()).resolves.toBeDefined();
   });
 
-  it('acknowledging the kept log after a snapshot install (an old leader's entries claimed to a new one) is caught', async () => {
+  it('acknowledging the kept log after a snapshot install (entries of an old leader claimed to a new one) is caught', async () => {
     // found by `npm run sim -- --seeds 10000 --jobs 2 --fault ackKeptLogAfterInstall
     // --stop-at-first` (the 3,872nd seed of the job running seeds 1..5000: its leaders rewind like
     // pysyncobj's, its nemesis strikes leaders); the same history passes without the flag
