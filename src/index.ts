@@ -7,7 +7,8 @@
  * - The DCS layer: `RaftDcs` (Patroni's Raft DCS), `AbstractDcs`, the key layout (`DcsPaths`) and
  *   the data model read from the keys (`Cluster`, `Member`, `Leader`, …).
  * - The errors each layer throws: each is a `RaftdcsError` with a stable `name` and a string `code`
- *   (except `RaftInvariantError`, a bug in the Raft core).
+ *   (`InvariantError` when raftdcs finds a bug in itself; except `RaftInvariantError`, a bug in
+ *   the Raft core).
  * - In-memory twins of the stores and the network, for tests and examples: `MemoryJournal`,
  *   `MemoryDumpStore`, `MemoryNetwork`.
  *
@@ -15,6 +16,8 @@
  * simulator's observer and fault flags on `SyncObjDeps`) are documented as such where declared.
  */
 
+// ── a broken invariant outside the Raft core (a bug in raftdcs) ─────────────────────────────────
+export { InvariantError } from './assert.js';
 // ── the DCS ─────────────────────────────────────────────────────────────────────────────────────
 export {
   AbstractDcs,

@@ -126,8 +126,8 @@ export function parseAdminArgs(argv: readonly string[]): AdminArgs {
   };
   const unrecognized: string[] = [];
   const set = out as unknown as Record<string, unknown>;
-  for (let i = 0; i < argv.length; i++) {
-    const token = argv[i] as string;
+  const tokens = argv.values();
+  for (const token of tokens) {
     if (!looksLikeOption(token)) {
       unrecognized.push(token);
       continue;
@@ -151,12 +151,11 @@ export function parseAdminArgs(argv: readonly string[]): AdminArgs {
     if (eq >= 0) {
       value = token.slice(eq + 1);
     } else {
-      const next = argv[i + 1];
-      if (next === undefined || looksLikeOption(next)) {
+      const next = tokens.next(); // the option's argument: consumed here, or an error
+      if (next.done || looksLikeOption(next.value)) {
         throw new AdminUsageError(`argument ${spec.flag}: expected one argument`);
       }
-      value = next;
-      i++;
+      value = next.value;
     }
     try {
       set[spec.dest] = spec.convert(value);
@@ -182,7 +181,8 @@ function findOption(name: string): OptionSpec | null {
   const candidates = OPTIONS.filter(
     (o) => o.flag.startsWith(name) && (o.flag.startsWith('--') ? 2 : 1) === dashes && name.length > dashes,
   );
-  if (candidates.length === 1) return candidates[0] as OptionSpec;
+  const [only] = candidates;
+  if (only !== undefined && candidates.length === 1) return only;
   if (candidates.length > 1) {
     throw new AdminUsageError(
       `ambiguous option: ${name} could match ${candidates.map((c) => c.flag).join(', ')}`,
@@ -247,11 +247,11 @@ export function formatMembers(result: PyValue): string | null {
     rows.push([addr, leader ? 'yes' : 'no', state, i === result.length - 1 ? '(answering node)' : '']);
   }
   const table = [['ADDR', 'LEADER', 'STATUS', ''], ...rows];
-  const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => (r[c] as string).length)));
+  const widths = [0, 1, 2].map((c) => Math.max(...table.map((r) => r[c]?.length ?? 0)));
   return table
     .map((r) =>
       r
-        .map((cell, c) => (c < 3 ? cell.padEnd(widths[c] as number) : cell))
+        .map((cell, c) => cell.padEnd(widths[c] ?? 0)) // (the last column has no width)
         .join('  ')
         .trimEnd(),
     )
@@ -320,7 +320,7 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
     io.stdout.write(`${text}\n`);
     return 0;
   }
-  const word = chosen.command[0] as string;
+  const [word] = chosen.command;
   if (args.json) {
     const ok =
       word === 'status'

@@ -134,13 +134,14 @@ export function parseHttpListen(v: ConfigValue, keyPath: string): HttpListen {
   if (typeof v !== 'string') throw new ConfigError(keyPath, `expected "host:port", got ${describe(v)}`);
   const m = /^(.*):([0-9]{1,5})$/.exec(v);
   const port = m ? Number(m[2]) : -1;
-  if (!m || port > 65535 || m[1] === '') {
+  const hostPart = m?.[1];
+  if (!hostPart || port > 65535) {
     throw new ConfigError(
       keyPath,
       `expected "host:port" with a port from 0 to 65535, got ${JSON.stringify(v)}`,
     );
   }
-  const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1');
+  const host = hostPart.replace(/^\[(.*)\]$/, '$1');
   return { host, port };
 }
 

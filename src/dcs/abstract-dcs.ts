@@ -18,6 +18,7 @@
  * Errors: a `DCSError` from `getCluster`, `updateLeader` or `attemptToAcquireLeader` means "DCS
  * unreachable" to the HA loop; a `ClusterParseError` from `getCluster` is a bad value in the store.
  */
+import { assert } from '../assert.js';
 import { type Logger, silentLogger } from '../logger.js';
 import { pyStrCompare } from '../py/compare.js';
 import { pyRoundHalfEven, pyStrip } from '../py/numbers.js';
@@ -152,7 +153,8 @@ export function parseSeconds(value: JsonValue | undefined): number | null {
     n *= mult;
     const roundUnit = ROUND_TO[unit];
     if (roundUnit !== undefined) {
-      const m = SECONDS_PER_UNIT[roundUnit] as number;
+      const m = SECONDS_PER_UNIT[roundUnit];
+      assert(m !== undefined, `no seconds for the unit ${roundUnit}`);
       n = Number(pyRoundHalfEven(n / m)) * m;
     }
   }

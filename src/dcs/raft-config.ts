@@ -16,6 +16,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { assert } from '../assert.js';
 import { DcsErrorCode, RaftError } from '../kv/errors.js';
 import { pyIntFromString } from '../py/numbers.js';
 import { pyFloatRepr } from '../py/repr.js';
@@ -157,7 +158,13 @@ function shownValue(v: unknown): string {
 export function parseRaftTimeouts(section: Readonly<Record<string, unknown>>): ParsedRaftTimeouts {
   const effective: Record<string, number> = {};
   const custom: Partial<Record<keyof RaftTimeouts, number>> = {};
-  const named: Record<string, NamedValue> = {};
+  const named: Partial<Record<keyof RaftTimeouts, NamedValue>> = {};
+  /** a knob's value as read (every knob is read in the first loop) */
+  const namedOf = (conf: keyof RaftTimeouts): NamedValue => {
+    const v = named[conf];
+    assert(v !== undefined, `raft timeout ${conf} was not read`);
+    return v;
+  };
   const shown: string[] = [];
   for (const knob of RAFT_TIMEOUT_KNOBS) {
     const v = timeoutValue(section, knob.key);
@@ -176,15 +183,15 @@ export function parseRaftTimeouts(section: Readonly<Record<string, unknown>>): P
   }
   if (shown.length > 0) {
     const failure = checkTimeoutOrdering({
-      minTimeout: named['raftMinTimeout'] as NamedValue,
-      maxTimeout: named['raftMaxTimeout'] as NamedValue,
-      connectionTimeout: named['connectionTimeout'] as NamedValue,
-      appendEntriesPeriod: named['appendEntriesPeriod'] as NamedValue,
-      leaderFallbackTimeout: named['leaderFallbackTimeout'] as NamedValue,
+      minTimeout: namedOf('raftMinTimeout'),
+      maxTimeout: namedOf('raftMaxTimeout'),
+      connectionTimeout: namedOf('connectionTimeout'),
+      appendEntriesPeriod: namedOf('appendEntriesPeriod'),
+      leaderFallbackTimeout: namedOf('leaderFallbackTimeout'),
     });
     if (failure) throw new RaftConfigError(failure.key, failure.message);
     for (const knob of RAFT_TIMEOUT_KNOBS) {
-      const value = effective[knob.conf] as number;
+      const { value } = namedOf(knob.conf);
       if (knob.allowZero ? !(value >= 0) : !(value > 0)) {
         throw new RaftConfigError(
           knob.key,

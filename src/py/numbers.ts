@@ -27,8 +27,8 @@ const INT_WS =
 function stripSet(s: string, set: string): string {
   let a = 0;
   let b = s.length;
-  while (a < b && set.includes(s[a] as string)) a++;
-  while (b > a && set.includes(s[b - 1] as string)) b--;
+  while (a < b && set.includes(s.charAt(a))) a++;
+  while (b > a && set.includes(s.charAt(b - 1))) b--;
   return s.slice(a, b);
 }
 

@@ -86,7 +86,7 @@ function resolver(tag: PyYamlResolver['tag']): RegExp {
 export function plainScalarIsStr(text: string): boolean {
   // Python's `$` also matches before one trailing newline
   const candidates = text.endsWith('\n') ? [text, text.slice(0, -1)] : [text];
-  const first = text === '' ? '' : (text[0] as string);
+  const first = text.charAt(0);
   for (const r of PYYAML_RESOLVERS) {
     const applies = first === '' ? r.first.includes('~') && r.re.test('') : r.first.includes(first);
     if (applies && candidates.some((c) => r.re.test(c))) return false;

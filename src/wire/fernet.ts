@@ -213,10 +213,9 @@ function decodeTokenText(token: Uint8Array): Buffer {
   let pad = 0;
   if (token[n - 1] === 0x3d) pad = token[n - 2] === 0x3d ? 2 : 1;
   for (let i = 0; i < n - pad; i++) {
-    if (BASE64URL_ALPHABET[token[i] as number] !== 1) {
-      throw badToken(
-        `byte 0x${(token[i] as number).toString(16).padStart(2, '0')} at ${i} is not URL-safe base64`,
-      );
+    const c = token[i] ?? -1;
+    if (BASE64URL_ALPHABET[c] !== 1) {
+      throw badToken(`byte 0x${c.toString(16).padStart(2, '0')} at ${i} is not URL-safe base64`);
     }
   }
   return Buffer.from(Buffer.from(token.buffer, token.byteOffset, n - pad).toString('latin1'), 'base64url');

@@ -15,6 +15,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
+import { assert } from '../assert.js';
 import { WireError, WireErrorCode } from './errors.js';
 import { type Fernet, MonotonicSecondsClock, type SecondsClock } from './fernet.js';
 import { decodePickle, encodePickle } from './pickle/index.js';
@@ -205,20 +206,20 @@ export function inflateBounded(compressed: Uint8Array, maxBytes: number): Buffer
 
 /** `(key, message)` → message, checking the key. WireError(BadRandKey) otherwise. */
 export function unwrapRandKey(value: PyValue, recvRandKey: Uint8Array): PyValue {
-  if (!(value instanceof PyTuple) || value.items.length !== 2) {
+  const [key, message] = value instanceof PyTuple && value.items.length === 2 ? value.items : [];
+  if (message === undefined) {
     throw new WireError(
       WireErrorCode.BadRandKey,
       `expected the tuple (rand_key, message), got ${describe(value)}`,
     );
   }
-  const key = value.items[0] as PyValue;
   if (!(key instanceof Uint8Array) || !sameBytes(key, recvRandKey)) {
     throw new WireError(
       WireErrorCode.BadRandKey,
       'the message carries a different rand key than this connection',
     );
   }
-  return value.items[1] as PyValue;
+  return message;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -442,7 +443,7 @@ export class FrameDecoder implements Iterable<DecodedFrame> {
   #take(n: number): Buffer {
     this.#buffered -= n;
     this.#streamOffset += n;
-    const head = this.#chunks[this.#first] as Buffer | undefined;
+    const head = this.#chunks[this.#first];
     if (n === 0) return Buffer.alloc(0);
     if (head !== undefined && head.length - this.#firstOffset >= n) {
       const out = head.subarray(this.#firstOffset, this.#firstOffset + n);
@@ -453,7 +454,8 @@ export class FrameDecoder implements Iterable<DecodedFrame> {
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const c = this.#chunks[this.#first] as Buffer;
+      const c = this.#chunks[this.#first];
+      assert(c !== undefined, 'FrameReader: took more bytes than it holds');
       const k = Math.min(c.length - this.#firstOffset, n - filled);
       c.copy(out, filled, this.#firstOffset, this.#firstOffset + k);
       filled += k;

@@ -248,8 +248,8 @@ export function pyRepr(v: PyValue): string {
   if (v instanceof PyFloat) return pyFloatRepr(v.value);
   if (v instanceof Uint8Array) return pyBytesRepr(v);
   if (v instanceof PyTuple) {
-    if (v.items.length === 1) return `(${pyRepr(v.items[0] as PyValue)},)`;
-    return `(${v.items.map(pyRepr).join(', ')})`;
+    const items = v.items.map(pyRepr);
+    return items.length === 1 ? `(${items[0]},)` : `(${items.join(', ')})`;
   }
   if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
   if (v instanceof Map) return `{${[...v].map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(', ')}}`;

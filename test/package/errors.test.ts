@@ -44,6 +44,7 @@ const SAMPLES: Record<string, { make: () => Error; prefixed: boolean }> = {
   },
   UtilityError: { make: () => new api.UtilityError('TIMEOUT', '127.0.0.1:1', 'no reply'), prefixed: true },
   WireError: { make: () => new api.WireError('BAD_PICKLE', 'unknown opcode', 3), prefixed: true },
+  InvariantError: { make: () => new api.InvariantError('applied 7 after 5'), prefixed: true },
 };
 
 function exportedErrorClasses(): [string, ErrorClass][] {
@@ -88,6 +89,7 @@ describe('coded errors', () => {
     expect(code('AddressError')).toBe('INVALID_ADDRESS');
     expect(code('JournalMigrationError')).toBe('JOURNAL_MIGRATION_FAILED');
     expect(code('SyncObjError')).toBe('MISSING_LEADER');
+    expect(code('InvariantError')).toBe('INVARIANT_VIOLATED');
     expect(new api.SyncObjError('timeout').code).toBe('TIMEOUT');
     expect(new FatalApplyError('upgrade').code).toBe('FATAL_APPLY');
     expect(new FatalApplyError('upgrade')).toBeInstanceOf(api.RaftdcsError);

@@ -6,6 +6,7 @@
  * catches it.
  */
 import { describe, expect, it } from 'vitest';
+import { InvariantError } from '../../src/assert.js';
 import type { UnsafeTestFaults } from '../../src/raft/core/options.js';
 import { type LogEntry, NO_OP_COMMAND, type RaftMessage } from '../../src/raft/core/types.js';
 import { MemoryJournal } from '../../src/raft/journal/memory.js';
@@ -137,9 +138,14 @@ async function secondTransferDuringInstall(faults?: UnsafeTestFaults) {
     // 6..8 commit; the second dump's write completes before the deferred apply runs
     t.deliver('l:1', ae(1, 8, 1, [], 8));
     store.writes[0]?.release();
-    await until(() => f.raftLastApplied >= 8);
+    await until(() => f.raftLastApplied >= 8 || f.failure !== null);
     await turns(5);
-    return { value: f.value, decodes: codec.decodes.length, lastApplied: f.raftLastApplied };
+    return {
+      value: f.value,
+      decodes: codec.decodes.length,
+      lastApplied: f.raftLastApplied,
+      failure: f.failure,
+    };
   } finally {
     store.open = true;
     for (const w of store.writes) w.release();
@@ -161,14 +167,18 @@ describe('snapshot installs racing the cluster', () => {
 
   it('ignores a second transfer during an install and applies every entry once', async () => {
     const r = await secondTransferDuringInstall();
+    expect(r.failure).toBeNull();
     expect(r.decodes).toBe(1);
     expect(r.lastApplied).toBe(8);
     expect(r.value).toBe(34);
   });
 
-  it('test-only flag acceptSnapshotDuringInstall brings the double apply back', async () => {
+  it('test-only flag acceptSnapshotDuringInstall brings the double apply back (the apply-order assert stops it)', async () => {
     const r = await secondTransferDuringInstall({ acceptSnapshotDuringInstall: true });
     expect(r.decodes).toBe(2);
+    // the second dump (at 7) was loaded over the deferred apply of 6..8: applying 6 again is refused
+    expect(r.failure).toBeInstanceOf(InvariantError);
+    expect(r.failure?.message).toMatch(/entry 6 applied after 7/);
     expect(r.value).not.toBe(34);
   });
 

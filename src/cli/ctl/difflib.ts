@@ -5,6 +5,7 @@
  * lines occurring more than 1% + 1 times in a sequence of ≥ 200 lines are not used as anchors), so
  * the hunks are the ones patronictl prints, not merely a valid diff. Pure: no I/O.
  */
+import { assert } from '../../assert.js';
 
 interface Match {
   readonly a: number;
@@ -45,7 +46,8 @@ class SequenceMatcher {
     let j2len = new Map<number, number>();
     for (let i = alo; i < ahi; i++) {
       const next = new Map<number, number>();
-      for (const j of this.b2j.get(this.a[i] as string) ?? []) {
+      const line = this.a[i];
+      for (const j of (line === undefined ? undefined : this.b2j.get(line)) ?? []) {
         if (j < blo) continue;
         if (j >= bhi) break;
         const k = (j2len.get(j - 1) ?? 0) + 1;
@@ -119,8 +121,8 @@ class SequenceMatcher {
   groupedOpcodes(n: number): Opcode[][] {
     const codes = this.opcodes();
     if (codes.length === 0) codes.push(['equal', 0, 1, 0, 1]);
-    const first = codes[0] as Opcode;
-    if (first[0] === 'equal') {
+    const first = codes[0];
+    if (first?.[0] === 'equal') {
       codes[0] = [
         'equal',
         Math.max(first[1], first[2] - n),
@@ -129,8 +131,8 @@ class SequenceMatcher {
         first[4],
       ];
     }
-    const last = codes[codes.length - 1] as Opcode;
-    if (last[0] === 'equal') {
+    const last = codes.at(-1);
+    if (last?.[0] === 'equal') {
       codes[codes.length - 1] = [
         'equal',
         last[1],
@@ -152,7 +154,7 @@ class SequenceMatcher {
       }
       group.push([tag, i1, i2, j1, j2]);
     }
-    if (group.length > 0 && !(group.length === 1 && (group[0] as Opcode)[0] === 'equal')) groups.push(group);
+    if (group.length > 0 && !(group.length === 1 && group[0]?.[0] === 'equal')) groups.push(group);
     return groups;
   }
 }
@@ -173,8 +175,9 @@ export function unifiedDiff(a: readonly string[], b: readonly string[], context 
   const out: string[] = [];
   for (const group of new SequenceMatcher(a, b).groupedOpcodes(context)) {
     if (out.length === 0) out.push('--- ', '+++ ');
-    const first = group[0] as Opcode;
-    const last = group[group.length - 1] as Opcode;
+    const first = group[0];
+    const last = group.at(-1);
+    assert(first !== undefined && last !== undefined, 'an empty group of diff opcodes');
     out.push(`@@ -${range(first[1], last[2])} +${range(first[3], last[4])} @@`);
     for (const [tag, i1, i2, j1, j2] of group) {
       if (tag === 'equal') {

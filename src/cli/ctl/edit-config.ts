@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { assert } from '../../assert.js';
 import { isPyDict, JsonFloat, type PyJson, pyDictEntries, pyStr } from '../../dcs/model/json.js';
 import { clusterTarget, readConfig } from './cluster.js';
 import { CtlError, resolveScope } from './config.js';
@@ -68,7 +69,7 @@ export function pyEquals(a: PyJson, b: PyJson): boolean {
     if (!Array.isArray(a) || !Array.isArray(b)) return false;
     const l = a as readonly PyJson[];
     const r = b as readonly PyJson[];
-    return l.length === r.length && l.every((v, i) => pyEquals(v, r[i] as PyJson));
+    return l.length === r.length && l.every((v, i) => r[i] !== undefined && pyEquals(v, r[i]));
   }
   if (isPyDict(a) && isPyDict(b)) {
     const l = new Map(pyDictEntries(a));
@@ -104,8 +105,9 @@ export function patchConfig(config: Dict, data: Dict): void {
 function setPathValue(config: Dict, path: string[], value: PyJson, prefix: readonly string[] = []): void {
   const p =
     prefix.length === 2 && prefix[0] === 'postgresql' && prefix[1] === 'parameters' ? [path.join('.')] : path;
-  const key = p[0] as string;
-  if (p.length === 1) {
+  const [key, ...rest] = p;
+  assert(key !== undefined, 'an empty configuration path');
+  if (rest.length === 0) {
     if (value === null) config.delete(key);
     else config.set(key, value);
     return;
@@ -115,7 +117,7 @@ function setPathValue(config: Dict, path: string[], value: PyJson, prefix: reado
     child = new Map<string, PyJson>();
     config.set(key, child);
   }
-  setPathValue(child as Dict, p.slice(1), value, [...prefix, key]);
+  setPathValue(child as Dict, rest, value, [...prefix, key]);
   if ((child as Dict).size === 0) config.delete(key);
 }
 

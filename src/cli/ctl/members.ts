@@ -162,11 +162,12 @@ export function clusterAsJson(cluster: Cluster): ClusterInfo {
       const port = pyTruthy(kw.port) ? portNumber(kw.port) : null;
       if (port !== null) info.port = port;
     }
-    if (Object.hasOwn(m.data, 'timeline')) info.timeline = m.data['timeline'] as PyJson;
-    if (Object.hasOwn(m.data, 'pending_restart')) info.pendingRestart = m.data['pending_restart'] as PyJson;
-    if (Object.hasOwn(m.data, 'scheduled_restart'))
-      info.scheduledRestart = m.data['scheduled_restart'] as PyJson;
-    if (Object.hasOwn(m.data, 'tags')) info.tags = m.data['tags'] as PyJson;
+    // a parsed JSON object holds no undefined: undefined is a key it lacks
+    const { timeline, pending_restart, scheduled_restart, tags } = m.data;
+    if (timeline !== undefined) info.timeline = timeline;
+    if (pending_restart !== undefined) info.pendingRestart = pending_restart;
+    if (scheduled_restart !== undefined) info.scheduledRestart = scheduled_restart;
+    if (tags !== undefined) info.tags = tags;
     if (m.name !== leaderName) {
       const raw = m.data['xlog_location'];
       const lsn = raw === undefined || raw === null ? null : patroniParseInt(raw);
@@ -233,6 +234,18 @@ const EXTRA_COLUMNS = [
   ['Tags', 'tags'],
 ] as const;
 
+/** the columns of the member table */
+type Column =
+  | 'Cluster'
+  | 'Group'
+  | 'Member'
+  | 'Host'
+  | 'Role'
+  | 'State'
+  | 'TL'
+  | 'Lag in MB'
+  | (typeof EXTRA_COLUMNS)[number][0];
+
 /** patronictl's `output_members` as text. */
 export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOptions): string {
   const group = o.group ?? null;
@@ -257,7 +270,7 @@ export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOp
         : info.members.map((m) => ({ member: m, shownName: m.name }));
     for (const { member, shownName } of ordered) {
       const cells = memberCells(member, { cluster: name, group: g, shownName, appendPort });
-      rows.push(columns.map((c) => cells[c] as PyJson));
+      rows.push(columns.map((c) => cells[c]));
     }
   }
 
@@ -270,8 +283,8 @@ export function formatMembers(cluster: Cluster, name: string, o: MembersOutputOp
 }
 
 /** The table's columns: Group for Citus, the extra ones when asked for or when some member has them. */
-function memberColumns(all: readonly MemberInfo[], citus: boolean, extended: boolean): string[] {
-  const columns = ['Cluster', 'Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB'];
+function memberColumns(all: readonly MemberInfo[], citus: boolean, extended: boolean): Column[] {
+  const columns: Column[] = ['Cluster', 'Member', 'Host', 'Role', 'State', 'TL', 'Lag in MB'];
   if (citus) columns.splice(1, 0, 'Group');
   for (const [column, key] of EXTRA_COLUMNS) {
     if (extended || all.some((m) => pyTruthy(m[key]))) columns.push(column);
@@ -288,7 +301,7 @@ function memberCells(
     readonly shownName: string;
     readonly appendPort: boolean;
   },
-): Record<string, PyJson> {
+): Record<Column, PyJson> {
   let host: PyJson = m.host ?? '';
   if (at.appendPort && pyTruthy(host) && m.port !== undefined) host = `${pyStr(host)}:${m.port}`;
   const lag = m.lag;
@@ -314,9 +327,8 @@ function scheduledRestartText(m: MemberInfo): PyJson {
   if (!isJsonObject(s as JsonValue)) return s;
   const so = s as JsonObject;
   let scheduled = pyStr((so['schedule'] ?? null) as PyJson);
-  if (Object.hasOwn(so, 'postgres_version')) {
-    scheduled += ` if version < ${pyStr(so['postgres_version'] as PyJson)}`;
-  }
+  const version = so['postgres_version'];
+  if (version !== undefined) scheduled += ` if version < ${pyStr(version)}`;
   return scheduled;
 }
 

@@ -12,6 +12,7 @@
  * Member tags are shown as YAML in the table formats (block style in `pretty`, flow style in
  * `tsv` and `topology`), as patronictl does. Pure: returns text.
  */
+import { assert } from '../../assert.js';
 import { type PyJson, pyJsonDumpsWith, pyStr, pyTruthy } from '../../dcs/model/json.js';
 import { pyStrip } from '../../py/numbers.js';
 import { pyYamlDump } from './pyyaml.js';
@@ -40,7 +41,8 @@ export function printOutput(
     const elements = rows.map((r) => {
       const o = new Map<string, PyJson>();
       columns.forEach((c, i) => {
-        const v = r[i] as PyJson;
+        const v = r[i];
+        assert(v !== undefined, () => `a row without a ${c} cell`);
         if (!header || pyStr(v) !== '') o.set(c, v);
       });
       return o;
@@ -53,8 +55,9 @@ export function printOutput(
   const tagsAt = cols.indexOf('Tags');
   if (memberList && tagsAt >= 0) {
     for (const row of body) {
-      const tags = row[tagsAt] as PyJson;
-      if (pyTruthy(tags)) row[tagsAt] = pyStrip(pyYamlDump(tags, { flow: fmt !== 'pretty' }));
+      const tags = row[tagsAt];
+      if (tags !== undefined && pyTruthy(tags))
+        row[tagsAt] = pyStrip(pyYamlDump(tags, { flow: fmt !== 'pretty' }));
     }
   }
   if (memberList && fmt !== 'tsv') {

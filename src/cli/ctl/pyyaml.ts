@@ -78,6 +78,7 @@ function represent(v: PyJson, flow: boolean): YamlNode {
 
 const BREAKS = '\n\x85\u2028\u2029';
 const BLANK_OR_BREAK = '\0 \t\r\n\x85\u2028\u2029';
+const isBlankOrBreak = (ch: string | undefined): boolean => ch !== undefined && BLANK_OR_BREAK.includes(ch);
 
 interface Analysis {
   readonly chars: readonly string[];
@@ -143,9 +144,8 @@ function scanIndicators(
     flowIndicators = true;
   }
   let precededByWhitespace = true;
-  let followedByWhitespace = chars.length === 1 || BLANK_OR_BREAK.includes(chars[1] as string);
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i] as string;
+  let followedByWhitespace = chars.length === 1 || isBlankOrBreak(chars[1]);
+  for (const [i, ch] of chars.entries()) {
     if (i === 0) {
       if ('#,[]{}&*!|>\'"%@`'.includes(ch)) {
         flowIndicators = true;
@@ -171,7 +171,7 @@ function scanIndicators(
       }
     }
     precededByWhitespace = BLANK_OR_BREAK.includes(ch);
-    followedByWhitespace = i + 2 >= chars.length || BLANK_OR_BREAK.includes(chars[i + 2] as string);
+    followedByWhitespace = i + 2 >= chars.length || isBlankOrBreak(chars[i + 2]);
   }
   return { blockIndicators, flowIndicators };
 }
@@ -198,8 +198,7 @@ function scanSpacesAndBreaks(chars: readonly string[]): {
   let previousSpace = false;
   let previousBreak = false;
   const last = chars.length - 1;
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i] as string;
+  for (const [i, ch] of chars.entries()) {
     if (BREAKS.includes(ch)) lineBreaks = true;
     const cp = ch.codePointAt(0) as number;
     if (!(ch === '\n' || (cp >= 0x20 && cp <= 0x7e))) {
@@ -449,7 +448,7 @@ class Emitter {
     let breaks = false;
     let start = 0;
     for (let end = 0; end <= text.length; end++) {
-      const ch = end < text.length ? (text[end] as string) : null;
+      const ch = text[end] ?? null; // null past the end
       if (spaces) {
         if (ch !== ' ') {
           if (start + 1 === end && this.column > this.bestWidth && split) {
@@ -487,7 +486,7 @@ class Emitter {
     let breaks = false;
     let start = 0;
     for (let end = 0; end <= text.length; end++) {
-      const ch = end < text.length ? (text[end] as string) : null;
+      const ch = text[end] ?? null; // null past the end
       if (spaces) {
         if (ch === null || ch !== ' ') {
           if (
@@ -532,7 +531,7 @@ class Emitter {
     this.writeIndicator('"', true);
     let start = 0;
     for (let end = 0; end <= text.length; end++) {
-      const ch = end < text.length ? (text[end] as string) : null;
+      const ch = text[end] ?? null; // null past the end
       const cp = ch === null ? 0 : (ch.codePointAt(0) as number);
       if (
         ch === null ||

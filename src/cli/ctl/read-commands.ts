@@ -7,6 +7,7 @@
  * here writes to the DCS.
  */
 
+import { assert } from '../../assert.js';
 import { PyDateTime } from '../../dcs/model/datetime.js';
 import type { PyJson } from '../../dcs/model/json.js';
 import { pyStrCompare } from '../../py/compare.js';
@@ -46,7 +47,9 @@ export async function listMembers(
       return 0;
     }
   }
-  const target = clusterTarget(session, clusters[0] as string, o.group, 'none');
+  const [first] = clusters;
+  assert(first !== undefined, 'no cluster to list');
+  const target = clusterTarget(session, first, o.group, 'none');
   const dcs = await session.dcs(target);
   const citus = isCitusOutput(session, target);
   const every = o.watch ?? (o.W ? 2 : null);

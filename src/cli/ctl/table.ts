@@ -86,14 +86,14 @@ export function renderTable(
   }
   const allRules = rows.some((r) => r.some((c) => c.includes('\n')));
   const lines: string[] = [top];
-  lines.push(`|${fields.map((f, i) => ` ${justify(f, widths[i] as number, align(f))} `).join('|')}|`);
+  lines.push(`|${fields.map((f, i) => ` ${justify(f, widths[i] ?? 0, align(f))} `).join('|')}|`);
   lines.push(rule);
   for (const row of rows) {
     const cells = row.map((c) => c.split('\n'));
     const height = Math.max(1, ...cells.map((c) => c.length));
     for (let y = 0; y < height; y++) {
       lines.push(
-        `|${fields.map((f, i) => ` ${justify(cells[i]?.[y] ?? '', widths[i] as number, align(f))} `).join('|')}|`,
+        `|${fields.map((f, i) => ` ${justify(cells[i]?.[y] ?? '', widths[i] ?? 0, align(f))} `).join('|')}|`,
       );
     }
     if (allRules) lines.push(rule);

@@ -49,8 +49,8 @@ export class Failover {
     if (value === '') return new Failover(version, null, null, null);
     const parsed = tryParsePyJson(value);
     if (parsed === undefined) {
-      const parts = value.split(':').map(pyStrip);
-      return new Failover(version, parts[0] as string, parts.length > 1 ? (parts[1] as string) : null, null);
+      const [leader = '', member = null] = value.split(':').map(pyStrip);
+      return new Failover(version, leader, member, null);
     }
     if (!isJsonObject(parsed)) return new Failover(version, null, null, null);
     const raw = parsed['scheduled_at'];

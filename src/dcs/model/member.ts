@@ -18,9 +18,9 @@ export function normalizeRole(role: string | null): string | null {
 
 /** Python tuple ordering of two version tuples (a shorter prefix sorts first). */
 export function compareVersionTuples(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
+  for (const [i, x] of a.entries()) {
+    const y = b[i];
+    if (y === undefined) break;
     if (x !== y) return x < y ? -1 : 1;
   }
   return a.length - b.length;

@@ -31,6 +31,7 @@
  *  - chunked snapshot messages do not move the commit index; transmissions are never sent;
  *  - one uncommitted membership change at a time; a removed node stops campaigning.
  */
+import { invariant } from './invariant.js';
 import { RaftLog } from './log.js';
 import type { CoreInitialState, CoreOptions, SnapshotData } from './options.js';
 import {
@@ -85,9 +86,7 @@ export interface CoreOutput {
   readonly events: readonly CoreEvent[];
 }
 
-export class RaftInvariantError extends Error {
-  override readonly name = 'RaftInvariantError';
-}
+export { RaftInvariantError } from './invariant.js';
 
 type Origin =
   | { readonly kind: 'local'; readonly ref: ProposalRef | null }
@@ -249,11 +248,10 @@ export class RaftCore {
     this.now = initial.nowMs;
     this.persistedIndex = this.log.lastIndex;
     this.lastApplied = Math.max(initial.lastApplied, this.log.firstIndex);
-    if (this.lastApplied > this.log.lastIndex) {
-      throw new RaftInvariantError(
-        `initial lastApplied ${this.lastApplied} beyond the log's last index ${this.log.lastIndex}`,
-      );
-    }
+    invariant(
+      this.lastApplied <= this.log.lastIndex,
+      () => `initial lastApplied ${this.lastApplied} beyond the log's last index ${this.log.lastIndex}`,
+    );
     this.commitIndex = Math.min(Math.max(initial.commitIndex, this.lastApplied), this.log.lastIndex);
     this.snapshot = initial.snapshot ?? null;
     this.members = new Set(initial.peers.filter((p) => p !== this.selfId));
@@ -414,11 +412,10 @@ export class RaftCore {
       if (this.leaderId !== null) this.sendNextNodeIdx(this.leaderId, this.log.lastIndex + 1, true, false);
       return 'ignored';
     }
-    if (prevEntry.index + 1 !== lastEntry.index) {
-      throw new RaftInvariantError(
-        `snapshot entries ${prevEntry.index}, ${lastEntry.index} are not consecutive`,
-      );
-    }
+    invariant(
+      prevEntry.index + 1 === lastEntry.index,
+      () => `snapshot entries ${prevEntry.index}, ${lastEntry.index} are not consecutive`,
+    );
     // Raft (Fig. 13, step 6): when the log already holds the snapshot's last entry, keep what
     // follows it — those entries may have been acknowledged to a leader that counted them
     const keep =
@@ -481,16 +478,14 @@ export class RaftCore {
    */
   compact(snapshot: SnapshotData, nowMs: number): void {
     this.advanceClock(nowMs);
-    if (snapshot.lastIndex > this.lastApplied) {
-      throw new RaftInvariantError(
-        `compaction at ${snapshot.lastIndex} beyond lastApplied ${this.lastApplied}`,
-      );
-    }
-    if (this.log.termAt(snapshot.lastIndex) !== snapshot.lastTerm) {
-      throw new RaftInvariantError(
-        `compaction at ${snapshot.lastIndex}: term ${snapshot.lastTerm} does not match`,
-      );
-    }
+    invariant(
+      snapshot.lastIndex <= this.lastApplied,
+      () => `compaction at ${snapshot.lastIndex} beyond lastApplied ${this.lastApplied}`,
+    );
+    invariant(
+      this.log.termAt(snapshot.lastIndex) === snapshot.lastTerm,
+      () => `compaction at ${snapshot.lastIndex}: term ${snapshot.lastTerm} does not match`,
+    );
     this.log.dropBefore(snapshot.lastIndex - 1);
     this.snapshot = snapshot;
     for (const p of this.progress.values()) p.snapshotOffset = undefined;
@@ -569,8 +564,7 @@ export class RaftCore {
     let selfIn = this.selfId !== null && !this.selfRemoved;
     if (this.opts.dynamicMembershipChange) {
       const later = this.log.slice(index + 1);
-      for (let i = later.length - 1; i >= 0; i--) {
-        const e = later[i] as LogEntry;
+      for (const e of later.reverse()) {
         if (e.command[0] !== CommandType.Membership) continue;
         const change = this.decodeMembershipSafely(e.command);
         if (change === null) continue;
@@ -941,11 +935,11 @@ export class RaftCore {
       const existing = this.log.get(e.index);
       if (existing !== undefined) {
         if (existing.term === e.term) continue;
-        if (e.index <= this.commitIndex) {
-          throw new RaftInvariantError(
+        invariant(
+          e.index > this.commitIndex,
+          () =>
             `leader ${from} conflicts with committed entry ${e.index} (term ${existing.term} vs ${e.term})`,
-          );
-        }
+        );
         this.truncateLog(e.index);
       }
       this.appendEntry(e);
@@ -1030,6 +1024,10 @@ export class RaftCore {
         acked = Number.NEGATIVE_INFINITY;
       }
       if (acked > p.matchIndex) p.matchIndex = acked;
+      invariant(
+        p.matchIndex <= this.log.lastIndex,
+        () => `${from} counted for ${p.matchIndex}, beyond the last index ${this.log.lastIndex}`,
+      );
       if (withTerm && nextNodeIdx > p.nextIndex) p.nextIndex = Math.min(nextNodeIdx, this.log.lastIndex + 1);
       if (p.matchIndex >= p.nextIndex) {
         // answers to appends sent before a rewind not sent yet: never send below what is counted
@@ -1141,9 +1139,8 @@ export class RaftCore {
   private onVoteBarrier(peer: NodeId, term: number): void {
     const link = this.links.get(peer);
     if (link === undefined || link.termed) return;
-    let keep = 0;
-    while (keep < link.sent.length && (link.sent[keep] as SentAppend).termMax < term) keep++;
-    if (keep > 0) link.sent.splice(0, keep);
+    const kept = link.sent.findIndex((s) => s.termMax >= term);
+    link.sent.splice(0, kept === -1 ? link.sent.length : kept);
   }
 
   private replicationTargets(): NodeId[] {
@@ -1184,7 +1181,12 @@ export class RaftCore {
         return;
       }
       const prevLogIdx = p.nextIndex - 1;
-      const prevLogTerm = this.log.termAt(prevLogIdx) as number;
+      const prevLogTerm = this.log.termAt(prevLogIdx);
+      invariant(
+        prevLogTerm !== undefined,
+        () =>
+          `${peer} would be sent entries after ${prevLogIdx}, outside the log [${this.log.firstIndex}, ${this.log.lastIndex}]`,
+      );
       const entries = pending ? this.log.batch(p.nextIndex, this.opts.appendEntriesBatchSizeBytes) : [];
       this.outSend.push({
         to: peer,
@@ -1201,9 +1203,10 @@ export class RaftCore {
       p.forceHeartbeat = false;
       sentAny = true;
       this.recordSent(peer, prevLogIdx, prevLogIdx + entries.length, true);
-      if (entries.length === 0) return;
+      const lastEntry = entries.at(-1);
+      if (lastEntry === undefined) return; // a heartbeat
       for (const e of entries) budget -= e.command.length + 16;
-      const last = (entries[entries.length - 1] as LogEntry).index;
+      const last = lastEntry.index;
       p.nextIndex = last + 1;
       if (last > p.lastSentIndex) p.lastSentIndex = last;
     }
@@ -1212,11 +1215,10 @@ export class RaftCore {
   /** Send snapshot chunks to `peer` within `budget` bytes; returns bytes used. */
   private sendSnapshotChunks(peer: NodeId, p: PeerProgress, budget: number): number {
     const snap = this.snapshot;
-    if (snap === null) {
-      throw new RaftInvariantError(
-        `peer ${peer} needs entries before ${this.log.firstIndex} but no snapshot exists`,
-      );
-    }
+    invariant(
+      snap !== null,
+      () => `peer ${peer} needs entries before ${this.log.firstIndex} but no snapshot exists`,
+    );
     let used = 0;
     let offset = p.snapshotOffset ?? 0;
     const chunk = this.opts.snapshotChunkBytes;
@@ -1256,7 +1258,8 @@ export class RaftCore {
     for (const peer of this.members) acks.push(this.progress.get(peer)?.matchIndex ?? 0);
     acks.sort((a, b) => b - a);
     // the highest index held by a majority of voters
-    const majorityIndex = acks[Math.floor(acks.length / 2)] as number;
+    const majorityIndex = acks[Math.floor(acks.length / 2)];
+    invariant(majorityIndex !== undefined, 'no acknowledgement to count (not even our own)');
     if (majorityIndex <= this.commitIndex) return;
     // only entries of the current term commit by counting replicas (Raft paper §5.4.2)
     const countsAsCommitted =
@@ -1419,13 +1422,11 @@ export class RaftCore {
   }
 
   private truncateLog(from: number): void {
-    if (this.state === RaftState.Leader)
-      throw new RaftInvariantError(`a leader never truncates its log (at ${from})`);
-    if (from <= this.commitIndex) throw new RaftInvariantError(`truncating committed entries from ${from}`);
+    invariant(this.state !== RaftState.Leader, () => `a leader never truncates its log (at ${from})`);
+    invariant(from > this.commitIndex, () => `truncating committed entries from ${from}`);
     const removed = this.log.truncateFrom(from);
     if (this.opts.dynamicMembershipChange) {
-      for (let i = removed.length - 1; i >= 0; i--)
-        this.applyMembershipEntry(removed[i] as LogEntry, true, true);
+      for (const e of removed.reverse()) this.applyMembershipEntry(e, true, true);
     }
     if (this.persistedIndex >= from) this.persistedIndex = from - 1;
     if (this.outTruncateFrom === undefined || from < this.outTruncateFrom) this.outTruncateFrom = from;
@@ -1450,9 +1451,9 @@ export class RaftCore {
       if (this.members.has(node)) return;
       this.members.add(node);
       if (this.state === RaftState.Leader) {
-        this.progress.set(node, this.freshProgress());
-        // the new node also needs the entry that adds it
-        (this.progress.get(node) as PeerProgress).nextIndex = entry.index;
+        const fresh = this.freshProgress();
+        fresh.nextIndex = entry.index; // the new node also needs the entry that adds it
+        this.progress.set(node, fresh);
       }
     } else {
       if (!this.members.delete(node)) return;
@@ -1477,12 +1478,14 @@ export class RaftCore {
   }
 
   private setCommitIndex(index: number): void {
-    if (index < this.commitIndex) {
-      throw new RaftInvariantError(`commit index would decrease from ${this.commitIndex} to ${index}`);
-    }
-    if (index > this.log.lastIndex) {
-      throw new RaftInvariantError(`commit index ${index} beyond last index ${this.log.lastIndex}`);
-    }
+    invariant(
+      index >= this.commitIndex,
+      () => `commit index would decrease from ${this.commitIndex} to ${index}`,
+    );
+    invariant(
+      index <= this.log.lastIndex,
+      () => `commit index ${index} beyond last index ${this.log.lastIndex}`,
+    );
     this.commitIndex = index;
   }
 
@@ -1492,9 +1495,10 @@ export class RaftCore {
     if (upTo <= this.lastApplied) return;
     for (const e of this.log.slice(this.lastApplied + 1, upTo)) this.outApply.push(e);
     this.lastApplied = upTo;
-    if (this.lastApplied > this.commitIndex) {
-      throw new RaftInvariantError(`applied ${this.lastApplied} beyond commit ${this.commitIndex}`);
-    }
+    invariant(
+      this.lastApplied <= this.commitIndex,
+      () => `applied ${this.lastApplied} beyond commit ${this.commitIndex}`,
+    );
     this.checkReady();
   }
 
@@ -1511,6 +1515,7 @@ export class RaftCore {
   // small helpers
 
   private adoptTerm(term: number): void {
+    invariant(term > this.term, () => `term would go from ${this.term} to ${term}`);
     this.term = term;
     this.votedFor = null;
     this.markHardState();
@@ -1567,7 +1572,8 @@ function isFailReason(x: number): x is FailReason {
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
+  const first = parts[0];
+  if (parts.length === 1 && first !== undefined) return first;
   let size = 0;
   for (const p of parts) size += p.length;
   const out = new Uint8Array(size);

@@ -2,34 +2,50 @@
  * The in-memory Raft log of the core: a contiguous run of entries starting at `firstIndex`.
  * After a compaction (or a snapshot install) the log starts with the dump's *prev* and *last*
  * entries, as in pysyncobj (`log[0]` = prevEntry, `log[1]` = lastEntry). Pure data structure.
+ * It is never empty and has no gap: an operation that would break either throws
+ * RaftInvariantError.
  */
+import { invariant, RaftInvariantError } from './invariant.js';
 import type { LogEntry } from './types.js';
 
+/** the entries of a log: never empty */
+type Entries = [LogEntry, ...LogEntry[]];
+
+function isNonEmpty(entries: LogEntry[]): entries is Entries {
+  return entries.length > 0;
+}
+
 export class RaftLog {
-  private entries: LogEntry[];
+  private entries: Entries;
+  /** the last entry (kept with `entries`: lastIndex and lastTerm are read on every step) */
+  private tail: LogEntry;
 
   constructor(initial: readonly LogEntry[]) {
-    if (initial.length === 0) throw new Error('RaftLog needs at least one entry');
-    for (let i = 1; i < initial.length; i++) {
-      if ((initial[i] as LogEntry).index !== (initial[i - 1] as LogEntry).index + 1) {
-        throw new Error(
-          `RaftLog: entries must be consecutive (index ${(initial[i] as LogEntry).index} after ${(initial[i - 1] as LogEntry).index})`,
+    let tail: LogEntry | undefined;
+    for (const e of initial) {
+      if (tail !== undefined && e.index !== tail.index + 1) {
+        throw new RaftInvariantError(
+          `RaftLog: entries must be consecutive (index ${e.index} after ${tail.index})`,
         );
       }
+      tail = e;
     }
-    this.entries = initial.slice();
+    const entries = initial.slice();
+    invariant(tail !== undefined && isNonEmpty(entries), 'RaftLog needs at least one entry');
+    this.entries = entries;
+    this.tail = tail;
   }
 
   get firstIndex(): number {
-    return (this.entries[0] as LogEntry).index;
+    return this.entries[0].index;
   }
 
   get lastIndex(): number {
-    return (this.entries[this.entries.length - 1] as LogEntry).index;
+    return this.tail.index;
   }
 
   get lastTerm(): number {
-    return (this.entries[this.entries.length - 1] as LogEntry).term;
+    return this.tail.term;
   }
 
   get length(): number {
@@ -61,6 +77,8 @@ export class RaftLog {
     const out: LogEntry[] = [];
     let size = 0;
     for (let i = Math.max(from, this.firstIndex) - this.firstIndex; i < this.entries.length; i++) {
+      // i < length: an entry. (A checked read measured 3–17 % slower in this loop, which runs for
+      // every entry sent.)
       const e = this.entries[i] as LogEntry;
       out.push(e);
       size += e.command.length;
@@ -70,32 +88,38 @@ export class RaftLog {
   }
 
   append(entry: LogEntry): void {
-    if (entry.index !== this.lastIndex + 1) {
-      throw new Error(`RaftLog.append: index ${entry.index} does not follow ${this.lastIndex}`);
+    if (entry.index !== this.tail.index + 1) {
+      throw new RaftInvariantError(`RaftLog.append: index ${entry.index} does not follow ${this.tail.index}`);
     }
     this.entries.push(entry);
+    this.tail = entry;
   }
 
   /** Delete every entry with index ≥ `from`; returns the deleted entries (in log order). */
   truncateFrom(from: number): LogEntry[] {
     const i = from - this.firstIndex;
-    if (i <= 0)
-      throw new Error(`RaftLog.truncateFrom(${from}) would empty the log (first ${this.firstIndex})`);
+    invariant(i > 0, () => `RaftLog.truncateFrom(${from}) would empty the log (first ${this.firstIndex})`);
     if (i >= this.entries.length) return [];
-    return this.entries.splice(i);
+    const removed = this.entries.splice(i);
+    const tail = this.entries[i - 1];
+    invariant(tail !== undefined, 'RaftLog.truncateFrom: no entry left before the cut');
+    this.tail = tail;
+    return removed;
   }
 
   /** Drop every entry with index < `index` (compaction). */
   dropBefore(index: number): void {
     const i = index - this.firstIndex;
     if (i <= 0) return;
-    if (i >= this.entries.length) throw new Error(`RaftLog.dropBefore(${index}) would empty the log`);
-    this.entries = this.entries.slice(i);
+    const kept = this.entries.slice(i);
+    invariant(isNonEmpty(kept), () => `RaftLog.dropBefore(${index}) would empty the log`);
+    this.entries = kept;
   }
 
   /** Replace the whole log (snapshot install). */
   reset(entries: readonly LogEntry[]): void {
     const fresh = new RaftLog(entries);
     this.entries = fresh.entries;
+    this.tail = fresh.tail;
   }
 }

@@ -465,9 +465,8 @@ export class FileJournal implements Journal {
       }
     }
     this.durableSeq = target;
-    let n = 0;
-    while (n < this.waiters.length && (this.waiters[n] as Waiter).seq <= target) n++;
-    for (const w of this.waiters.splice(0, n)) w.resolve();
+    const pending = this.waiters.findIndex((w) => w.seq > target);
+    for (const w of this.waiters.splice(0, pending === -1 ? this.waiters.length : pending)) w.resolve();
   }
 
   private fail(e: unknown): void {
@@ -580,10 +579,12 @@ export function coalesceAppends(ops: readonly JournalOp[]): JournalOp[] {
   let run: LogEntry[] | null = null;
   for (const op of ops) {
     const prev = out[out.length - 1];
+    const prevLast = prev?.kind === 'append' ? prev.entries.at(-1) : undefined;
     if (
       op.kind === 'append' &&
       prev?.kind === 'append' &&
-      (op.entries[0] as LogEntry).index === (prev.entries[prev.entries.length - 1] as LogEntry).index + 1
+      prevLast !== undefined &&
+      op.entries[0]?.index === prevLast.index + 1
     ) {
       if (run === null) {
         run = prev.entries.slice();

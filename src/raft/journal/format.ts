@@ -14,6 +14,7 @@
  * interpret a command.
  */
 import { crc32 } from 'node:zlib';
+import { assert } from '../../assert.js';
 import type { HardState, LogEntry } from '../core/types.js';
 import { JournalCorruptCode, JournalCorruptError } from './errors.js';
 
@@ -173,7 +174,9 @@ function kindOf(op: JournalOp): RecordKind {
 }
 
 function writeEntries(b: Buffer, at: number, entries: readonly LogEntry[]): number {
-  writeU64(b, (entries[0] as LogEntry).index, at);
+  const head = entries[0];
+  assert(head !== undefined, 'a journal record of no entries');
+  writeU64(b, head.index, at);
   b.writeUInt32LE(entries.length, at + 8);
   at += 12;
   for (const e of entries) {
@@ -272,7 +275,7 @@ export function parseRecordAt(buf: Buffer, at: number, end: number): RecordParse
       checksumOk: false,
     };
   }
-  const kind = buf[at + 8] as number;
+  const kind = buf.readUInt8(at + 8);
   if (kind < 1 || kind > MAX_KIND || buf[at + 9] !== 0 || buf.readUInt16LE(at + 10) !== 0) {
     return {
       ok: false,
@@ -294,7 +297,7 @@ export function parseRecordAt(buf: Buffer, at: number, end: number): RecordParse
 /** Cheap pre-check before a checksum, used when hunting for valid records after damage. */
 function plausibleRecordAt(buf: Buffer, at: number, end: number): boolean {
   if (at + RECORD_HEADER_BYTES > end) return false;
-  const kind = buf[at + 8] as number;
+  const kind = buf.readUInt8(at + 8);
   if (kind < 1 || kind > MAX_KIND || buf[at + 9] !== 0 || buf[at + 10] !== 0 || buf[at + 11] !== 0)
     return false;
   if (buf.readUInt32LE(at + 4) > end - at - RECORD_HEADER_BYTES) return false;
@@ -346,7 +349,7 @@ export function decodeOp(kind: number, p: Buffer): JournalOp {
     case RecordKind.HardState: {
       const term = u64(0, 'term');
       if (p.length < 13) throw new Error('vote runs past the payload');
-      const has = p[8] as number;
+      const has = p.readUInt8(8);
       const n = p.readUInt32LE(9);
       if (has > 1 || (has === 0 && n !== 0)) throw new Error(`bad vote flag ${has} / size ${n}`);
       if (13 + n > p.length) throw new Error('vote runs past the payload');

@@ -7,6 +7,7 @@
  * It must never mutate on an operation it rejects (a rejected op is not written either), and never
  * do I/O.
  */
+import { assert } from '../../assert.js';
 import type { HardState, LogEntry } from '../core/types.js';
 import { JournalStateError } from './errors.js';
 import {
@@ -30,16 +31,15 @@ function checkIndexLike(n: number, what: string): void {
 /** Entries must be well-formed and consecutive (their indexes are stored implicitly). */
 function checkEntries(entries: readonly LogEntry[], op: string): void {
   let bytes = 12;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i] as LogEntry;
+  let prev: LogEntry | undefined;
+  for (const e of entries) {
     checkIndexLike(e.index, `${op}: entry index`);
     checkIndexLike(e.term, `${op}: term of entry ${e.index}`);
     if (!(e.command instanceof Uint8Array)) bad(`${op}: command of entry ${e.index} is not bytes`);
-    if (i > 0 && e.index !== (entries[i - 1] as LogEntry).index + 1) {
-      bad(
-        `${op}: entry ${e.index} follows entry ${(entries[i - 1] as LogEntry).index} (indexes must be consecutive)`,
-      );
+    if (prev !== undefined && e.index !== prev.index + 1) {
+      bad(`${op}: entry ${e.index} follows entry ${prev.index} (indexes must be consecutive)`);
     }
+    prev = e;
     bytes += entryEncodedBytes(e);
   }
   if (bytes > MAX_RECORD_PAYLOAD_BYTES)
@@ -54,11 +54,15 @@ export class JournalModel {
   private entryBytes = entryEncodedBytes(INITIAL_ENTRY);
 
   get firstIndex(): number {
-    return (this.entries[0] as LogEntry).index;
+    const head = this.entries[0];
+    assert(head !== undefined, 'the journal model is empty');
+    return head.index;
   }
 
   get lastIndex(): number {
-    return (this.entries[this.entries.length - 1] as LogEntry).index;
+    const last = this.entries.at(-1);
+    assert(last !== undefined, 'the journal model is empty');
+    return last.index;
   }
 
   get commit(): number {
@@ -117,9 +121,7 @@ export class JournalModel {
   }
 
   private dropTail(keep: number): void {
-    for (let i = keep; i < this.entries.length; i++)
-      this.entryBytes -= entryEncodedBytes(this.entries[i] as LogEntry);
-    this.entries.length = keep;
+    for (const e of this.entries.splice(keep)) this.entryBytes -= entryEncodedBytes(e);
   }
 
   private truncateFrom(from: number): boolean {
@@ -132,10 +134,11 @@ export class JournalModel {
   }
 
   private append(entries: readonly LogEntry[]): boolean {
-    if (entries.length === 0) return false;
+    const head = entries[0];
+    if (head === undefined) return false;
     checkEntries(entries, 'append');
     const first = this.firstIndex;
-    const start = (entries[0] as LogEntry).index;
+    const start = head.index;
     if (start <= first) bad(`append at ${start} would replace the first entry ${first}`);
     const keep = Math.min(this.entries.length, start - first);
     if (first + keep !== start) bad(`append at ${start} leaves a gap after ${this.lastIndex}`);
@@ -160,8 +163,7 @@ export class JournalModel {
     checkIndexLike(index, 'compact: index');
     const drop = index - this.firstIndex;
     if (!(drop > 0 && drop < this.entries.length)) return false;
-    for (let i = 0; i < drop; i++) this.entryBytes -= entryEncodedBytes(this.entries[i] as LogEntry);
-    this.entries = this.entries.slice(drop);
+    for (const e of this.entries.splice(0, drop)) this.entryBytes -= entryEncodedBytes(e);
     return true;
   }
 }

@@ -2,6 +2,7 @@
  * An in-memory journal: everything is "durable" at once and lost with the process. For tests,
  * benchmarks of the Raft path without disks, and read-only nodes (which keep no files).
  */
+import { assert } from '../../assert.js';
 import type { HardState, LogEntry } from '../core/types.js';
 import { INITIAL_ENTRY, type Journal, type JournalOpenOptions, type JournalState } from './types.js';
 
@@ -32,20 +33,29 @@ export class MemoryJournal implements Journal {
     this.hardState = hardState;
   }
 
+  /** the index of the first entry (the journal is never empty) */
+  private get firstIndex(): number {
+    const head = this.entries[0];
+    assert(head !== undefined, 'MemoryJournal is empty');
+    return head.index;
+  }
+
   truncateFrom(from: number): void {
-    const first = (this.entries[0] as LogEntry).index;
+    const first = this.firstIndex;
     if (from <= first) throw new Error(`MemoryJournal.truncateFrom(${from}) would empty the log`);
     this.entries.length = Math.min(this.entries.length, from - first);
   }
 
   append(entries: readonly LogEntry[]): void {
-    if (entries.length === 0) return;
-    const first = (this.entries[0] as LogEntry).index;
-    const start = (entries[0] as LogEntry).index;
+    const head = entries[0];
+    if (head === undefined) return;
+    const first = this.firstIndex;
+    const start = head.index;
     if (start <= first)
       throw new Error(`MemoryJournal.append at ${start} would replace the first entry ${first}`);
     this.entries.length = Math.min(this.entries.length, start - first);
-    const last = this.entries[this.entries.length - 1] as LogEntry;
+    const last = this.entries.at(-1);
+    assert(last !== undefined, 'MemoryJournal is empty');
     if (last.index + 1 !== start)
       throw new Error(`MemoryJournal.append at ${start} leaves a gap after ${last.index}`);
     for (const e of entries) this.entries.push(e);
@@ -57,8 +67,7 @@ export class MemoryJournal implements Journal {
   }
 
   compact(index: number): void {
-    const first = (this.entries[0] as LogEntry).index;
-    const drop = index - first;
+    const drop = index - this.firstIndex;
     if (drop > 0 && drop < this.entries.length) this.entries = this.entries.slice(drop);
   }
 

@@ -11,6 +11,7 @@
  * not read: a parse failure is a JournalMigrationError and nothing is touched. Dumps (`.dump`) are
  * not its business.
  */
+import { assert } from '../../assert.js';
 import type { Logger } from '../../logger.js';
 import type { LogEntry } from '../core/types.js';
 import { JournalMigrationError } from './errors.js';
@@ -54,8 +55,8 @@ export function pysyncobjState(
     index: e.idx,
     term: e.term,
   }));
+  const last = entries.at(-1) ?? INITIAL_ENTRY;
   if (entries.length === 0) entries.push(INITIAL_ENTRY); // pysyncobj adds (NO_OP, 1, 0) to an empty log
-  const last = entries[entries.length - 1] as LogEntry;
   return {
     state: { hardState: { term: last.term, votedFor: null }, entries, commitIndex: Math.max(1, commitIndex) },
     version: parsed.appVersion,
@@ -136,7 +137,9 @@ export async function migratePysyncobjJournal(
     }
   }
   const { state, version } = pysyncobjState(paths.journal, journalBytes, commitIndex);
-  const last = state.entries[state.entries.length - 1] as LogEntry;
+  const first = state.entries[0];
+  const last = state.entries.at(-1);
+  assert(first !== undefined && last !== undefined, 'a migrated journal with no entry');
   if (state.commitIndex > last.index) {
     logger.warn(
       { file: paths.meta, commitIndex: state.commitIndex, lastIndex: last.index },
@@ -170,7 +173,7 @@ export async function migratePysyncobjJournal(
       file: paths.journal,
       pysyncobjVersion: version,
       entries: state.entries.length,
-      firstIndex: (state.entries[0] as LogEntry).index,
+      firstIndex: first.index,
       lastIndex: last.index,
       commitIndex: state.commitIndex,
       commitIndexSource,

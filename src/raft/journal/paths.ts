@@ -60,8 +60,8 @@ export function journalPaths(
 /** `os.path.join(dir, name)` as Python does it (no normalisation: the names match Patroni's byte for byte). */
 function pythonJoin(dir: string, name: string, windows: boolean): string {
   if (dir === '') return name;
-  const seps = windows ? '\\/' : '/';
-  return seps.includes(dir[dir.length - 1] as string) ? dir + name : dir + (windows ? '\\' : '/') + name;
+  const endsWithSep = dir.endsWith('/') || (windows && dir.endsWith('\\'));
+  return endsWithSep ? dir + name : dir + (windows ? '\\' : '/') + name;
 }
 
 /** The names derived from a journal file path alone (what FileJournal needs). */

@@ -192,9 +192,12 @@ function parseRecord(buf: Buffer, at: number, last: number): { entry: PysyncobjJ
 }
 
 function checkOrder(entries: readonly PysyncobjJournalEntry[]): void {
-  for (let i = 1; i < entries.length; i++) {
-    const prev = entries[i - 1] as PysyncobjJournalEntry;
-    const cur = entries[i] as PysyncobjJournalEntry;
+  let prev: PysyncobjJournalEntry | undefined;
+  for (const cur of entries) {
+    if (prev === undefined) {
+      prev = cur;
+      continue;
+    }
     if (cur.idx !== prev.idx + 1) {
       throw new JournalFormatError(
         JournalErrorCode.BadLogOrder,
@@ -209,6 +212,7 @@ function checkOrder(entries: readonly PysyncobjJournalEntry[]): void {
         cur.recordOffset,
       );
     }
+    prev = cur;
   }
 }
 

@@ -23,6 +23,7 @@
  * Pure: no I/O, no clock. It must never accept a state that needs the override, and never refuse
  * one of the states above.
  */
+import { assert } from '../../assert.js';
 import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { JournalOpened } from './types.js';
@@ -115,6 +116,13 @@ function journalFileName(files: StartupFiles): string {
   return files.journal.file?.path ?? '(in memory)';
 }
 
+/** the journal's first entry (a journal is never empty) */
+function firstEntry(files: StartupFiles): EntryId {
+  const first = files.journal.entries[0];
+  assert(first !== undefined, `the journal ${journalFileName(files)} opened with no entry`);
+  return first;
+}
+
 /** The journal file is missing beside a dump, or empty (0 bytes). */
 function checkJournalFile(files: StartupFiles, refuse: Refuse): PartialDataError | null {
   const { dump, dumpFile } = files;
@@ -153,7 +161,7 @@ function checkJournalFile(files: StartupFiles, refuse: Refuse): PartialDataError
 
 /** No dump: the journal must still start at the beginning (not compacted). */
 function checkWithoutDump(files: StartupFiles, refuse: Refuse): PartialDataError | null {
-  const first = files.journal.entries[0] as EntryId;
+  const first = firstEntry(files);
   if (first.index <= 1) return null;
   return refuse(
     PartialDataCode.DumpMissing,
@@ -174,7 +182,7 @@ function checkJournalAgainstDump(
 ): PartialDataError | null {
   const { dumpFile } = files;
   const journalFile = journalFileName(files);
-  const first = files.journal.entries[0] as EntryId;
+  const first = firstEntry(files);
   const prev = dump.prevEntry;
   const last = dump.lastEntry;
   const dropJournal = override(

@@ -13,6 +13,7 @@
  * asynchronous completion (fsync, dump write, dump decode) act on a core state it was not started
  * for, and never let one bad peer or frame take the process down.
  */
+import { assert, InvariantError } from '../../assert.js';
 import { RaftdcsError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { pyStrCompare } from '../../py/compare.js';
@@ -234,7 +235,9 @@ export class RaftDriver {
     if (!checked) verify(state);
     if (this.destroyed) return;
     let entries = state.entries;
-    let lastApplied = (entries[0] as LogEntry).index;
+    const first = entries[0];
+    assert(first !== undefined, 'the journal opened with no entry');
+    let lastApplied = first.index;
     let selfRemoved = false;
     let peers = this.partners;
     let snapshot: SnapshotData | undefined;
@@ -577,7 +580,14 @@ export class RaftDriver {
         return;
       }
       this.observer?.onOutput?.(core, out);
-      this.handleOutput(out);
+      try {
+        this.handleOutput(out);
+      } catch (e) {
+        // a broken invariant stops the node; a journal write error goes on to the event loop
+        if (!(e instanceof InvariantError)) throw e;
+        this.fail(e);
+        return;
+      }
       if (this.destroyed) return;
     }
     this.log.warn({}, 'drain loop did not settle; continuing on the next turn');
@@ -597,10 +607,10 @@ export class RaftDriver {
     }
     let persistIndex = 0;
     let persistTerm = 0;
-    if (out.entries.length > 0) {
+    const last = out.entries.at(-1);
+    if (last !== undefined) {
       j.append(out.entries);
       wrote = true;
-      const last = out.entries[out.entries.length - 1] as LogEntry;
       persistIndex = last.index;
       persistTerm = last.term;
       // a membership entry changes what the log says about the stored dump's index even when
@@ -625,6 +635,7 @@ export class RaftDriver {
       this.sendAll(out.sendAfterPersist);
     }
     for (const e of out.apply) {
+      assert(e.index <= out.commitIndex, () => `entry ${e.index} applied beyond commit ${out.commitIndex}`);
       this.applyEntry(e);
       if (this.destroyed) return;
     }
@@ -698,6 +709,10 @@ export class RaftDriver {
   }
 
   private applyEntry(e: LogEntry): void {
+    assert(
+      e.index === this.lastAppliedIndex + 1,
+      () => `entry ${e.index} applied after ${this.lastAppliedIndex} (entries apply in order, once)`,
+    );
     let result: PyValue | undefined;
     let ok = true;
     try {
@@ -759,7 +774,9 @@ export class RaftDriver {
 
   /** Keep the journal from the dump's prev entry on when it holds the dump's pair, else reset it. */
   private alignJournalWithDump(entries: readonly LogEntry[], dump: Dump): readonly LogEntry[] {
-    const first = (entries[0] as LogEntry).index;
+    const head = entries[0];
+    assert(head !== undefined, 'the journal opened with no entry');
+    const first = head.index;
     const at = (i: number) => entries[i - first];
     const prev = at(dump.prevEntry.index);
     const last = at(dump.lastEntry.index);
@@ -1004,6 +1021,7 @@ export class RaftDriver {
 function sharedKey(m: OutgoingMessage['message']): string | null {
   if (m.type !== 'append_entries') return null;
   const first = m.entries[0];
-  const last = m.entries[m.entries.length - 1];
-  return `${m.term}:${m.commitIndex}:${m.prevLogIdx}:${m.prevLogTerm}:${first ? `${first.index}/${first.term}-${(last as LogEntry).index}/${(last as LogEntry).term}` : ''}`;
+  const last = m.entries.at(-1);
+  const span = first && last ? `${first.index}/${first.term}-${last.index}/${last.term}` : '';
+  return `${m.term}:${m.commitIndex}:${m.prevLogIdx}:${m.prevLogTerm}:${span}`;
 }

@@ -142,7 +142,7 @@ export class CachingDnsResolver implements HostResolver {
 
   #pick(ips: readonly string[]): string | null {
     if (ips.length === 0) return null;
-    return ips[Math.min(ips.length - 1, Math.floor(this.#random() * ips.length))] as string;
+    return ips[Math.min(ips.length - 1, Math.floor(this.#random() * ips.length))] ?? null;
   }
 }
 

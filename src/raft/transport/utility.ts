@@ -47,8 +47,8 @@ export function checkUtilityRequest(
   request: readonly PyValue[],
   known: ReadonlySet<string>,
 ): UtilityRequestCheck {
-  if (request.length === 0) return { ok: false, reply: 'invalid utility command: empty list' };
-  const command = request[0] as PyValue;
+  const [command] = request;
+  if (command === undefined) return { ok: false, reply: 'invalid utility command: empty list' };
   if (typeof command !== 'string') {
     return {
       ok: false,

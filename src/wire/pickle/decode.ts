@@ -230,14 +230,13 @@ class Decoder {
 
   run(): PyValue {
     const b = this.b;
-    const n = this.n;
     for (;;) {
       const at = this.pos;
-      if (at >= n) {
+      const op = b[at];
+      if (op === undefined) {
         this.opPos = at;
         throw new WireError(WireErrorCode.BadPickle, 'input ended before STOP (truncated pickle)', at);
       }
-      const op = b[at] as number;
       this.op = op;
       this.opPos = at;
       this.pos = at + 1;
@@ -278,7 +277,7 @@ class Decoder {
           break;
         case Op.DUP:
           this.underflow(1);
-          this.push(this.stack[this.sp - 1] as Slot, this.infos[this.sp - 1]);
+          this.push(this.slotAt(this.sp - 1), this.infos[this.sp - 1]);
           break;
 
         // ---------------------------------------------------------------- memo
@@ -318,25 +317,17 @@ class Decoder {
           this.push(this.u8(), undefined);
           break;
         case Op.BININT2: {
-          this.need(2);
           const p = this.pos;
+          const lo = b[p];
+          const hi = b[p + 1];
+          if (lo === undefined || hi === undefined) this.truncated(2);
           this.pos = p + 2;
-          this.push((b[p] as number) | ((b[p + 1] as number) << 8), undefined);
+          this.push(lo | (hi << 8), undefined);
           break;
         }
-        case Op.BININT: {
-          this.need(4);
-          const p = this.pos;
-          this.pos = p + 4;
-          this.push(
-            (b[p] as number) |
-              ((b[p + 1] as number) << 8) |
-              ((b[p + 2] as number) << 16) |
-              ((b[p + 3] as number) << 24),
-            undefined,
-          );
+        case Op.BININT:
+          this.push(this.i32(), undefined);
           break;
-        }
         case Op.LONG1: {
           const len = this.u8();
           this.need(len);
@@ -469,18 +460,20 @@ class Decoder {
         case Op.APPEND: {
           this.underflow(2);
           const t = this.sp - 2;
-          const list = this.target(t, 'list');
+          const info = this.target(t, 'list');
+          const list = this.stack[t];
           if (!Array.isArray(list)) this.fail('APPEND target is not a list');
-          this.addItems(list, this.infos[t] as Info, t + 1);
+          this.addItems(list, info, t + 1);
           break;
         }
         case Op.APPENDS: {
           const k = this.popMark();
           if (k - 1 < this.fence) this.underflowFail();
           if (k === this.sp) break; // nothing to add: a no-op, as in CPython
-          const list = this.target(k - 1, 'list');
+          const info = this.target(k - 1, 'list');
+          const list = this.stack[k - 1];
           if (!Array.isArray(list)) this.fail('APPENDS target is not a list');
-          this.addItems(list, this.infos[k - 1] as Info, k);
+          this.addItems(list, info, k);
           break;
         }
 
@@ -499,18 +492,20 @@ class Decoder {
         case Op.SETITEM: {
           this.underflow(3);
           const t = this.sp - 3;
-          const dict = this.target(t, 'dict');
+          const info = this.target(t, 'dict');
+          const dict = this.stack[t];
           if (!(dict instanceof Map)) this.fail('SETITEM target is not a dict');
-          this.setItems(dict, this.infos[t] as Info, t + 1);
+          this.setItems(dict, info, t + 1);
           break;
         }
         case Op.SETITEMS: {
           const k = this.popMark();
           if (k - 1 < this.fence) this.underflowFail();
           if (k === this.sp) break; // nothing to add: a no-op, as in CPython
-          const dict = this.target(k - 1, 'dict');
+          const info = this.target(k - 1, 'dict');
+          const dict = this.stack[k - 1];
           if (!(dict instanceof Map)) this.fail('SETITEMS target is not a dict');
-          this.setItems(dict, this.infos[k - 1] as Info, k);
+          this.setItems(dict, info, k);
           break;
         }
 
@@ -525,9 +520,9 @@ class Decoder {
           const k = this.popMark();
           if (k - 1 < this.fence) this.underflowFail();
           if (k === this.sp) break; // nothing to add: a no-op, as in CPython
-          const set = this.target(k - 1, 'set');
+          const info = this.target(k - 1, 'set');
+          const set = this.stack[k - 1];
           if (!(set instanceof PySet)) this.fail('ADDITEMS target is not a set');
-          const info = this.infos[k - 1] as Info;
           info.keys ??= this.keysOf(set.items);
           this.addSetItems(set.items, info, info.keys, k);
           break;
@@ -622,38 +617,35 @@ class Decoder {
   // reading arguments
 
   private need(k: number): void {
-    if (k > this.n - this.pos) {
-      this.fail(`needs ${k} bytes of argument, only ${this.n - this.pos} left (truncated or absurd length)`);
-    }
+    if (k > this.n - this.pos) this.truncated(k);
+  }
+
+  private truncated(k: number): never {
+    this.fail(`needs ${k} bytes of argument, only ${this.n - this.pos} left (truncated or absurd length)`);
   }
 
   private u8(): number {
-    if (this.pos >= this.n) this.need(1);
-    return this.b[this.pos++] as number;
+    const v = this.b[this.pos];
+    if (v === undefined) this.truncated(1);
+    this.pos++;
+    return v;
   }
 
   private u32(): number {
-    this.need(4);
-    const b = this.b;
-    const p = this.pos;
-    this.pos = p + 4;
-    return (
-      ((b[p] as number) | ((b[p + 1] as number) << 8) | ((b[p + 2] as number) << 16)) +
-      (b[p + 3] as number) * 0x100_0000
-    );
+    return this.i32() >>> 0;
   }
 
+  /** four bytes, little-endian, signed */
   private i32(): number {
-    this.need(4);
     const b = this.b;
     const p = this.pos;
+    const b0 = b[p];
+    const b1 = b[p + 1];
+    const b2 = b[p + 2];
+    const b3 = b[p + 3];
+    if (b0 === undefined || b1 === undefined || b2 === undefined || b3 === undefined) this.truncated(4);
     this.pos = p + 4;
-    return (
-      (b[p] as number) |
-      ((b[p + 1] as number) << 8) |
-      ((b[p + 2] as number) << 16) |
-      ((b[p + 3] as number) << 24)
-    );
+    return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24);
   }
 
   /** a u64 length, checked against the bytes left */
@@ -691,9 +683,9 @@ class Decoder {
     if (e === a || e - a > 10) this.fail('memo index must be a decimal number');
     let v = 0;
     for (let i = a; i < e; i++) {
-      const c = (b[i] as number) - 0x30;
-      if (c < 0 || c > 9) this.fail('memo index must be a decimal number');
-      v = v * 10 + c;
+      const c = b[i];
+      if (c === undefined || c < 0x30 || c > 0x39) this.fail('memo index must be a decimal number');
+      v = v * 10 + c - 0x30;
     }
     if (v > 0xffff_ffff) this.fail('memo index out of range');
     return v;
@@ -705,7 +697,7 @@ class Decoder {
   private put(i: number): void {
     if (this.sp <= this.fence) this.underflowFail();
     if (this.memo[i] === undefined) this.memoCount++;
-    this.memo[i] = this.stack[this.sp - 1] as Slot;
+    this.memo[i] = this.slotAt(this.sp - 1);
     this.memoInfo[i] = this.infos[this.sp - 1];
   }
 
@@ -719,7 +711,7 @@ class Decoder {
     const marks = this.marks;
     const k = marks.pop();
     if (k === undefined) this.fail('no MARK to pop');
-    this.fence = marks.length > 0 ? (marks[marks.length - 1] as number) : 0;
+    this.fence = marks.at(-1) ?? 0;
     return k;
   }
 
@@ -731,7 +723,7 @@ class Decoder {
     if (this.pos !== this.n) this.fail(`${this.n - this.pos} bytes after STOP`);
     if (this.infos[0]?.ref) this.fail('a class or function reference is not a value');
     if (this.infos[0]?.lazy) this.resolveAt(0);
-    return this.stack[0] as PyValue;
+    return this.valueAt(0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -766,7 +758,11 @@ class Decoder {
   private utf8(a: number, e: number): string {
     const b = this.b;
     let i = a;
-    while (i < e && (b[i] as number) < 0x80) i++;
+    for (; i < e; i++) {
+      const c = b[i];
+      if (c === undefined) this.truncated(e - a);
+      if (c >= 0x80) break;
+    }
     if (i === e) return latin1(b, a, e); // ASCII
     // Latin-1 text is decoded in JS: faster than V8's general path for non-ASCII
     const p = this.latin1Bytes(a, e);
@@ -809,7 +805,9 @@ class Decoder {
     const e = a + len;
     const b = this.b;
     for (let i = a; i < e; i++) {
-      if ((b[i] as number) >= 0x80) {
+      const c = b[i];
+      if (c === undefined) this.truncated(len);
+      if (c >= 0x80) {
         this.py2Bytes = true;
         this.py2Fallback();
         return this.bytesCopy(len);
@@ -840,14 +838,16 @@ class Decoder {
    * place (every alias shares the tuple and its record). Returns the slot's record afterwards.
    */
   private resolveAt(i: number): Info | undefined {
-    const v = this.stack[i] as Slot;
+    const v = this.slotAt(i);
     if (v instanceof Latin1Text) {
       this.stack[i] = v.text();
       this.infos[i] = undefined;
       return undefined;
     }
-    const info = this.infos[i] as Info;
-    const items = (v as PyTuple).items as Slot[];
+    const info = this.infos[i];
+    if (info === undefined || !(v instanceof PyTuple))
+      this.fail('a lazy slot that is not a tuple (a decoder bug)');
+    const items = v.items as Slot[];
     for (let k = 0; k < items.length; k++) {
       const x = items[k];
       if (x instanceof Latin1Text) items[k] = x.text();
@@ -856,8 +856,8 @@ class Decoder {
     return info;
   }
 
-  /** the mutable container at stack index `at`, checked for sealing */
-  private target(at: number, what: string): Slot {
+  /** the record of the mutable container at stack index `at`, checked for sealing */
+  private target(at: number, what: string): Info {
     const info = this.infos[at];
     if (info === undefined || info.ref) this.fail(`target is not a ${what}`);
     if (info.sealed) {
@@ -865,7 +865,29 @@ class Decoder {
         `${what} modified after it was stored in another container (cyclic or self-modifying pickle)`,
       );
     }
-    return this.stack[at] as Slot;
+    return info;
+  }
+
+  /** stack[i], below sp */
+  private slotAt(i: number): Slot {
+    const v = this.stack[i];
+    if (v === undefined) this.underflowFail();
+    return v;
+  }
+
+  /**
+   * The value at stack index `i`: the caller has checked its record (no class reference, no
+   * Latin1Text left), so the slot holds a PyValue.
+   */
+  private valueAt(i: number): PyValue {
+    return this.slotAt(i) as PyValue;
+  }
+
+  /** the record of the container at stack index `i` (a tuple, list, dict, set or object has one) */
+  private recordAt(i: number): Info {
+    const info = this.infos[i];
+    if (info === undefined) this.fail('a container on the stack without a record (a decoder bug)');
+    return info;
   }
 
   private checkLimits(info: Info): void {
@@ -905,11 +927,11 @@ class Decoder {
     const n = sp - k;
     const items =
       n === 1
-        ? [stack[k] as PyValue]
+        ? [this.valueAt(k)]
         : n === 2
-          ? [stack[k] as PyValue, stack[k + 1] as PyValue]
+          ? [this.valueAt(k), this.valueAt(k + 1)]
           : n === 3
-            ? [stack[k] as PyValue, stack[k + 1] as PyValue, stack[k + 2] as PyValue]
+            ? [this.valueAt(k), this.valueAt(k + 1), this.valueAt(k + 2)]
             : (stack.slice(k, sp) as PyValue[]);
     this.sp = k;
     const info = new Info(size, depth + 1, ref);
@@ -920,7 +942,6 @@ class Decoder {
 
   /** append stack[k..sp) to `list` (its record `info`) and pop them */
   private addItems(list: PyValue[], info: Info, k: number): void {
-    const stack = this.stack;
     const infos = this.infos;
     const sp = this.sp;
     let size = info.size;
@@ -936,7 +957,7 @@ class Decoder {
       } else {
         size += 1;
       }
-      list.push(stack[i] as PyValue);
+      list.push(this.valueAt(i));
     }
     this.sp = k;
     if (info.sealed) this.fail('container stored inside itself (cyclic pickle)');
@@ -947,7 +968,6 @@ class Decoder {
 
   /** set the key/value pairs stack[k..sp) into `dict` and pop them */
   private setItems(dict: PyDict, info: Info, k: number): void {
-    const stack = this.stack;
     const infos = this.infos;
     const sp = this.sp;
     if ((sp - k) % 2 !== 0) this.fail('odd number of items for a dict');
@@ -955,7 +975,7 @@ class Decoder {
     let depth = info.depth - 1;
     for (let i = k; i < sp; i += 2) {
       if (infos[i]?.lazy) this.resolveAt(i);
-      const key = stack[i] as Slot;
+      const key = this.slotAt(i);
       if (infos[i] !== undefined || !isDictKey(key)) {
         this.fail(`unsupported dict key type (${describe(key)})`);
       }
@@ -969,7 +989,7 @@ class Decoder {
       } else {
         size += 2;
       }
-      dictSet(dict, key, stack[i + 1] as PyValue);
+      dictSet(dict, key, this.valueAt(i + 1));
     }
     this.sp = k;
     if (info.sealed) this.fail('container stored inside itself (cyclic pickle)');
@@ -999,7 +1019,6 @@ class Decoder {
 
   /** add stack[k..sp) to a set's items (skipping items Python finds equal to one already there), pop them */
   private addSetItems(items: PyValue[], info: Info, keys: Set<string>, k: number): void {
-    const stack = this.stack;
     const infos = this.infos;
     const sp = this.sp;
     let size = info.size;
@@ -1007,7 +1026,7 @@ class Decoder {
     for (let i = k; i < sp; i++) {
       let ci = infos[i];
       if (ci?.lazy) ci = this.resolveAt(i);
-      const v = stack[i] as Slot;
+      const v = this.slotAt(i);
       if (ci?.ref) this.fail('a class or function reference cannot be stored in a set');
       const key = this.hashKey(v as PyValue);
       if (key === undefined) this.fail(`unhashable set item (${describe(v)})`);
@@ -1066,8 +1085,8 @@ class Decoder {
   private reduce(): void {
     this.underflow(2);
     const sp = this.sp;
-    const args = this.stack[sp - 1] as Slot;
-    const fn = this.stack[sp - 2] as Slot;
+    const args = this.slotAt(sp - 1);
+    const fn = this.slotAt(sp - 2);
     if (!(fn instanceof GlobalRef)) this.fail(`REDUCE callable is not a global (${describe(fn)})`);
     if (!(args instanceof PyTuple)) this.fail(`REDUCE arguments are not a tuple (${describe(args)})`);
     if (fn.id !== G_CODECS_ENCODE && this.infos[sp - 1]?.lazy) this.resolveAt(sp - 1);
@@ -1084,7 +1103,7 @@ class Decoder {
       case G_SET:
       case G_FROZENSET:
         // the items were measured inside the argument tuple
-        [result, info] = this.setCall(fn, a, this.infos[sp - 1] as Info);
+        [result, info] = this.setCall(fn, a, this.recordAt(sp - 1));
         break;
       case G_RECONSTRUCTOR:
         result = this.reconstructorCall(a);
@@ -1099,8 +1118,8 @@ class Decoder {
 
   /** `_codecs.encode(str, 'latin1')`: the bytes of a protocol-2 pickle */
   private codecsEncodeCall(a: readonly Slot[]): Buffer {
-    const text = a[0] as Slot;
-    const e = a[1] as Slot;
+    const text = a[0];
+    const e = a[1];
     const enc = e instanceof Latin1Text ? e.text() : e;
     if (a.length !== 2 || (enc !== 'latin1' && enc !== 'latin-1')) {
       this.fail("_codecs.encode needs (str, 'latin1')");
@@ -1116,8 +1135,8 @@ class Decoder {
     if (a.length > 1) this.fail(`${fn.qualname} takes at most one argument`);
     const items: PyValue[] = [];
     const keys = new Set<string>();
-    if (a.length === 1) {
-      const src = a[0] as PyValue;
+    const src = a[0];
+    if (src !== undefined) {
       let list: readonly PyValue[];
       if (Array.isArray(src)) list = src;
       else if (src instanceof PyTuple || src instanceof PySet || src instanceof PyFrozenSet) list = src.items;
@@ -1141,8 +1160,8 @@ class Decoder {
 
   /** `copyreg._reconstructor(TCPNode|Node, object, state)`: an empty node object (BUILD fills it) */
   private reconstructorCall(a: readonly Slot[]): PyObject {
-    const cls = a[0] as Slot;
-    const base = a[1] as Slot;
+    const cls = a[0];
+    const base = a[1];
     if (
       a.length !== 3 ||
       !(cls instanceof GlobalRef) ||
@@ -1157,9 +1176,9 @@ class Decoder {
   }
 
   private bytesCall(a: readonly PyValue[]): Buffer {
-    if (a.length === 0) return Buffer.alloc(0);
-    if (a.length !== 1) this.fail('bytes() takes at most one argument here');
-    const src = a[0] as PyValue;
+    if (a.length > 1) this.fail('bytes() takes at most one argument here');
+    const src = a[0];
+    if (src === undefined) return Buffer.alloc(0);
     if (src instanceof Uint8Array) return Buffer.from(src);
     let list: readonly PyValue[];
     if (Array.isArray(src)) list = src;
@@ -1178,16 +1197,15 @@ class Decoder {
   private newObj(ex: boolean): void {
     const argc = ex ? 3 : 2;
     this.underflow(argc);
-    const stack = this.stack;
     const base = this.sp - argc;
-    const cls = stack[base] as Slot;
-    const args = stack[base + 1] as Slot;
+    const cls = this.slotAt(base);
+    const args = this.slotAt(base + 1);
     if (!(cls instanceof GlobalRef) || (cls.id !== G_TCPNODE && cls.id !== G_NODE)) {
       this.fail(`only pysyncobj.node.TCPNode/Node can be created (${describe(cls)})`);
     }
     if (!(args instanceof PyTuple) || args.items.length !== 0) this.fail('arguments must be ()');
     if (ex) {
-      const kwargs = stack[base + 2] as Slot;
+      const kwargs = this.slotAt(base + 2);
       if (!(kwargs instanceof Map) || kwargs.size !== 0) this.fail('keyword arguments must be {}');
     }
     this.sp = base;
@@ -1197,17 +1215,17 @@ class Decoder {
   private build(): void {
     this.underflow(2);
     const at = this.sp - 2;
-    const obj = this.stack[at] as Slot;
+    const obj = this.slotAt(at);
     if (!(obj instanceof PyObject)) this.fail(`BUILD target is not an object (${describe(obj)})`);
-    this.target(at, 'object');
-    const info = this.infos[at] as Info;
+    const info = this.target(at, 'object');
     const stateInfo = this.infos[at + 1];
     if (stateInfo?.ref) this.fail('BUILD state is a class reference');
-    let state = this.stack[at + 1] as PyValue;
+    let state = this.slotAt(at + 1);
     if (state instanceof PyTuple && state.items.length === 2) {
       // (state, slotstate): the node classes have no __slots__, so slotstate must be None
-      if (state.items[1] !== null) this.fail('BUILD slot state is not supported');
-      state = state.items[0] as PyValue;
+      const [inner, slotState] = state.items;
+      if (inner === undefined || slotState !== null) this.fail('BUILD slot state is not supported');
+      state = inner;
     }
     if (state !== null) {
       if (!(state instanceof Map)) this.fail(`BUILD state is not a dict (${describe(state)})`);

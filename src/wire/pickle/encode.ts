@@ -64,17 +64,20 @@ const GL_SET = 2;
 const GL_FROZENSET = 3;
 const GL_TCPNODE = 4;
 const GL_NODE = 5;
-const GLOBAL_TEXT: readonly Buffer[] = [
-  '_codecs\nencode\n',
-  '__builtin__\nbytes\n',
-  '__builtin__\nset\n',
-  '__builtin__\nfrozenset\n',
-  'pysyncobj.node\nTCPNode\n',
-  'pysyncobj.node\nNode\n',
-].map((s) => Buffer.from(s, 'latin1'));
+/** one of the GL_ constants: an index the tuples below are typed for */
+type GlobalId = 0 | 1 | 2 | 3 | 4 | 5;
+const latin1 = (s: string) => Buffer.from(s, 'latin1');
+const GLOBAL_TEXT: readonly [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer] = [
+  latin1('_codecs\nencode\n'),
+  latin1('__builtin__\nbytes\n'),
+  latin1('__builtin__\nset\n'),
+  latin1('__builtin__\nfrozenset\n'),
+  latin1('pysyncobj.node\nTCPNode\n'),
+  latin1('pysyncobj.node\nNode\n'),
+];
 
 /** the interned attribute names of a Node/TCPNode state, shared across nodes in one pickle */
-const NODE_KEYS: ReadonlyMap<string, number> = new Map([
+const NODE_KEYS: ReadonlyMap<string, 0 | 1 | 2 | 3> = new Map([
   ['_id', 0],
   ['_TCPNode__address', 1],
   ['_TCPNode__host', 2],
@@ -141,8 +144,10 @@ class Encoder {
   /** memo index of a shared bytes singleton (b'' → key -1, else the byte) */
   private bytesSingles: Map<number, number> | undefined;
   private latin1Idx = -1;
-  private readonly globalIdx = [-1, -1, -1, -1, -1, -1];
-  private readonly nodeKeyIdx = [-1, -1, -1, -1];
+  /** memo index of each global once pickled (by GlobalId) */
+  private readonly globalIdx: [number, number, number, number, number, number] = [-1, -1, -1, -1, -1, -1];
+  /** memo index of each interned node attribute name once pickled (by NODE_KEYS value) */
+  private readonly nodeKeyIdx: [number, number, number, number] = [-1, -1, -1, -1];
 
   constructor(
     public buf: Buffer,
@@ -205,13 +210,13 @@ class Encoder {
     }
   }
 
-  private global(which: number): void {
-    const idx = this.globalIdx[which] as number;
+  private global(which: GlobalId): void {
+    const idx = this.globalIdx[which];
     if (idx >= 0) {
       this.get(idx);
       return;
     }
-    const text = GLOBAL_TEXT[which] as Buffer;
+    const text = GLOBAL_TEXT[which];
     this.ensure(1 + text.length);
     this.buf[this.pos++] = Op.GLOBAL;
     text.copy(this.buf, this.pos);
@@ -312,7 +317,7 @@ class Encoder {
     // minimal two's complement length: n bytes hold -2^(8n-1) .. 2^(8n-1)-1
     const mag = v < 0n ? -v - 1n : v;
     const hexMag = mag.toString(16);
-    const bits = (hexMag.length - 1) * 4 + (32 - Math.clz32(Number.parseInt(hexMag[0] as string, 16)));
+    const bits = (hexMag.length - 1) * 4 + (32 - Math.clz32(Number.parseInt(hexMag.charAt(0), 16)));
     const n = Math.floor(bits / 8) + 1;
     const u = v < 0n ? (1n << BigInt(8 * n)) + v : v;
     const hex = u.toString(16).padStart(2 * n, '0');
@@ -398,7 +403,7 @@ class Encoder {
     }
     if (len <= 1) {
       // b'' and 1-byte bytes are CPython singletons: pickled once, then BINGET
-      const key = len === 0 ? -1 : (b[0] as number);
+      const key = b[0] ?? -1;
       this.bytesSingles ??= new Map();
       const idx = this.bytesSingles.get(key);
       if (idx !== undefined) {
@@ -423,7 +428,8 @@ class Encoder {
     const start = this.pos + 5;
     let p = start;
     for (let i = 0; i < len; i++) {
-      const c = b[i] as number;
+      const c = b[i];
+      if (c === undefined) throw unencodable('bytes shorter than their length');
       if (c < 0x80) {
         buf[p++] = c;
       } else {
@@ -459,11 +465,11 @@ class Encoder {
       return;
     }
     if (n <= 3) {
-      for (let i = 0; i < n; i++) this.value(items[i] as PyValue, level);
+      for (const v of items) this.value(v, level);
       this.byte(Op.TUPLE1 + n - 1);
     } else {
       this.byte(Op.MARK);
-      for (let i = 0; i < n; i++) this.value(items[i] as PyValue, level);
+      for (const v of items) this.value(v, level);
       this.byte(Op.TUPLE);
     }
     this.put();
@@ -477,17 +483,17 @@ class Encoder {
 
   private listItems(items: readonly PyValue[], level: number): void {
     const n = items.length;
-    if (n === 1) {
-      this.value(items[0] as PyValue, level);
-      this.byte(Op.APPEND);
-      return;
+    let inBatch = 0;
+    for (const v of items) {
+      if (n > 1 && inBatch === 0) this.byte(Op.MARK);
+      this.value(v, level);
+      if (++inBatch === BATCH) {
+        this.byte(Op.APPENDS);
+        inBatch = 0;
+      }
     }
-    for (let i = 0; i < n; ) {
-      const end = Math.min(n, i + BATCH);
-      this.byte(Op.MARK);
-      for (; i < end; i++) this.value(items[i] as PyValue, level);
-      this.byte(Op.APPENDS);
-    }
+    if (n === 1) this.byte(Op.APPEND);
+    else if (inBatch > 0) this.byte(Op.APPENDS);
   }
 
   private dict(d: PyDict, level: number): void {
@@ -530,7 +536,7 @@ class Encoder {
 
   private hasher: PyHasher | undefined;
 
-  private set(which: number, items: readonly PyValue[], level: number): void {
+  private set(which: GlobalId, items: readonly PyValue[], level: number): void {
     // Python could not load a set holding a list, dict or set
     this.hasher ??= new PyHasher(true);
     for (const item of items) {
@@ -548,7 +554,7 @@ class Encoder {
   }
 
   private object(o: PyObject, level: number): void {
-    let which: number;
+    let which: GlobalId;
     if (o.className === TCP_NODE_CLASS) which = GL_TCPNODE;
     else if (o.className === NODE_CLASS) which = GL_NODE;
     else throw unencodable(`an object of class ${o.className} (only pysyncobj.node.TCPNode/Node)`);
@@ -572,7 +578,7 @@ class Encoder {
         this.key(k);
         this.value(v, level + 1);
       } else {
-        const kIdx = this.nodeKeyIdx[nk] as number;
+        const kIdx = this.nodeKeyIdx[nk];
         if (kIdx >= 0) this.get(kIdx);
         else this.nodeKeyIdx[nk] = this.str(k as string);
         if ((nk === 0 || nk === 1) && typeof v === 'string') {

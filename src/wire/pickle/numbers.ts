@@ -17,25 +17,21 @@ const MAX_INT_TEXT_DIGITS = 4300; // CPython's int(str) limit (sys.int_info.defa
 /** little-endian two's complement int of `len` bytes at `a` */
 export function readLong(b: Buffer, a: number, len: number): number | bigint {
   if (len === 0) return 0;
-  if (len <= 6) {
-    let v = 0;
-    for (let i = a + len - 1; i >= a; i--) v = v * 256 + (b[i] as number);
-    if ((b[a + len - 1] as number) & 0x80) v -= 2 ** (8 * len);
-    return v;
-  }
+  if (len <= 6) return b.readIntLE(a, len);
   const hex = Buffer.from(b.subarray(a, a + len))
     .reverse()
     .toString('hex');
   let v = BigInt(`0x${hex}`);
-  if ((b[a + len - 1] as number) & 0x80) v -= 1n << BigInt(8 * len);
+  if (b.readInt8(a + len - 1) < 0) v -= 1n << BigInt(8 * len);
   return int(v);
 }
 
 /** INT/LONG text (plain decimal, optional sign, `_` between digits, no leading zero) as an int */
 export function parseIntText(text: string, fail: Fail): number | bigint {
   const m = /^\s*([+-]?)(\d+(?:_\d+)*)\s*$/.exec(text);
-  if (m === null) fail(`invalid int literal ${JSON.stringify(clip(text))}`);
-  const digits = (m[2] as string).replaceAll('_', '');
+  const spelled = m?.[2];
+  if (m === null || spelled === undefined) fail(`invalid int literal ${JSON.stringify(clip(text))}`);
+  const digits = spelled.replaceAll('_', '');
   if (digits.length > 1 && digits[0] === '0' && /[^0]/.test(digits)) {
     fail(`invalid int literal ${JSON.stringify(clip(text))} (leading zero)`);
   }
@@ -55,11 +51,12 @@ export function parseFloatText(text: string, fail: Fail): number {
     /^([+-]?)(?:(inf|infinity)|(nan)|((?:\d(?:_?\d)*)?(?:\.(?:\d(?:_?\d)*)?)?(?:e[+-]?\d(?:_?\d)*)?))$/.exec(
       t,
     );
-  if (m === null || (m[4] !== undefined && !/^\.?\d/.test(m[4]))) {
+  const decimal = m?.[4];
+  if (m === null || (decimal !== undefined && !/^\.?\d/.test(decimal))) {
     fail(`invalid float literal ${JSON.stringify(clip(text))}`);
   }
   const sign = m[1] === '-' ? -1 : 1;
   if (m[2] !== undefined) return sign * Number.POSITIVE_INFINITY;
-  if (m[3] !== undefined) return Number.NaN;
-  return sign * Number((m[4] as string).replaceAll('_', ''));
+  if (decimal === undefined) return Number.NaN; // one of inf, nan and a decimal matched
+  return sign * Number(decimal.replaceAll('_', ''));
 }

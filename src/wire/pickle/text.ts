@@ -50,10 +50,11 @@ export function compactLatin1(out: Buffer, n: number): number {
   while (i < n) {
     if (i <= last4) {
       // four ASCII bytes at a time while they last
-      const c0 = out[i] as number;
-      const c1 = out[i + 1] as number;
-      const c2 = out[i + 2] as number;
-      const c3 = out[i + 3] as number;
+      const c0 = out[i];
+      const c1 = out[i + 1];
+      const c2 = out[i + 2];
+      const c3 = out[i + 3];
+      if (c0 === undefined || c1 === undefined || c2 === undefined || c3 === undefined) return -1;
       if (((c0 | c1 | c2 | c3) & 0x80) === 0) {
         out[p] = c0;
         out[p + 1] = c1;
@@ -64,15 +65,16 @@ export function compactLatin1(out: Buffer, n: number): number {
         continue;
       }
     }
-    const c = out[i] as number;
+    const c = out[i];
+    if (c === undefined) return -1;
     if (c < 0x80) {
       out[p++] = c;
       i++;
       continue;
     }
-    if ((c & 0xfe) !== 0xc2 || i + 1 >= n) return -1;
-    const d = out[i + 1] as number;
-    if ((d & 0xc0) !== 0x80) return -1;
+    if ((c & 0xfe) !== 0xc2) return -1;
+    const d = out[i + 1];
+    if (d === undefined || i + 1 >= n || (d & 0xc0) !== 0x80) return -1;
     out[p++] = 0x80 | ((c & 1) << 6) | (d & 0x3f);
     i += 2;
   }
@@ -85,7 +87,8 @@ export function utf8Strict(b: Buffer, a: number, e: number, fail: Fail): string 
   let out = '';
   let i = a;
   while (i < e) {
-    const c = b[i] as number;
+    const c = b[i];
+    if (c === undefined) fail(`truncated UTF-8 at offset ${i}`);
     let cp: number;
     let need: number;
     let min: number;
@@ -110,8 +113,9 @@ export function utf8Strict(b: Buffer, a: number, e: number, fail: Fail): string 
     }
     if (i + need >= e && need > 0) fail(`truncated UTF-8 sequence at offset ${i}`);
     for (let j = 1; j <= need; j++) {
-      const cc = b[i + j] as number;
-      if ((cc & 0xc0) !== 0x80) fail(`invalid UTF-8 continuation byte at offset ${i + j}`);
+      const cc = b[i + j];
+      if (cc === undefined || (cc & 0xc0) !== 0x80)
+        fail(`invalid UTF-8 continuation byte at offset ${i + j}`);
       cp = (cp << 6) | (cc & 0x3f);
     }
     if (cp < min || cp > 0x10ffff) fail(`invalid UTF-8 sequence at offset ${i}`);
@@ -139,7 +143,8 @@ export function quotedString(b: Buffer, a: number, e: number, fail: Fail): strin
   const out: number[] = [];
   const end = e - 1;
   for (let i = a + 1; i < end; i++) {
-    const c = b[i] as number;
+    const c = b[i];
+    if (c === undefined) fail('the STRING argument is truncated');
     if (c === 0x5c) i = unescapeInto(b, i + 1, end, out, fail);
     else out.push(c);
   }
@@ -168,8 +173,8 @@ const SIMPLE_ESCAPES: ReadonlyMap<number, number> = new Map([
  * stands for to `out`; returns the index of its last character.
  */
 function unescapeInto(b: Buffer, i: number, end: number, out: number[], fail: Fail): number {
-  if (i >= end) fail('trailing \\ in STRING');
-  const c = b[i] as number;
+  const c = i < end ? b[i] : undefined;
+  if (c === undefined) fail('trailing \\ in STRING');
   if (c === 0x0a) return i; // backslash-newline: line continuation
   const simple = SIMPLE_ESCAPES.get(c);
   if (simple !== undefined) {
@@ -188,9 +193,9 @@ function unescapeInto(b: Buffer, i: number, end: number, out: number[], fail: Fa
     // \o, \oo, \ooo octal
     let v = c - 0x30;
     for (let k = 0; k < 2 && i + 1 < end; k++) {
-      const d = (b[i + 1] as number) - 0x30;
-      if (d < 0 || d > 7) break;
-      v = v * 8 + d;
+      const d = b[i + 1];
+      if (d === undefined || d < 0x30 || d > 0x37) break;
+      v = v * 8 + d - 0x30;
       i++;
     }
     out.push(v & 0xff);
@@ -207,12 +212,13 @@ export function rawUnicodeEscape(b: Buffer, a: number, e: number, fail: Fail): s
   let out = latin1(b, a, first);
   let i = first;
   while (i < e) {
-    const c = b[i++] as number;
-    if (c !== 0x5c || i >= e) {
+    const c = b[i++];
+    if (c === undefined) fail('the UNICODE argument is truncated');
+    const c2 = c === 0x5c && i < e ? b[i++] : undefined;
+    if (c2 === undefined) {
       out += String.fromCharCode(c);
       continue;
     }
-    const c2 = b[i++] as number;
     const count = c2 === 0x75 ? 4 : c2 === 0x55 ? 8 : 0;
     if (count === 0) {
       out += String.fromCharCode(0x5c, c2);
