@@ -471,7 +471,7 @@ function addFlushCommand(ctl: Command, io: CtlIo): void {
         o: { group?: number; role: RoleChoice; force?: boolean },
         cmd: Command,
       ) => {
-        const what = rest[rest.length - 1] as string;
+        const what = rest.at(-1) ?? '';
         if (!(FLUSH_TARGETS as readonly string[]).includes(what)) {
           cmd.error(
             `error: invalid value for '{restart|switchover}': '${what}' is not one of 'restart', 'switchover'.`,

@@ -93,7 +93,8 @@ async function waitForReinit(session: CtlSession, waiting: Member[]): Promise<vo
     await sleep(2000);
     // Python's list iterator: removing the current element skips the next one
     for (let i = 0; i < waiting.length; i++) {
-      const member = waiting[i] as Member;
+      const member = waiting[i];
+      if (member === undefined) break;
       if ((await memberState(session, member)) !== 'creating replica') {
         session.echo(`Reinitialize is completed on: ${member.name}`);
         waiting.splice(i, 1);

@@ -49,7 +49,7 @@ export interface RestartOptions {
 export function postgresVersionError(version: string): string | null {
   const parts = version.split('.').map((p) => pyIntFromString(p));
   if (parts.some((p) => p === null)) return `Invalid PostgreSQL version: ${version}`;
-  const major = parts[0] as bigint;
+  const major = parts[0] ?? 0n;
   if (parts.length < 2 || (parts.length === 2 && major < 10n) || parts.length > 3) {
     return `Invalid PostgreSQL version format: X.Y or X.Y.Z is accepted: ${version}`;
   }

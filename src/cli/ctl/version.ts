@@ -66,9 +66,7 @@ async function versionLine(session: CtlSession, m: Member): Promise<string> {
   try {
     const r = await callMember(session, m, 'GET', null);
     const data = asDict(parsePyJson(r.body));
-    const patroni = asDict(
-      data['patroni'] === undefined ? ({} as JsonObject) : (data['patroni'] as JsonValue),
-    );
+    const patroni = asDict(data['patroni'] ?? {});
     const version = patroni['version'];
     const pg = data['server_version'];
     const pgText = pg !== undefined && pyTruthy(pg) ? ` PostgreSQL ${formatPgVersion(pg)}` : '';
