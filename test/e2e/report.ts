@@ -25,7 +25,8 @@ function timesFile(): string | undefined {
 
 /** Print (and record) one measurement. */
 export function report(m: Measurement): void {
-  console.log(`[e2e] ${m.topology} ${m.witness}: ${m.what} in ${m.seconds.toFixed(1)} s`);
+  const detail = m.detail ? ` [${m.detail}]` : '';
+  console.log(`[e2e] ${m.topology} ${m.witness}: ${m.what} in ${m.seconds.toFixed(1)} s${detail}`);
   const file = timesFile();
   if (file) appendFileSync(file, `${JSON.stringify(m)}\n`);
 }

@@ -7,8 +7,11 @@ export interface Measurement {
   readonly topology: string;
   /** what the witnesses run: raftdcs, python, or a description (C) */
   readonly witness: string;
+  /** the scenario, the same for every witness kind (the table's row) */
   readonly what: string;
   readonly seconds: number;
+  /** what varies between runs (which node, which Raft role), printed but not a row of its own */
+  readonly detail?: string;
 }
 
 /** A table of measurements: one row per (topology, what), one column per witness kind. */
