@@ -1,13 +1,17 @@
 /**
  * Checks the end-to-end scenarios share: rows written on the leader and read on every replica,
  * the leader key as the DCS holds it (through `raftdcs ctl dump`), a window in which the leadership
- * must not move, and a witness catching up with the Raft log after a restart.
+ * must not move, a witness catching up with the Raft log after a restart, and every Raft member
+ * following one leader — with the death of a Patroni node's pysyncobj tick thread recognised and
+ * explained.
  */
+import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { ctl } from '../cli/ctl-helpers.js';
 import type { E2eCluster, Healthy } from './harness.js';
 import type { Witness } from './node.js';
 import { psqlOk, raftStatus, until } from './observe.js';
+import { START_MARKER } from './procs.js';
 
 /** Bounds, in ms, and why. */
 export const BOUNDS = {
@@ -128,4 +132,76 @@ export async function waitWitnessCaughtUp(c: E2eCluster, w: Witness, timeoutMs: 
     200,
   );
   return Date.now() - t0;
+}
+
+/**
+ * What the Patroni logs (the current process of each node: the text after the last start marker)
+ * show of a dead pysyncobj tick thread — then the node's Raft member is gone.
+ */
+export function pysyncobjTickDeaths(c: E2eCluster): string[] {
+  const out: string[] = [];
+  for (const n of c.nodes) {
+    let text = '';
+    try {
+      text = readFileSync(n.logFile, 'utf8');
+    } catch {
+      continue;
+    }
+    text = text.slice(Math.max(0, text.lastIndexOf(START_MARKER)));
+    const at = text.indexOf('Exception in thread Thread-2 (_autoTickThread)');
+    if (at >= 0) {
+      const tb = text.slice(at).split('\n').slice(0, 30);
+      const last = tb.find((l) => /^\w*Error/.test(l)) ?? '(no exception line)';
+      const site = tb.filter((l) => l.includes('pysyncobj/syncobj.py')).pop() ?? '';
+      out.push(`${n.name}: pysyncobj tick thread died: ${last.trim()} at ${site.trim()}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Wait until every Raft member — each Patroni node's and each witness — answers the `status`
+ * command, all name the same leader, and each has applied what that leader had committed when it
+ * was asked. Fails at once, with the reason, when a Patroni node's pysyncobj tick thread died
+ * (then that node's Raft member answers nothing and takes no part any more).
+ */
+export async function waitRaftConverged(c: E2eCluster, timeoutMs: number, what: string): Promise<void> {
+  const members = [
+    ...c.nodes.map((n) => [n.name, n.addrs.raft]),
+    ...c.witnesses.map((w) => [w.label, w.addr]),
+  ];
+  let last = '';
+  await until(
+    `every Raft member to follow one leader and apply its commit index (${what})`,
+    timeoutMs,
+    async () => {
+      const deaths = pysyncobjTickDeaths(c);
+      if (deaths.length > 0) throw new PysyncobjDied(deaths);
+      const st = await Promise.all(members.map(([, a]) => raftStatus(a as string)));
+      last = members.map(([n], i) => `${n}=${JSON.stringify(st[i])}`).join(' ');
+      const leader = st[0]?.leader;
+      if (!leader || st.some((s) => s === null || s.leader !== leader)) return undefined;
+      const ls = st[members.findIndex(([, a]) => a === leader)];
+      if (!ls) return undefined;
+      return st.every((s) => (s?.lastApplied ?? -1) >= ls.commitIdx) ? true : undefined;
+    },
+    () => last,
+    250,
+  ).catch((e: unknown) => {
+    if (e instanceof PysyncobjDied) throw e;
+    const deaths = pysyncobjTickDeaths(c);
+    throw deaths.length > 0 ? new PysyncobjDied(deaths) : e;
+  });
+}
+
+/** A Patroni node's Raft member died inside pysyncobj 0.3.11 (a Python-side failure, explained). */
+export class PysyncobjDied extends Error {
+  constructor(readonly deaths: readonly string[]) {
+    super(
+      `${deaths.join('; ')} — pysyncobj 0.3.11 keeps neither its term nor its vote across a restart; ` +
+        'after a restart it can elect a leader at a term used before and commit entries that a later ' +
+        'leader (with a higher last log term) overwrites, and its follower then fails this assertion ' +
+        'and stops ticking. The Patroni process runs on without a Raft member.',
+    );
+  }
 }

@@ -8,6 +8,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import type { RunAs } from './env.js';
 
+/** The line that opens each process start in a log file. */
+export const START_MARKER = '=====';
+
 export interface ExitStatus {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -42,7 +45,7 @@ export interface StartOptions {
 /** Start `command`; its output is appended to `logFile` (created by us, then handed to the child). */
 export function startProcess(command: string, args: readonly string[], o: StartOptions): LongProcess {
   const fd = openSync(o.logFile, 'a', 0o644);
-  writeSync(fd, `\n===== ${new Date().toISOString()} start: ${command} ${args.join(' ')}\n`);
+  writeSync(fd, `\n${START_MARKER} ${new Date().toISOString()} start: ${command} ${args.join(' ')}\n`);
   let child: ChildProcess;
   try {
     child = spawn(command, args, {

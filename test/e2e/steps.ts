@@ -18,6 +18,7 @@ import {
   expectLeadershipStable,
   leaderKey,
   rowIds,
+  waitRaftConverged,
   waitWitnessCaughtUp,
   writeAndReplicate,
 } from './checks.js';
@@ -160,13 +161,25 @@ export async function killPrimaryPatroni(run: Run, c: E2eCluster): Promise<void>
   await old.start();
   const next = { leader: p.leader, timeline: h.timeline + 1 };
   const h2 = await rejoined(run, c, next, 'restarted Patroni: former primary streaming again', h.leader);
+  await waitRaftConverged(c, 60_000, 'after the Patroni restart');
   await expectData(run, c, h2, 'Patroni killed');
 }
 
 /**
  * kill -9 of every Patroni process and every witness at once (each PostgreSQL keeps running), then
- * all of them started again at once. The leader key (same `created` time) and the leadership
- * survive, and the data.
+ * all of them started again: the witnesses first, then the node that held the leader key, the
+ * others once that node follows a Raft leader. The leader key (same `created` time), the leadership
+ * and the data survive, and every Raft member follows one leader again.
+ *
+ * Why that order: pysyncobj 0.3.11 (inside each Patroni node) keeps neither its term nor its vote
+ * across a restart. Started all at the same instant, the Patroni nodes can elect one of them among
+ * themselves at a term used before and commit entries after entries of a later term; a member that
+ * kept its term (a raftdcs witness) or a log ending in that later term then wins an election with a
+ * shorter log and overwrites them, and each Patroni follower that had applied them fails pysyncobj's
+ * `assert idx > self.__raftLastApplied` — its tick thread dies and the node is left without a Raft
+ * member (seen in these tests' first runs, with Python witnesses as well). Restarted in this order,
+ * every majority that can elect a leader during the restart contains a witness, and a raftdcs
+ * witness brings the term it persisted. `waitRaftConverged` would name that failure if it happened.
  */
 export async function restartEveryMember(run: Run, c: E2eCluster): Promise<void> {
   const h = settled(run);
@@ -175,13 +188,28 @@ export async function restartEveryMember(run: Run, c: E2eCluster): Promise<void>
   await Promise.all([...c.nodes.map((n) => n.killPatroni()), ...c.witnesses.map((w) => w.kill())]);
   const t0 = Date.now();
   for (const w of c.witnesses) w.start();
-  await Promise.all(c.nodes.map((n) => n.start()));
+  await Promise.all(
+    c.witnesses.map((w) =>
+      until(
+        `${w.label} to answer the status command`,
+        60_000,
+        async () => (await raftStatus(w.addr)) ?? undefined,
+      ),
+    ),
+  );
+  const first = c.node(h.leader);
+  await first.start();
+  await until(`${first.name}'s Raft member to follow a leader`, 60_000, async () =>
+    (await raftStatus(first.addrs.raft))?.leader ? true : undefined,
+  );
+  await Promise.all(c.nodes.filter((n) => n !== first).map((n) => n.start()));
   const h2 = await c.waitHealthy(BOUNDS.rejoinMs, 'the cluster after restarting every Raft member');
   measured(
     run,
     'every Patroni + witness killed and restarted -> leader + replicas streaming',
     Date.now() - t0,
   );
+  await waitRaftConverged(c, 60_000, 'after restarting every member');
   expect(h2).toEqual(h);
   const after = await leaderKey(c);
   expect(after?.value).toBe(h.leader);
@@ -197,6 +225,7 @@ export async function restartEveryMember(run: Run, c: E2eCluster): Promise<void>
  */
 export async function killAndRestartWitness(run: Run, c: E2eCluster): Promise<void> {
   const h = settled(run);
+  await waitRaftConverged(c, 60_000, 'before the witness kill');
   const key = await leaderKey(c);
   expect(key?.value).toBe(h.leader);
   const views = await Promise.all(c.witnesses.map((w) => raftStatus(w.addr)));
@@ -230,5 +259,6 @@ export async function killAndRestartWitness(run: Run, c: E2eCluster): Promise<vo
   const h2 = await c.waitHealthy(BOUNDS.rejoinMs, 'the cluster after the witness restart');
   expect(h2).toEqual(h);
   expect((await leaderKey(c))?.created).toBe(key?.created);
+  await waitRaftConverged(c, 60_000, 'after the witness restart');
   await expectData(run, c, h2, 'witness restarted');
 }
