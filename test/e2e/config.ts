@@ -6,7 +6,7 @@
  * Timeouts: Patroni 3.0.2 requires ttl >= 20 and loop_wait + 2 * retry_timeout <= ttl; we use
  * ttl 20, loop_wait 2, retry_timeout 5. `master_start_timeout: 0` makes a primary whose PostgreSQL
  * crashed fail over instead of restarting it (Patroni's `Ha.recover`). PostgreSQL is kept light:
- * 20 connections, 16 MB of shared buffers, no fsync.
+ * 25 connections (Patroni's minimum), 16 MB of shared buffers, no fsync.
  */
 import { stringify } from 'yaml';
 
@@ -50,7 +50,7 @@ export function patroniConfig(
   return {
     scope,
     name: node.name,
-    log: { level: 'INFO' },
+    log: { level: process.env.RAFTDCS_E2E_PATRONI_LOG_LEVEL ?? 'INFO' },
     restapi: { listen: `127.0.0.1:${node.api}`, connect_address: `127.0.0.1:${node.api}` },
     raft: { data_dir: paths.raftDir, self_addr: node.raft, partner_addrs: [...partners] },
     bootstrap: {
@@ -64,7 +64,8 @@ export function patroniConfig(
           use_pg_rewind: true,
           use_slots: true,
           parameters: {
-            max_connections: 20,
+            // Patroni 3.0.2 ignores values below its minimum (25) and starts PostgreSQL with 100
+            max_connections: 25,
             max_wal_senders: 8,
             max_replication_slots: 8,
             max_worker_processes: 4,
@@ -72,7 +73,6 @@ export function patroniConfig(
             wal_keep_size: '64MB',
             fsync: 'off',
             synchronous_commit: 'off',
-            hot_standby: 'on',
           },
         },
       },

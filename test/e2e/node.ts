@@ -23,6 +23,12 @@ const GRACE_MS = 5000;
 
 export type WitnessKind = 'raftdcs' | 'python';
 
+/** `--log-level X` for raftdcs witnesses when RAFTDCS_E2E_WITNESS_LOG_LEVEL=X (e.g. DEBUG) is set. */
+function witnessLogLevel(): string[] {
+  const level = process.env.RAFTDCS_E2E_WITNESS_LOG_LEVEL;
+  return level ? ['--log-level', level] : [];
+}
+
 /** Process state of one pid from /proc (null when there is no such process). */
 function procStat(pid: number): { state: string; pgid: number } | null {
   try {
@@ -206,7 +212,10 @@ export class Witness {
     this.kind = kind;
     const [command, args] =
       kind === 'raftdcs'
-        ? [process.execPath, ['--import', TSX_LOADER, MAIN, 'controller', this.yamlFile]]
+        ? [
+            process.execPath,
+            ['--import', TSX_LOADER, MAIN, 'controller', this.yamlFile, ...witnessLogLevel()],
+          ]
         : [PATRONI_RAFT_CONTROLLER, [this.yamlFile]];
     this.proc = startProcess(command, args, {
       label: this.label,
