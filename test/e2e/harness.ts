@@ -2,7 +2,9 @@
  * An end-to-end cluster: a temporary directory, loopback ports, N Patroni nodes running
  * PostgreSQL 15 and W witnesses, all of them members of one Raft cluster; the waits the scenarios
  * need (a healthy cluster, a promotion), each bounded and saying what it waited for; and a teardown
- * that stops every process it started (PostgreSQL included) and removes the directory.
+ * that stops every process it started (PostgreSQL included) and removes the directory — and, should
+ * the test process exit before that, a synchronous SIGKILL of everything (and the directory's removal)
+ * on its way out.
  *
  * Layout of the directory: `<name>/` per Patroni node (patroni.yml, patroni.log, `data/` mode 0700,
  * `raft/`, owned by the PostgreSQL user), `w<i>/` per witness (raft.yml, witness.log, `raft/`).
@@ -32,6 +34,21 @@ export interface Healthy {
   readonly timeline: number;
   readonly replicas: readonly string[];
 }
+
+/** Clusters not destroyed yet: killed outright if the test process exits first. */
+const live = new Set<E2eCluster>();
+process.once('exit', () => {
+  for (const c of live) {
+    c.killNow();
+    if (process.env.RAFTDCS_E2E_KEEP !== '1') {
+      try {
+        rmSync(c.dir, { recursive: true, force: true });
+      } catch {
+        // a dying postmaster may still write into it: best effort
+      }
+    }
+  }
+});
 
 export class E2eCluster {
   #destroyed = false;
@@ -74,7 +91,9 @@ export class E2eCluster {
       mkdirSync(w.dataDir, { recursive: true, mode: 0o700 });
       writeFileSync(w.yamlFile, toYaml(witnessConfig(spec.scope, w.addr, others(w.addr), w.dataDir)));
     }
-    return new E2eCluster(spec, dir, nodes, witnesses);
+    const cluster = new E2eCluster(spec, dir, nodes, witnesses);
+    live.add(cluster);
+    return cluster;
   }
 
   node(name: string): PatroniNode {
@@ -170,6 +189,18 @@ export class E2eCluster {
     );
   }
 
+  /** SIGKILL to every process of the cluster, synchronously; nothing is awaited or removed. */
+  killNow(): void {
+    for (const n of this.nodes) {
+      try {
+        n.killNow();
+      } catch {
+        // gone already
+      }
+    }
+    for (const w of this.witnesses) w.killNow();
+  }
+
   /** The tail of every log file, for a failing test. */
   logTails(lines = 30): string {
     const parts: string[] = [];
@@ -186,6 +217,7 @@ export class E2eCluster {
   async destroy(): Promise<void> {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    live.delete(this);
     const errors: unknown[] = [];
     const settle = async (ps: Promise<unknown>[]) => {
       for (const r of await Promise.allSettled(ps)) if (r.status === 'rejected') errors.push(r.reason);

@@ -182,6 +182,16 @@ export class PatroniNode {
     const reapers = [...this.lingering, ...(this.proc ? [this.proc] : [])];
     await Promise.all(reapers.map((r) => r.stop(GRACE_MS, null)));
   }
+
+  /** SIGKILL to everything of this node, synchronously (for a test process that is exiting). */
+  killNow(): void {
+    const pid = this.patroniPid();
+    if (pid !== null) process.kill(pid, 'SIGKILL');
+    const pm = this.postmasterPid();
+    const pgid = pm === null ? undefined : procStat(pm)?.pgid;
+    if (pm !== null) process.kill(pgid !== undefined && pgid > 1 ? -pgid : pm, 'SIGKILL');
+    for (const r of [...this.lingering, ...(this.proc ? [this.proc] : [])]) r.signalGroup('SIGKILL');
+  }
 }
 
 export class Witness {
@@ -235,5 +245,10 @@ export class Witness {
   /** SIGTERM, SIGKILL after the grace period. */
   async stop(graceMs = GRACE_MS): Promise<void> {
     if (this.proc) await this.proc.stop(graceMs);
+  }
+
+  /** SIGKILL to its process group, synchronously (for a test process that is exiting). */
+  killNow(): void {
+    this.proc?.signalGroup('SIGKILL');
   }
 }
