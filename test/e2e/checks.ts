@@ -171,27 +171,30 @@ export async function waitRaftConverged(c: E2eCluster, timeoutMs: number, what: 
     ...c.witnesses.map((w) => [w.label, w.addr]),
   ];
   let last = '';
-  await until(
-    `every Raft member to follow one leader and apply its commit index (${what})`,
-    timeoutMs,
-    async () => {
-      const deaths = pysyncobjTickDeaths(c);
-      if (deaths.length > 0) throw new PysyncobjDied(deaths);
-      const st = await Promise.all(members.map(([, a]) => raftStatus(a as string)));
-      last = members.map(([n], i) => `${n}=${JSON.stringify(st[i])}`).join(' ');
-      const leader = st[0]?.leader;
-      if (!leader || st.some((s) => s === null || s.leader !== leader)) return undefined;
-      const ls = st[members.findIndex(([, a]) => a === leader)];
-      if (!ls) return undefined;
-      return st.every((s) => (s?.lastApplied ?? -1) >= ls.commitIdx) ? true : undefined;
-    },
-    () => last,
-    250,
-  ).catch((e: unknown) => {
-    if (e instanceof PysyncobjDied) throw e;
-    const deaths = pysyncobjTickDeaths(c);
-    throw deaths.length > 0 ? new PysyncobjDied(deaths) : e;
-  });
+  let deaths: string[] = [];
+  try {
+    await until(
+      `every Raft member to follow one leader and apply its commit index (${what})`,
+      timeoutMs,
+      async () => {
+        deaths = pysyncobjTickDeaths(c);
+        if (deaths.length > 0) return true; // no point waiting: thrown below
+        const st = await Promise.all(members.map(([, a]) => raftStatus(a as string)));
+        last = members.map(([n], i) => `${n}=${JSON.stringify(st[i])}`).join(' ');
+        const leader = st[0]?.leader;
+        if (!leader || st.some((s) => s === null || s.leader !== leader)) return undefined;
+        const ls = st[members.findIndex(([, a]) => a === leader)];
+        if (!ls) return undefined;
+        return st.every((s) => (s?.lastApplied ?? -1) >= ls.commitIdx) ? true : undefined;
+      },
+      () => last,
+      250,
+    );
+  } catch (e) {
+    deaths = pysyncobjTickDeaths(c);
+    if (deaths.length === 0) throw e;
+  }
+  if (deaths.length > 0) throw new PysyncobjDied(deaths);
 }
 
 /** A Patroni node's Raft member died inside pysyncobj 0.3.11 (a Python-side failure, explained). */

@@ -3,8 +3,15 @@
  * destroyed in afterAll (also when a step failed). A step that fails prints the tail of every log
  * file of the cluster, and the steps after it are skipped with the reason — they would run on a
  * cluster in an unknown state.
+ *
+ * One failure is not ours to fail on: when every witness is Debian's `patroni_raft_controller`, all
+ * Raft members run pysyncobj 0.3.11, and a Patroni node's pysyncobj tick thread dying on its own
+ * assertion (`PysyncobjDied`: it forgets its term across restarts) is reported loudly as an
+ * expected Python-side failure, and that step and the later ones are skipped — as the chaos
+ * campaigns treat Python-side safety failures. With a raftdcs witness it fails the step.
  */
 import { afterAll, it } from 'vitest';
+import { PysyncobjDied } from './checks.js';
 import { type ClusterSpec, E2eCluster } from './harness.js';
 
 export interface SharedCluster {
@@ -39,7 +46,16 @@ export function useSharedCluster(spec: ClusterSpec): SharedCluster {
             `[e2e] step "${name}" failed; cluster directory ${c.dir}; log tails:\n${c.logTails()}`,
           );
         });
-        await fn(c);
+        try {
+          await fn(c);
+        } catch (e) {
+          // with Python witnesses only, every Raft member is pysyncobj: its known weakness, not ours
+          if (!(e instanceof PysyncobjDied) || !c.witnesses.every((w) => w.kind === 'python')) throw e;
+          failed = `${name}: expected Python-side failure`;
+          const why = `EXPECTED PYTHON-SIDE FAILURE (every Raft member runs pysyncobj 0.3.11): ${e.message}`;
+          console.warn(`[e2e] step "${name}": ${why}\nlog tails:\n${c.logTails()}`);
+          ctx.skip(why);
+        }
       });
     },
   };
