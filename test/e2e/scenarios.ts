@@ -2,7 +2,8 @@
  * The end-to-end scenarios on one shared cluster of topology A (2 Patroni nodes + 1 witness) or B
  * (3 Patroni nodes + 2 witnesses: with one Patroni node down, every commit needs a witness), the
  * witnesses being `raftdcs controller`s or Debian's `patroni_raft_controller`s. In order:
- * bootstrap and replication; `raftdcs ctl switchover` and `failover`; the primary's postmaster
+ * bootstrap and replication; (topology A) `raftdcs ctl`'s REST commands side by side with patronictl
+ * (./rest-commands.ts); `raftdcs ctl switchover` and `failover`; the primary's postmaster
  * killed; the primary's Patroni killed (and its orphaned PostgreSQL stopped); every Raft member
  * killed and restarted; a witness killed and restarted (no failover) — with `raftdcs ctl list`
  * compared with `patronictl list` in between. The step bodies are in ./steps.ts.
@@ -10,6 +11,7 @@
 import { describeE2e } from './env.js';
 import { useSharedCluster } from './fixture.js';
 import type { WitnessKind } from './node.js';
+import { restCommands } from './rest-commands.js';
 import {
   bootstrap,
   compareLists,
@@ -49,6 +51,13 @@ export function topologySuite(o: TopologyOptions): void {
       bootstrap(run, c),
     );
     compare('after the bootstrap');
+    if (o.topology === 'A') {
+      step(
+        'ctl version, pause, resume, reload, flush, restart, reinit: as patronictl does them',
+        600_000,
+        (c) => restCommands(run, c),
+      );
+    }
     step('raftdcs ctl switchover: the candidate becomes master', 240_000, (c) =>
       manualFailover(run, c, 'switchover'),
     );
