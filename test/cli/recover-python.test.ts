@@ -13,7 +13,7 @@
  * Skipped loudly without the Python peers (test/helpers/python.ts).
  */
 import { rmSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { journalPaths } from '../../src/raft/journal/paths.js';
 import { describePython, PYTHON } from '../helpers/python.js';
 import { PATRONI_RAFT_CONTROLLER, type Proc, useProcesses } from './cli-process.js';
@@ -178,11 +178,5 @@ describePython('raftdcs recover with Patroni 3.0.2 and pysyncobj 0.3.11', () => 
 
   it('patroni_raft_controllers (pysyncobj files): recovered by raftdcs, served the same way', async () => {
     await disasterAndRecovery('python');
-  });
-});
-
-describe('(module loads without the Python peers)', () => {
-  it('has its helpers', () => {
-    expect(typeof disasterAndRecovery).toBe('function');
   });
 });

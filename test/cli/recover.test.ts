@@ -211,6 +211,8 @@ describe('raftdcs recover: refusals change nothing', () => {
  */
 async function survivorWithDump(): Promise<{
   node: NodeSpec;
+  /** the two lost members, with configurations and empty data dirs of their own */
+  lost: NodeSpec[];
   dumpKeys: Record<string, KvRecord>;
   keys: Record<string, KvRecord>;
 }> {
@@ -247,17 +249,66 @@ async function survivorWithDump(): Promise<{
     ).not.toBe(false);
     await waitFor(() => survivor.raftLastApplied >= leader.raftCommitIndex, 10_000, 'the survivor to apply');
     const keys = Object.fromEntries(survivor.getPrefix(''));
-    const config = join(dir, 'n0.yml');
     const partners = addrs.map((x) => `'${x}'`).join(', ');
-    writeFileSync(
-      config,
-      `raft:\n  self_addr: '${addrs[0]}'\n  partner_addrs: [${partners}]\n  data_dir: ${join(dir, 'd0')}\n${FAST}`,
-    );
-    return { node: { addr: addrs[0] as string, config, dataDir: join(dir, 'd0') }, dumpKeys, keys };
+    const [node, ...lost] = addrs.map((addr, i) => {
+      const config = join(dir, `n${i}.yml`);
+      const dataDir = join(dir, i === 0 ? 'd0' : `new${i}`);
+      writeFileSync(
+        config,
+        `raft:\n  self_addr: '${addr}'\n  partner_addrs: [${partners}]\n  data_dir: ${dataDir}\n${FAST}`,
+      );
+      return { addr, config, dataDir };
+    }) as [NodeSpec, ...NodeSpec[]];
+    return { node, lost, dumpKeys, keys };
   } finally {
     await Promise.all(nodes.map((n) => n.destroy()));
   }
 }
+
+describe('raftdcs recover --members', () => {
+  it('rewrites the membership to the list: the node waits for a majority of it, then leads members started empty', async () => {
+    const { node, lost, keys } = await survivorWithDump();
+    const bad = await recover([
+      '-c',
+      node.config,
+      '--force-new-cluster',
+      '--yes',
+      '--members',
+      lost.map((n) => n.addr).join(','),
+    ]);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toContain(`BAD_MEMBERS: --members must include this node's self_addr ${node.addr}`);
+    const members = [node, ...lost].map((n) => n.addr);
+    const r = await recover([
+      '-c',
+      node.config,
+      '--force-new-cluster',
+      '--yes',
+      '--check-timeout',
+      '1',
+      '--members',
+      members.join(','),
+    ]);
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toContain(`New cluster: ${members.join(', ')} (3 members: a majority of them must run`);
+
+    const running = [startController(procs, node)];
+    await eventually(
+      async () => ((await status(node.addr))?.get('partner_nodes_count') === 2 ? true : undefined),
+      20_000,
+      'the recovered node to list the new members',
+    );
+    expect((await status(node.addr))?.get('state')).not.toBe(2); // alone it has no majority
+    running.push(startController(procs, lost[0] as NodeSpec));
+    expect(await waitLeader(members, 30_000)).toBe(node.addr);
+    running.push(startController(procs, lost[1] as NodeSpec));
+    const kv = await kvClient(members, lastIndexOf(keys));
+    expect(allKeys(kv)).toEqual(keys);
+    await kv.destroy();
+    await waitApplied(members, lastIndexOf(keys));
+    for (const p of running) await stop(p);
+  });
+});
 
 describe('raftdcs recover: incomplete data, the question, --dry-run', () => {
   it('a dump without its journal: refused; with --unsafe-allow-partial-data, rebuilt from the dump', async () => {
