@@ -155,6 +155,10 @@ function addRecoverCommand(program: Command): void {
       'rebuild from what an incomplete data dir still holds (a dump without its journal, …)',
     )
     .option(
+      '--for-pysyncobj',
+      'the node is run by Patroni or patroni_raft_controller (pysyncobj): write the dump only, leave its journal',
+    )
+    .option(
       '--check-timeout <seconds>',
       'how long each old member gets to answer the status check (default 3)',
       positiveSeconds,
@@ -180,6 +184,7 @@ Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confir
           yes?: boolean;
           dryRun?: boolean;
           unsafeAllowPartialData?: boolean;
+          forPysyncobj?: boolean;
           checkTimeout?: number;
         },
       ) => {
@@ -195,6 +200,7 @@ Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confir
           yes: opts.yes === true,
           dryRun: opts.dryRun === true,
           allowPartialData: opts.unsafeAllowPartialData === true,
+          forPysyncobj: opts.forPysyncobj === true,
           checkTimeoutMs: (opts.checkTimeout ?? 3) * 1000,
           stdin: process.stdin,
           stdout: process.stdout,

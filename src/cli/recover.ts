@@ -13,7 +13,8 @@
  *  5. what is kept and what may be lost is printed; `--dry-run` stops here;
  *  6. the operator confirms (unless `--yes`);
  *  7. under the node's own lock, the files are replaced and the old ones kept as backups
- *     (../recover/write-files.ts).
+ *     (../recover/write-files.ts) — with `--for-pysyncobj`, for a node Patroni or
+ *     patroni_raft_controller runs, the dump only.
  *
  * This module writes only to the streams it is given and never calls process.exit.
  */
@@ -28,7 +29,7 @@ import { judgeQuorum, probeMembers } from '../recover/quorum-check.js';
 import { formatDone, formatIntent, formatPlan, formatProbes } from '../recover/report.js';
 import { ensureStopped, probePort } from '../recover/running-check.js';
 import { readSurvivorFiles, type SurvivorFiles } from '../recover/survivor-files.js';
-import { backupStamp, writeRecoveredFiles } from '../recover/write-files.js';
+import { backupStamp, type WriteMode, writeRecoveredFiles } from '../recover/write-files.js';
 import { Aborted, Terminal } from './ctl/prompt.js';
 import { ExitCode } from './exit-codes.js';
 import { acquireNodeLock, NodeLockError } from './node-lock.js';
@@ -50,6 +51,8 @@ export interface RecoverOptions {
   readonly dryRun: boolean;
   /** `--unsafe-allow-partial-data`: rebuild from what an incomplete data dir holds */
   readonly allowPartialData: boolean;
+  /** `--for-pysyncobj`: the node runs pysyncobj (Patroni, patroni_raft_controller): write the dump only */
+  readonly forPysyncobj?: boolean;
   /** how long each old member gets to answer `status` */
   readonly checkTimeoutMs: number;
   /** default process.env (only read) */
@@ -139,7 +142,13 @@ async function checkQuorumLost(target: Target, plan: RecoveryPlan, o: RecoverOpt
 }
 
 /** Replace the files under the node's own lock (a controller starting meanwhile refuses). */
-async function switchFiles(target: Target, files: SurvivorFiles, plan: RecoveryPlan, nowMs: number) {
+async function switchFiles(
+  target: Target,
+  files: SurvivorFiles,
+  plan: RecoveryPlan,
+  nowMs: number,
+  mode: WriteMode,
+) {
   const lock = await acquireNodeLock(target.paths.lock, {
     selfAddr: target.selfAddr,
     program: 'recover',
@@ -158,7 +167,7 @@ async function switchFiles(target: Target, files: SurvivorFiles, plan: RecoveryP
         `something started listening on self_addr ${target.selfAddr} meanwhile`,
       );
     }
-    return await writeRecoveredFiles(files, plan, backupStamp(nowMs));
+    return await writeRecoveredFiles(files, plan, backupStamp(nowMs), mode);
   } finally {
     await lock.release();
   }
@@ -184,6 +193,7 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
     return ExitCode.Config;
   }
   const nowMs = (o.now ?? Date.now)();
+  const mode: WriteMode = o.forPysyncobj === true ? 'pysyncobj' : 'raftdcs';
   let files: SurvivorFiles;
   let plan: RecoveryPlan;
   try {
@@ -197,10 +207,17 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
       members,
       allowPartialData: o.allowPartialData,
     });
+    if (mode === 'pysyncobj' && files.journalFormat === 'raftdcs') {
+      throw new RecoverRefusal(
+        RecoverRefusalCode.NotPysyncobj,
+        `--for-pysyncobj: ${files.paths.journal} is a raftdcs journal, which pysyncobj cannot read; this ` +
+          'node runs raftdcs: recover it without --for-pysyncobj',
+      );
+    }
     const probes = await checkQuorumLost(target, plan, o);
     out(formatPlan(files, plan, { nowSeconds: nowMs / 1000, keyLimit: KEY_LIST_LIMIT }));
     out(`\n${probes}`);
-    out(formatIntent(plan));
+    out(formatIntent(plan, mode));
   } catch (e) {
     if (!(e instanceof RecoverRefusal)) throw e;
     err(`raftdcs recover: refusing: ${e.message}\nNothing was changed.\n`);
@@ -228,7 +245,7 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
     }
   }
   try {
-    const result = await switchFiles(target, files, plan, nowMs);
+    const result = await switchFiles(target, files, plan, nowMs, mode);
     out(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`));
     return ExitCode.Ok;
   } catch (e) {

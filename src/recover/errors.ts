@@ -19,6 +19,8 @@ export const RecoverRefusalCode = {
   BadMembers: 'BAD_MEMBERS',
   /** the files changed between the read and the switch */
   FilesChanged: 'FILES_CHANGED',
+  /** `--for-pysyncobj` on a node whose journal is raftdcs's (pysyncobj cannot read it) */
+  NotPysyncobj: 'NOT_PYSYNCOBJ',
 } as const;
 export type RecoverRefusalCode = (typeof RecoverRefusalCode)[keyof typeof RecoverRefusalCode];
 

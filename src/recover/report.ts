@@ -7,7 +7,7 @@ import type { LogEntry } from '../raft/core/types.js';
 import type { RecoveryPlan } from './plan.js';
 import type { MemberProbe, QuorumJudgement } from './quorum-check.js';
 import type { SurvivorFiles } from './survivor-files.js';
-import type { WriteResult } from './write-files.js';
+import type { WriteMode, WriteResult } from './write-files.js';
 
 export interface PlanReportOptions {
   /** the wall clock, epoch seconds (for TTLs) */
@@ -129,26 +129,33 @@ export function formatProbes(
 }
 
 /** The new cluster, before the question. */
-export function formatIntent(plan: RecoveryPlan): string {
+export function formatIntent(plan: RecoveryPlan, mode: WriteMode): string {
   const who =
     plan.members.length === 1
       ? `${plan.selfAddr} alone`
       : `${plan.members.join(', ')} (${plan.members.length} members: a majority of them must run to elect a leader)`;
-  return (
-    `\nNew cluster: ${who}; term ${plan.newTerm} persisted (above every term in the data, ${plan.highestTerm}); ` +
-    `a dump at index ${plan.lastEntry.index} and a journal holding its last two entries.\n`
-  );
+  const files =
+    mode === 'raftdcs'
+      ? `term ${plan.newTerm} persisted (above every term in the data, ${plan.highestTerm}); a dump at index ` +
+        `${plan.lastEntry.index} and a journal holding its last two entries`
+      : `a dump at index ${plan.lastEntry.index}; the pysyncobj journal stays (pysyncobj resets it to the dump ` +
+        'when it starts, and keeps no term: none is persisted)';
+  return `\nNew cluster: ${who}; ${files}.\n`;
 }
 
 /** The backups and what to do next. */
 export function formatDone(plan: RecoveryPlan, result: WriteResult, configHint: string): string {
-  const out = ['', 'Written:', `  ${result.dump}`, `  ${result.journal}`, 'Old files kept as:'];
+  const written = result.journal === null ? [result.dump] : [result.dump, result.journal];
+  const out = ['', 'Written:', ...written.map((f) => `  ${f}`), 'Old files kept as:'];
   for (const b of result.backups) out.push(`  ${b.from} -> ${b.to}`);
+  const start =
+    result.journal === null
+      ? 'start this node as before (Patroni or patroni_raft_controller)'
+      : `start this node as before (raftdcs controller ${configHint})`;
   out.push(
     '',
     'Next:',
-    `  1. start this node as before (raftdcs controller ${configHint}): it follows the recovered ` +
-      'membership, not partner_addrs, and elects itself',
+    `  1. ${start}: it follows the recovered membership, not partner_addrs, and elects itself`,
     `  2. add members one at a time, each with an empty data_dir: raftdcs admin -conn ${plan.selfAddr} ` +
       '-add <host:port>, then start it (partner_addrs naming this node)',
     '  3. never start an old member on its old files: empty its data_dir first (it rejoins as a new node)',

@@ -13,7 +13,8 @@
  *  5. a pysyncobj `.journal.meta` (only meaningful beside a pysyncobj journal) is renamed to its
  *     backup name.
  * A leftover `<journal>.tmp` is removed by the next journal open; a leftover `<dump>.tmp` is
- * overwritten by the next recover. Before step 2, and again before step 3, the old files must be as
+ * overwritten by the next recover. For a node pysyncobj will run (`pysyncobj` mode, below) only the
+ * dump is replaced (steps 1–3). Before step 2, and again before step 3, the old files must be as
  * they were read (size, mtime, inode), else RecoverRefusal(FILES_CHANGED) and nothing is switched.
  *
  * It never deletes a file it did not create.
@@ -37,7 +38,8 @@ export interface Backup {
 export interface WriteResult {
   readonly backups: readonly Backup[];
   readonly dump: string;
-  readonly journal: string;
+  /** null: the journal was left as it was (`pysyncobj` mode) */
+  readonly journal: string | null;
 }
 
 /** `20250131T235959Z` for a time in ms. */
@@ -84,25 +86,37 @@ async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/**
+ * What is written: `raftdcs` — the new dump and journal (steps 1–5 above); `pysyncobj` — the new dump
+ * only (`--for-pysyncobj`): the pysyncobj journal and `.meta` stay where they are (backed up too),
+ * since a pysyncobj node resets its journal to a dump whose entries it does not start with, and
+ * keeps no term to raise.
+ */
+export type WriteMode = 'raftdcs' | 'pysyncobj';
+
 /** Replace the node's files by the plan's, keeping the old ones as backups (steps above). */
 export async function writeRecoveredFiles(
   files: SurvivorFiles,
   plan: RecoveryPlan,
   stamp: string,
+  mode: WriteMode = 'raftdcs',
 ): Promise<WriteResult> {
   const paths = files.paths;
   const dir = dirname(paths.journal);
+  const withJournal = mode === 'raftdcs';
   await ensureUnchanged(files);
 
   // 1. the new files under temporary names
   await writeSynced(paths.dumpTmp, await realDumpCodec.encode(plan.dump));
-  const written = await writeStateFile(nodeJournalFs, paths.journalTmp, plan.journal);
-  await written.handle.close();
+  if (withJournal) {
+    const written = await writeStateFile(nodeJournalFs, paths.journalTmp, plan.journal);
+    await written.handle.close();
+  }
   await nodeJournalFs.syncDir(dir);
 
   // 2. backups of the old files (they stay at their paths until replaced)
   const backups: Backup[] = [];
-  for (const path of [paths.journal, paths.dump]) {
+  for (const path of withJournal ? [paths.journal, paths.dump] : [paths.journal, paths.meta, paths.dump]) {
     if (!(await exists(path))) continue;
     const to = await backupName(path, stamp);
     await keepCopy(nodeJournalFs, path, to, silentLogger);
@@ -114,6 +128,7 @@ export async function writeRecoveredFiles(
   await ensureUnchanged(files);
   await nodeJournalFs.rename(paths.dumpTmp, paths.dump);
   await nodeJournalFs.syncDir(dir);
+  if (!withJournal) return { backups, dump: paths.dump, journal: null };
   await nodeJournalFs.rename(paths.journalTmp, paths.journal);
   await nodeJournalFs.syncDir(dir);
 

@@ -5,7 +5,8 @@
  *   journal and `.meta`) — holds a Patroni cluster written by Patroni 3.0.2's own Raft DCS (leader
  *   lock and members with TTLs, config, initialize, sync, history);
  * - two members are killed and their data dirs removed, the survivor is stopped and recovered, and
- *   `raftdcs controller` starts on its recovered files;
+ *   `raftdcs controller` starts on its recovered files — or, recovered with `--for-pysyncobj`,
+ *   `patroni_raft_controller` again — alone;
  * - Patroni 3.0.2's Raft DCS client then reads the same Cluster and every key with its index and
  *   timestamps, and writes through it work; Python's own unpickler loads the recovered dump file
  *   (pysyncobj's format: the state, the last two entries, the new membership).
@@ -22,6 +23,7 @@ import {
   type NodeSpec,
   recover,
   startController,
+  status,
   threeNodeConfigs,
   waitApplied,
   waitLeader,
@@ -93,7 +95,12 @@ function startNode(kind: 'raftdcs' | 'python', node: NodeSpec): Proc {
     : procs.run(PATRONI_RAFT_CONTROLLER, [node.config], { cwd: procs.dir() });
 }
 
-async function disasterAndRecovery(kind: 'raftdcs' | 'python'): Promise<void> {
+/**
+ * The disaster on a cluster of `kind` controllers, the survivor recovered and restarted: by
+ * `raftdcs controller`, or (`restart: 'python'`, recovered with --for-pysyncobj) by
+ * `patroni_raft_controller` again.
+ */
+async function disasterAndRecovery(kind: 'raftdcs' | 'python', restart: 'raftdcs' | 'python'): Promise<void> {
   const cluster = await threeNodeConfigs(procs);
   const [survivor, dead1, dead2] = cluster.nodes as [NodeSpec, NodeSpec, NodeSpec];
   const running = new Map(cluster.nodes.map((n) => [n.addr, startNode(kind, n)]));
@@ -128,12 +135,25 @@ async function disasterAndRecovery(kind: 'raftdcs' | 'python'): Promise<void> {
   s?.signal('SIGTERM');
   await s?.waitExit(20_000);
 
-  const r = await recover(['-c', survivor.config, '--force-new-cluster', '--yes', '--check-timeout', '1']);
+  const pysyncobjMode = restart === 'python' ? ['--for-pysyncobj'] : [];
+  const r = await recover([
+    '-c',
+    survivor.config,
+    '--force-new-cluster',
+    '--yes',
+    '--check-timeout',
+    '1',
+    ...pysyncobjMode,
+  ]);
   expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
   if (kind === 'python') {
     expect(r.stdout).toMatch(/journal \S+ \(pysyncobj\)/);
-    // the Python journal is kept as it was (its .meta, if pysyncobj wrote one, is moved aside too)
+    // the Python journal is kept as it was (its .meta, if pysyncobj wrote one, too)
     expect(r.stdout).toMatch(/\.journal -> \S+\.journal\.before-recover-/);
+  }
+  if (restart === 'python') {
+    expect(r.stdout).toContain('the pysyncobj journal stays');
+    expect(r.stdout).toContain('start this node as before (Patroni or patroni_raft_controller)');
   }
 
   // Python loads the recovered dump file as pysyncobj would
@@ -149,9 +169,10 @@ async function disasterAndRecovery(kind: 'raftdcs' | 'python'): Promise<void> {
   expect(dump.kv).toEqual(seeded);
   expect(dump.last[0]).toBeGreaterThanOrEqual(Math.max(...Object.values(seeded).map((x) => x.index)));
 
-  // raftdcs controller on the recovered files; Patroni 3.0.2's Raft DCS reads it and writes to it
-  startController(procs, survivor);
+  // the node on the recovered files, alone; Patroni 3.0.2's Raft DCS reads it and writes to it
+  startNode(restart, survivor);
   await waitLeader([survivor.addr], 30_000);
+  expect((await status(survivor.addr))?.get('partner_nodes_count')).toBe(0);
   const view = JSON.parse(
     await python(
       READ_SCRIPT,
@@ -173,10 +194,14 @@ async function disasterAndRecovery(kind: 'raftdcs' | 'python'): Promise<void> {
 
 describePython('raftdcs recover with Patroni 3.0.2 and pysyncobj 0.3.11', () => {
   it('raftdcs controllers: the recovered survivor serves Patroni’s cluster to Patroni’s own Raft DCS', async () => {
-    await disasterAndRecovery('raftdcs');
+    await disasterAndRecovery('raftdcs', 'raftdcs');
   });
 
-  it('patroni_raft_controllers (pysyncobj files): recovered by raftdcs, served the same way', async () => {
-    await disasterAndRecovery('python');
+  it('patroni_raft_controllers (pysyncobj files): recovered, then run by raftdcs controller', async () => {
+    await disasterAndRecovery('python', 'raftdcs');
+  });
+
+  it('patroni_raft_controllers: recovered --for-pysyncobj, then run by patroni_raft_controller again', async () => {
+    await disasterAndRecovery('python', 'python');
   });
 });

@@ -10,7 +10,8 @@
  * - the refusals (exit 5, not a byte changed): on a running node, when a majority of the old
  *   members is alive (this node counted), on an incomplete data dir — and the override that then
  *   rebuilds from the dump alone;
- * - the question: without --yes it asks, and any answer but yes changes nothing; --dry-run.
+ * - the question: without --yes it asks, and any answer but yes changes nothing; --dry-run;
+ *   --for-pysyncobj on a raftdcs journal is refused.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -340,7 +341,7 @@ describe('raftdcs recover: incomplete data, the question, --dry-run', () => {
     await stop(ctl);
   });
 
-  it('asks without --yes (anything but yes changes nothing); --dry-run prints and changes nothing; a full log is kept', async () => {
+  it('asks without --yes (anything but yes changes nothing); --dry-run and a refused --for-pysyncobj change nothing; a full log is kept', async () => {
     const { node, keys } = await survivorWithDump();
     const stopped = snapshotDir(node.dataDir);
     const base = ['-c', node.config, '--force-new-cluster', '--check-timeout', '1'];
@@ -352,6 +353,10 @@ describe('raftdcs recover: incomplete data, the question, --dry-run', () => {
     expect(no.stderr).toContain('Aborted: nothing was changed.');
     const eof = await recover(base, '');
     expect(eof.code).toBe(1);
+    const forPython = await recover([...base, '--yes', '--for-pysyncobj']);
+    expect(forPython.code).toBe(5);
+    expect(forPython.stderr).toContain('NOT_PYSYNCOBJ: --for-pysyncobj: ');
+    expect(forPython.stderr).toContain('is a raftdcs journal, which pysyncobj cannot read');
     const dry = await recover(['-c', node.config, '--dry-run', '--check-timeout', '1']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('Dry run: nothing was changed.');
