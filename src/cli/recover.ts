@@ -25,7 +25,7 @@ import { journalPaths } from '../raft/journal/paths.js';
 import { splitHostPort } from '../raft/transport/address.js';
 import { RecoverRefusal, RecoverRefusalCode } from '../recover/errors.js';
 import { planRecovery, type RecoveryPlan } from '../recover/plan.js';
-import { judgeQuorum, probeMembers } from '../recover/quorum-check.js';
+import { judgeQuorum, probeMembers, workingClusters } from '../recover/quorum-check.js';
 import { formatDone, formatIntent, formatPlan, formatProbes } from '../recover/report.js';
 import { ensureStopped, probePort } from '../recover/running-check.js';
 import { readSurvivorFiles, type SurvivorFiles } from '../recover/survivor-files.js';
@@ -124,9 +124,14 @@ async function readFiles(target: Target): Promise<SurvivorFiles> {
   }
 }
 
-/** Ask the other old members; refuse when a majority of the old cluster is alive. */
+/**
+ * Ask the other old members (and the configured partners the log does not list); refuse when a
+ * majority of the old cluster is alive, or when anyone answering has a leader with a quorum.
+ */
 async function checkQuorumLost(target: Target, plan: RecoveryPlan, o: RecoverOptions): Promise<string> {
-  const others = plan.oldMembers.filter((m) => m !== target.selfAddr);
+  const others = [...new Set([...plan.oldMembers, ...target.partnerAddrs])].filter(
+    (m) => m !== target.selfAddr,
+  );
   const probes = await probeMembers(others, { password: target.password, timeoutMs: o.checkTimeoutMs });
   const judgement = judgeQuorum(plan.oldMembers, target.selfAddr, probes);
   const text = formatProbes(plan, probes, judgement);
@@ -136,6 +141,16 @@ async function checkQuorumLost(target: Target, plan: RecoveryPlan, o: RecoverOpt
       `${judgement.alive} of the ${judgement.members} old members are alive or can be started (this node ` +
         'counted): the cluster has not lost its quorum. Start this node (and fix the network if members ' +
         `cannot reach each other) instead of forcing a new cluster.\n${text}`,
+    );
+  }
+  const working = workingClusters(probes);
+  if (working.length > 0) {
+    const who = working.map((p) => `${p.addr} (leader ${p.workingLeader})`).join(', ');
+    throw new RecoverRefusal(
+      RecoverRefusalCode.ClusterWorking,
+      `a cluster with a leader and a quorum answers: ${who}. Do not force a second cluster beside it: ` +
+        `if ${target.selfAddr} belongs to it, empty this node's data_dir and add it ` +
+        `(raftdcs admin -conn <leader> -add ${target.selfAddr}).\n${text}`,
     );
   }
   return text;

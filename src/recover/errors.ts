@@ -15,6 +15,8 @@ export const RecoverRefusalCode = {
   NothingToRecover: 'NOTHING_TO_RECOVER',
   /** a majority of the old members (this node counted) is alive: the cluster can recover by itself */
   MajorityReachable: 'MAJORITY_REACHABLE',
+  /** a node that answers has a leader and a quorum: a cluster is working */
+  ClusterWorking: 'CLUSTER_WORKING',
   /** `--members` is not a list of host:port holding self_addr */
   BadMembers: 'BAD_MEMBERS',
   /** the files changed between the read and the switch */

@@ -5,7 +5,9 @@
  * answer (another password?) is counted as alive too — forcing a new cluster beside a live one is
  * the mistake this check exists to prevent. This node counts as alive when it is an old member: it
  * is stopped, but could be started. A majority alive means: do not force, start this node (or fix
- * the network) and the cluster recovers by itself.
+ * the network) and the cluster recovers by itself. And whoever answers that it has a leader and a
+ * quorum — an old member, or a configured partner the log does not list (a member added after this
+ * node's log ends, or a cluster recovered from another survivor) — shows a cluster that works.
  *
  * It only sends `status` (read-only on the members' side).
  */
@@ -18,6 +20,8 @@ export interface MemberProbe {
   readonly outcome: 'alive' | 'unreadable' | 'unreachable';
   /** what it said, or why it is counted that way */
   readonly detail: string;
+  /** the leader it follows (or is) while it has a quorum: a working cluster; else null */
+  readonly workingLeader?: string | null;
 }
 
 export interface QuorumJudgement {
@@ -42,7 +46,11 @@ function statusSummary(reply: PyDict): string {
 async function probe(utility: Pick<TcpUtility, 'execute'>, addr: string): Promise<MemberProbe> {
   try {
     const reply = await utility.execute(addr, ['status']);
-    if (isDict(reply)) return { addr, outcome: 'alive', detail: statusSummary(reply) };
+    if (isDict(reply)) {
+      const leader = reply.get('leader') ?? null;
+      const working = reply.get('has_quorum') === true && leader !== null ? pyStr(leader) : null;
+      return { addr, outcome: 'alive', detail: statusSummary(reply), workingLeader: working };
+    }
     return { addr, outcome: 'unreadable', detail: `answered ${pyStr(reply)}` };
   } catch (e) {
     if (
@@ -71,6 +79,11 @@ export function probeMembers(addrs: readonly string[], options: ProbeOptions): P
   const utility =
     options.utility ?? new TcpUtility({ password: options.password, timeoutMs: options.timeoutMs });
   return Promise.all(addrs.map((a) => probe(utility, a)));
+}
+
+/** The probes that report a working cluster (a leader with a quorum). */
+export function workingClusters(probes: readonly MemberProbe[]): MemberProbe[] {
+  return probes.filter((p) => p.workingLeader !== undefined && p.workingLeader !== null);
 }
 
 /** Whether the old members alive form a majority of them. */

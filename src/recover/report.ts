@@ -118,7 +118,10 @@ export function formatProbes(
   judgement: QuorumJudgement,
 ): string {
   const out = [`Old members as of index ${plan.lastEntry.index}: ${plan.oldMembers.join(', ')}`];
-  for (const p of probes) out.push(`  ${p.addr}: ${p.outcome} — ${p.detail}`);
+  for (const p of probes) {
+    const member = plan.oldMembers.includes(p.addr) ? '' : ' (a configured partner, not a member in the log)';
+    out.push(`  ${p.addr}${member}: ${p.outcome} — ${p.detail}`);
+  }
   if (plan.oldMembers.includes(plan.selfAddr))
     out.push(`  ${plan.selfAddr}: this node (stopped, counted alive)`);
   out.push(

@@ -8,8 +8,8 @@
  *   lost members come back with empty data dirs through `raftdcs admin -add`; every key, value,
  *   index and timestamp is then on all three, and writes work;
  * - the refusals (exit 5, not a byte changed): on a running node, when a majority of the old
- *   members is alive (this node counted), on an incomplete data dir — and the override that then
- *   rebuilds from the dump alone;
+ *   members is alive (this node counted), when a node that answers has a leader and a quorum, on an
+ *   incomplete data dir — and the override that then rebuilds from the dump alone;
  * - the question: without --yes it asks, and any answer but yes changes nothing; --dry-run;
  *   --for-pysyncobj on a raftdcs journal is refused.
  */
@@ -201,6 +201,35 @@ describe('raftdcs recover: refusals change nothing', () => {
     expect(r3.stderr).toContain(`${c.addr}: unreachable`);
     expect(r3.stderr).toContain('Start this node');
     expect(snapshotDir(a.dataDir)).toEqual(stopped);
+  });
+});
+
+describe('raftdcs recover: a working cluster answers', () => {
+  it('a configured partner outside the log has a leader and a quorum: CLUSTER_WORKING, nothing changed', async () => {
+    const { node } = await survivorWithDump();
+    // a one-node cluster at an address the YAML lists but the log does not (added after this log ends)
+    const [other] = (await freeLoopbackAddresses(1)) as [string];
+    const dir = procs.dir();
+    const otherNode: NodeSpec = { addr: other, config: join(dir, 'x.yml'), dataDir: join(dir, 'x') };
+    writeFileSync(
+      otherNode.config,
+      `raft:\n  self_addr: '${other}'\n  data_dir: ${otherNode.dataDir}\n${FAST}`,
+    );
+    const ctl = startController(procs, otherNode);
+    await waitLeader([other]);
+    writeFileSync(
+      node.config,
+      readFileSync(node.config, 'utf8').replace('partner_addrs: [', `partner_addrs: ['${other}', `),
+    );
+    const stopped = snapshotDir(node.dataDir);
+    const r = await recover(['-c', node.config, '--force-new-cluster', '--yes', '--check-timeout', '1']);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr).toContain(
+      `CLUSTER_WORKING: a cluster with a leader and a quorum answers: ${other} (leader ${other})`,
+    );
+    expect(r.stderr).toContain(`${other} (a configured partner, not a member in the log): alive`);
+    expect(snapshotDir(node.dataDir)).toEqual(stopped);
+    await stop(ctl);
   });
 });
 
