@@ -156,7 +156,12 @@ async function checkQuorumLost(target: Target, plan: RecoveryPlan, o: RecoverOpt
   return text;
 }
 
-/** Replace the files under the node's own lock (a controller starting meanwhile refuses). */
+/** Writing the files failed part way (the message of the cause). */
+class WriteFailed extends Error {
+  override readonly name = 'WriteFailed';
+}
+
+/** Step 7: replace the files under the node's own lock (a controller starting meanwhile refuses). */
 async function switchFiles(
   target: Target,
   files: SurvivorFiles,
@@ -172,7 +177,7 @@ async function switchFiles(
     if (e instanceof NodeLockError) {
       throw new RecoverRefusal(RecoverRefusalCode.NodeRunning, `the node started meanwhile: ${e.message}`);
     }
-    throw e;
+    throw new WriteFailed(`cannot take the lock ${target.paths.lock}: ${(e as Error).message}`, { cause: e });
   });
   try {
     // the lock is ours now; a node that takes none (Patroni, pysyncobj) may still have started
@@ -182,15 +187,63 @@ async function switchFiles(
         `something started listening on self_addr ${target.selfAddr} meanwhile`,
       );
     }
-    return await writeRecoveredFiles(files, plan, backupStamp(nowMs), mode);
+    return await writeRecoveredFiles(files, plan, backupStamp(nowMs), mode).catch((e: unknown) => {
+      if (e instanceof RecoverRefusal) throw e;
+      throw new WriteFailed((e as Error).message, { cause: e });
+    });
   } finally {
     await lock.release();
   }
 }
 
+/** Steps 2–5: every check, then what is kept and lost printed; RecoverRefusal on the way. */
+async function checkAndPlan(
+  o: RecoverOptions,
+  target: Target,
+  mode: WriteMode,
+  nowMs: number,
+): Promise<{ files: SurvivorFiles; plan: RecoveryPlan }> {
+  const members = parseMembers(o.members, target.selfAddr);
+  await ensureStopped(target.selfAddr, target.paths.lock, SELF_PROBE_MS);
+  const files = await readFiles(target);
+  const plan = planRecovery({
+    selfAddr: target.selfAddr,
+    partnerAddrs: target.partnerAddrs,
+    files,
+    members,
+    allowPartialData: o.allowPartialData,
+  });
+  if (mode === 'pysyncobj' && files.journalFormat === 'raftdcs') {
+    throw new RecoverRefusal(
+      RecoverRefusalCode.NotPysyncobj,
+      `--for-pysyncobj: ${files.paths.journal} is a raftdcs journal, which pysyncobj cannot read; this ` +
+        'node runs raftdcs: recover it without --for-pysyncobj',
+    );
+  }
+  const probes = await checkQuorumLost(target, plan, o);
+  o.stdout.write(formatPlan(files, plan, { nowSeconds: nowMs / 1000, keyLimit: KEY_LIST_LIMIT }));
+  o.stdout.write(`\n${probes}`);
+  o.stdout.write(formatIntent(plan, mode));
+  return { files, plan };
+}
+
+/** Step 6: the operator's yes (click's confirm, default no; the end of stdin is a no). */
+async function confirmed(o: RecoverOptions, target: Target): Promise<boolean> {
+  if (o.yes) return true;
+  const terminal = new Terminal({ input: o.stdin, write: (s) => o.stdout.write(s) });
+  try {
+    return await terminal.confirm(
+      `Rewrite the files of ${target.selfAddr} in ${target.dataDir} as this new cluster? ` +
+        'Only if the other members are gone for good',
+    );
+  } catch (e) {
+    if (!(e instanceof Aborted)) throw e;
+    return false;
+  }
+}
+
 /** Run `raftdcs recover`; resolves to the exit code. */
 export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
-  const out = (s: string) => o.stdout.write(s);
   const err = (s: string) => o.stderr.write(s);
   if (!o.forceNewCluster && !o.dryRun) {
     err(
@@ -209,70 +262,32 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
   }
   const nowMs = (o.now ?? Date.now)();
   const mode: WriteMode = o.forPysyncobj === true ? 'pysyncobj' : 'raftdcs';
-  let files: SurvivorFiles;
-  let plan: RecoveryPlan;
   try {
-    const members = parseMembers(o.members, target.selfAddr);
-    await ensureStopped(target.selfAddr, target.paths.lock, SELF_PROBE_MS);
-    files = await readFiles(target);
-    plan = planRecovery({
-      selfAddr: target.selfAddr,
-      partnerAddrs: target.partnerAddrs,
-      files,
-      members,
-      allowPartialData: o.allowPartialData,
-    });
-    if (mode === 'pysyncobj' && files.journalFormat === 'raftdcs') {
-      throw new RecoverRefusal(
-        RecoverRefusalCode.NotPysyncobj,
-        `--for-pysyncobj: ${files.paths.journal} is a raftdcs journal, which pysyncobj cannot read; this ` +
-          'node runs raftdcs: recover it without --for-pysyncobj',
-      );
+    const { files, plan } = await checkAndPlan(o, target, mode, nowMs);
+    if (o.dryRun) {
+      o.stdout.write('Dry run: nothing was changed.\n');
+      return ExitCode.Ok;
     }
-    const probes = await checkQuorumLost(target, plan, o);
-    out(formatPlan(files, plan, { nowSeconds: nowMs / 1000, keyLimit: KEY_LIST_LIMIT }));
-    out(`\n${probes}`);
-    out(formatIntent(plan, mode));
-  } catch (e) {
-    if (!(e instanceof RecoverRefusal)) throw e;
-    err(`raftdcs recover: refusing: ${e.message}\nNothing was changed.\n`);
-    return ExitCode.Refused;
-  }
-  if (o.dryRun) {
-    out('Dry run: nothing was changed.\n');
-    return ExitCode.Ok;
-  }
-  if (!o.yes) {
-    const terminal = new Terminal({ input: o.stdin, write: out });
-    let yes: boolean;
-    try {
-      yes = await terminal.confirm(
-        `Rewrite the files of ${target.selfAddr} in ${target.dataDir} as this new cluster? ` +
-          'Only if the other members are gone for good',
-      );
-    } catch (e) {
-      if (!(e instanceof Aborted)) throw e;
-      yes = false;
-    }
-    if (!yes) {
+    if (!(await confirmed(o, target))) {
       err('Aborted: nothing was changed.\n');
       return ExitCode.Config;
     }
-  }
-  try {
     const result = await switchFiles(target, files, plan, nowMs, mode);
-    out(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`));
+    o.stdout.write(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`));
     return ExitCode.Ok;
   } catch (e) {
     if (e instanceof RecoverRefusal) {
       err(`raftdcs recover: refusing: ${e.message}\nNothing was changed.\n`);
       return ExitCode.Refused;
     }
-    err(
-      `raftdcs recover: writing the recovered files failed: ${(e as Error).message}\n` +
-        `The data dir holds the old files, or the new dump beside the old journal (both start); backups ` +
-        `are named *.before-recover-*. Run recover again once the cause is fixed.\n`,
-    );
-    return ExitCode.Fatal;
+    if (e instanceof WriteFailed) {
+      err(
+        `raftdcs recover: writing the recovered files failed: ${e.message}\n` +
+          'The data dir holds the old files, or the new dump beside the old journal (both start); backups ' +
+          'are named *.before-recover-*. Run recover again once the cause is fixed.\n',
+      );
+      return ExitCode.Fatal;
+    }
+    throw e;
   }
 }
