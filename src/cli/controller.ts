@@ -7,7 +7,9 @@
  * configuration and applies only the log level, as Patroni's daemon does.
  *
  * Exit codes: ./exit-codes.ts. Configuration errors go to stderr as plain text (nothing has been
- * started yet); everything after that goes through the logger.
+ * started yet); everything after that goes through the logger. While it runs it holds the node's
+ * advisory lock (`<data_dir>/<self_addr>.lock`, ./node-lock.ts): a second process on the same files
+ * refuses to start (exit 3), and `raftdcs recover` refuses to rewrite them.
  *
  * This module must never leave the process running after it resolved, never retry binding in a
  * tight loop (the transport retries every `bind_retry_time`), and never swallow a fatal node
@@ -28,6 +30,7 @@ import {
 import { type ConfigMap, isConfigMap } from '../config/yaml.js';
 import { KVStoreTTL } from '../kv/kvstore-ttl.js';
 import { ConfigError } from '../raft/config.js';
+import { journalPaths } from '../raft/journal/paths.js';
 import { RAFTDCS_VERSION as VERSION } from '../version.js';
 import { ExitCode } from './exit-codes.js';
 import { type HttpEndpoint, startHttpEndpoint } from './http.js';
@@ -39,6 +42,7 @@ import {
   parseLogLevel,
 } from './logging.js';
 import { createMetrics } from './metrics.js';
+import { acquireNodeLock, describeLock, type NodeLock, NodeLockError } from './node-lock.js';
 
 /** How long a clean stop may take before we give up and exit with code 4. */
 const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -80,9 +84,12 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
   const unsafeNoJournal = process.env.RAFTDCS_UNSAFE_TEST_NO_JOURNAL === '1';
   logStartup(log, start, allowPartialData, unsafeNoJournal);
 
+  // the advisory lock: no second process on these files (raftdcs recover checks it too)
+  const lock = await takeNodeLock(start.settings, log);
+  if (lock === null) return ExitCode.StartFailed;
   // signals: installed before anything is started, removed when we return
   const signals = installSignalHandlers(logging, start);
-  const running: RunningParts = { kv: null, http: null };
+  const running: RunningParts = { kv: null, http: null, lock };
   const shutdown = (code: ExitCode) => shutdownController(code, running, log);
   try {
     const store = await openControllerNode(start.settings, logging, allowPartialData, unsafeNoJournal);
@@ -260,6 +267,33 @@ function reloadLogLevel(logging: CliLogging, { loaded, pinnedLevel }: Controller
   if (!moreVerbose) logging.setLevel(next);
 }
 
+/** Take the node's advisory lock (./node-lock.ts); null (logged) when another live process holds it. */
+async function takeNodeLock(settings: ControllerSettings, log: Logger): Promise<NodeLock | null> {
+  const node = settings.node;
+  const path = journalPaths(node.dataDir, node.selfAddr).lock;
+  try {
+    const lock = await acquireNodeLock(path, {
+      selfAddr: node.selfAddr,
+      program: 'controller',
+      takeOverForeign: true,
+    });
+    if (lock.replaced !== null) {
+      log.warn({ lock: path, previous: describeLock(path, lock.replaced) }, 'took over a stale lock');
+    }
+    return lock;
+  } catch (e) {
+    if (e instanceof NodeLockError) {
+      log.error(
+        { lock: path, err: e.message },
+        'another process runs this node (its lock names a live process): not starting',
+      );
+    } else {
+      log.error({ lock: path, err: (e as Error).message }, 'cannot take the lock on the data files');
+    }
+    return null;
+  }
+}
+
 /** Open the voting KVStoreTTL node with Patroni's SyncObjConf (it starts binding on its own). */
 function openControllerNode(
   settings: ControllerSettings,
@@ -346,6 +380,7 @@ async function startControllerHttp(
 interface RunningParts {
   kv: KVStoreTTL | null;
   http: HttpEndpoint | null;
+  lock: NodeLock | null;
 }
 
 /** Close the HTTP endpoint and the node (sockets, journal) within a deadline. */
@@ -357,6 +392,10 @@ async function shutdownController(code: ExitCode, running: RunningParts, log: Lo
   const work = (async () => {
     await running.http?.close();
     await running.kv?.destroy();
+    // only once the journal is closed: recover may touch the files from then on
+    await running.lock?.release().catch((e: unknown) => {
+      log.warn({ err: (e as Error).message, lock: running.lock?.path }, 'could not remove the lock file');
+    });
     return 'done' as const;
   })();
   try {

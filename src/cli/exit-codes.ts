@@ -1,5 +1,6 @@
 /**
- * Exit codes of the raftdcs commands (documented in docs/controller.md and docs/admin.md).
+ * Exit codes of the raftdcs commands (documented in docs/controller.md, docs/admin.md and
+ * docs/recover.md).
  *
  * `patroni_raft_controller` exits 1 on a configuration error, like ours; `syncobj_admin` exits 0
  * whatever the outcome and 2 on bad arguments, like `raftdcs admin` without `--json`.
@@ -13,7 +14,9 @@ export const ExitCode = {
   Usage: 2,
   /** could not start: the Raft port or the HTTP endpoint could not be bound, data files unreadable */
   StartFailed: 3,
-  /** the node stopped on a fatal error while running, or did not shut down cleanly */
+  /** the node stopped on a fatal error while running, or did not shut down cleanly; recover: writing failed */
   Fatal: 4,
+  /** `raftdcs recover` refused (node running, data incomplete, majority alive…): nothing was changed */
+  Refused: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

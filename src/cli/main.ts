@@ -7,6 +7,9 @@
  *   raftdcs admin -conn host:port …    syncobj_admin with the same flags and output (./admin.ts)
  *   raftdcs demo                        a local 3-node cluster with a live view (./demo.ts)
  *   raftdcs ctl [-c file] <command> …   patronictl for Raft clusters (./ctl/index.ts, docs/ctl.md)
+ *   raftdcs recover -c <config> --force-new-cluster
+ *                                       rebuild a cluster that lost its quorum from one survivor's
+ *                                       stopped data dir (./recover.ts, docs/recover.md)
  *
  * This module only wires arguments to the commands and turns their results into exit codes; it
  * must never hold logic a test would want to call in-process.
@@ -19,6 +22,7 @@ import { ctlCommand } from './ctl/index.js';
 import { runDemo } from './demo.js';
 import { ExitCode } from './exit-codes.js';
 import { LOG_FORMATS, type LogFormat } from './logging.js';
+import { runRecover } from './recover.js';
 
 function nonNegativeInt(value: string): number {
   if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number >= 0');
@@ -34,6 +38,7 @@ export function buildProgram(): Command {
   addControllerCommand(program);
   addAdminCommand(program);
   program.addCommand(ctlCommand());
+  addRecoverCommand(program);
   addDemoCommand(program);
   return program;
 }
@@ -116,6 +121,93 @@ function addAdminCommand(program: Command): void {
     .action(async (args: string[]) => {
       process.exitCode = await runAdmin(args, { stdout: process.stdout, stderr: process.stderr });
     });
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value.trim());
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError('expected a positive number of seconds');
+  }
+  return n;
+}
+
+/** `raftdcs recover`: rebuild a cluster that lost its quorum from one survivor's stopped data dir */
+function addRecoverCommand(program: Command): void {
+  program
+    .command('recover')
+    .description(
+      "after losing quorum for good: rewrite one stopped survivor's data dir as a one-node cluster that keeps every key (docs/recover.md)",
+    )
+    .argument('[configfile]', "the node's configuration, as its controller uses it (YAML file or directory)")
+    .option('-c, --config <path>', 'the configuration file or directory (same as configfile)')
+    .option(
+      '--force-new-cluster',
+      'rewrite the membership to this node alone (or --members), persist a new term, keep the old files as backups',
+    )
+    .option(
+      '--members <list>',
+      'the new membership, comma-separated host:port, self_addr included (default: self_addr alone)',
+    )
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--dry-run', 'check and print what would be kept and lost; change nothing')
+    .option(
+      '--unsafe-allow-partial-data',
+      'rebuild from what an incomplete data dir still holds (a dump without its journal, …)',
+    )
+    .option(
+      '--for-pysyncobj',
+      'the node is run by Patroni or patroni_raft_controller (pysyncobj): write the dump only, leave its journal',
+    )
+    .option(
+      '--check-timeout <seconds>',
+      'how long each old member gets to answer the status check (default 3)',
+      positiveSeconds,
+    )
+    .addHelpText(
+      'after',
+      `
+Run it on one surviving member while it is stopped, when a majority of the members is gone for good.
+It refuses (exit 5, nothing changed) while the node runs, when its data files are incomplete, and
+when a majority of the old members still answers. Then start the node as before and add the other
+members one by one with empty data dirs (raftdcs admin -conn <this node> -add <host:port>).
+
+Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confirmed,
+            4 writing failed, 5 refused.`,
+    )
+    .action(
+      async (
+        configfile: string | undefined,
+        opts: {
+          config?: string;
+          forceNewCluster?: boolean;
+          members?: string;
+          yes?: boolean;
+          dryRun?: boolean;
+          unsafeAllowPartialData?: boolean;
+          forPysyncobj?: boolean;
+          checkTimeout?: number;
+        },
+      ) => {
+        if (configfile !== undefined && opts.config !== undefined && configfile !== opts.config) {
+          process.stderr.write('raftdcs recover: give the configuration once (-c PATH or PATH), not both\n');
+          process.exitCode = ExitCode.Config;
+          return;
+        }
+        process.exitCode = await runRecover({
+          configPath: opts.config ?? configfile ?? null,
+          forceNewCluster: opts.forceNewCluster === true,
+          members: opts.members ?? null,
+          yes: opts.yes === true,
+          dryRun: opts.dryRun === true,
+          allowPartialData: opts.unsafeAllowPartialData === true,
+          forPysyncobj: opts.forPysyncobj === true,
+          checkTimeoutMs: (opts.checkTimeout ?? 3) * 1000,
+          stdin: process.stdin,
+          stdout: process.stdout,
+          stderr: process.stderr,
+        });
+      },
+    );
 }
 
 /** `raftdcs demo`: a local 3-node cluster with a live status view */

@@ -237,6 +237,7 @@ describe('journalPaths', () => {
       dump: '/var/lib/raft/10.0.0.1:2222.dump',
       dumpTmp: '/var/lib/raft/10.0.0.1:2222.dump.tmp',
       dumpRecvTmp: '/var/lib/raft/10.0.0.1:2222.dump.1.tmp',
+      lock: '/var/lib/raft/10.0.0.1:2222.lock',
     });
     expect(journalPaths('/var/lib/raft/', 'h:1', { windows: false }).journal).toBe(
       '/var/lib/raft/h:1.journal',

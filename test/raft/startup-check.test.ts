@@ -53,7 +53,7 @@ function check(journal: JournalOpened, dump: ReturnType<typeof dumpAt> | null) {
 describe('the start-up check decides', () => {
   const dump = dumpAt(id(10, 2), id(11, 2));
 
-  it('refuses each partial-data state with its code, both file names and the way out', () => {
+  it('refuses each partial-data state with its code, both file names and the way out (recover where a dump is left)', () => {
     const missing = { path: '/d/n.journal', existed: false, empty: false };
     const empty = { path: '/d/n.journal', existed: true, empty: true };
     const cases: [string, JournalOpened, ReturnType<typeof dumpAt> | null, PartialDataCode, string][] = [
@@ -76,6 +76,12 @@ describe('the start-up check decides', () => {
       expect(e?.message, what).toContain('--unsafe-allow-partial-data');
       // the override helps wherever there is state to start from
       expect(e?.overridable, what).toBe(code !== 'DUMP_MISSING');
+      // a dump to rebuild a new cluster from, after losing quorum: raftdcs recover
+      const recoverable = d !== null && code !== 'JOURNAL_DUMP_MISMATCH';
+      expect(
+        e?.message.includes('raftdcs recover --force-new-cluster --unsafe-allow-partial-data'),
+        what,
+      ).toBe(recoverable);
     }
   });
 

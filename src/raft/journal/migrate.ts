@@ -83,7 +83,7 @@ async function backupName(
 }
 
 /** Keep the file at `from` under `to` as well (a hard link, or a synced copy where links fail). */
-async function keepCopy(fs: JournalFs, from: string, to: string, logger: Logger): Promise<void> {
+export async function keepCopy(fs: JournalFs, from: string, to: string, logger: Logger): Promise<void> {
   try {
     await fs.link(from, to);
   } catch (e) {

@@ -1,7 +1,8 @@
 /**
  * File names of a node's Raft data in `data_dir`, exactly as Patroni and pysyncobj name them
  * (`<data_dir>/<self_addr>.journal`, `.journal.meta`, `.dump`, their temporaries), plus the names
- * raftdcs adds (the journal's rewrite temporary and the backups a pysyncobj migration keeps).
+ * raftdcs adds (the journal's rewrite temporary, the backups a pysyncobj migration keeps, and the
+ * controller's advisory lock).
  *
  * Pure string work: this module must never touch the file system, and must never change a name
  * Patroni uses (a Python node and a TypeScript node pointed at the same data_dir must agree).
@@ -25,6 +26,8 @@ export interface JournalPaths {
   readonly dumpTmp: string;
   /** `<dump>.1.tmp` — a dump being received from the leader */
   readonly dumpRecvTmp: string;
+  /** `<dir>/<self_addr>.lock` — ours: names the process running the node (src/cli/node-lock.ts) */
+  readonly lock: string;
 }
 
 export interface JournalPathsOptions {
@@ -54,6 +57,7 @@ export function journalPaths(
     dump,
     dumpTmp: `${dump}.tmp`,
     dumpRecvTmp: `${dump}.1.tmp`,
+    lock: `${template}.lock`,
   };
 }
 

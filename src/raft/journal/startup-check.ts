@@ -5,7 +5,9 @@
  * or let a leader without an entry a majority counted on be elected. pysyncobj started regardless;
  * raftdcs refuses with a PartialDataError naming both files and the way out, unless the operator
  * passed the override (SyncObjConf `unsafeAllowPartialData`, controller
- * `--unsafe-allow-partial-data`).
+ * `--unsafe-allow-partial-data`). When the rest of the cluster is gone as well, the way out is
+ * `raftdcs recover --force-new-cluster` (src/cli/recover.ts), which refuses the same files unless
+ * given the same override.
  *
  * What the runtime itself can leave on disk (never refused):
  * - no journal file and no dump: a fresh node;
@@ -63,6 +65,11 @@ const RISK =
   'only safe when the other members alone hold every committed entry on a quorum (all of them up ' +
   'and caught up with the leader, no election under way), or when this node was removed from the ' +
   'cluster first (raftdcs admin -remove) and is added back afterwards';
+
+/** The way out when the other members are gone too: a new cluster from what this node's files hold. */
+const RECOVER =
+  "If the cluster has lost its quorum for good and this node's files are the best data left, rebuild a " +
+  `new cluster from them instead: raftdcs recover --force-new-cluster ${OVERRIDE_FLAG} (docs/recover.md)`;
 
 /** The data files show a partial loss of this node's state; the node refuses to start. */
 export class PartialDataError extends RaftdcsError<PartialDataCode> {
@@ -138,7 +145,7 @@ function checkJournalFile(files: StartupFiles, refuse: Refuse): PartialDataError
     return refuse(
       PartialDataCode.JournalMissing,
       `the dump ${dumpFile} exists but the journal ${journalFile} does not (${lostJournal})`,
-      `Restore the journal from a backup, ${fromDump}.`,
+      `Restore the journal from a backup, ${fromDump}. ${RECOVER}.`,
     );
   }
   if (!jf?.empty) return null;
@@ -146,7 +153,7 @@ function checkJournalFile(files: StartupFiles, refuse: Refuse): PartialDataError
     return refuse(
       PartialDataCode.JournalEmpty,
       `the journal ${journalFile} is empty (0 bytes) beside the dump ${dumpFile} (${lostJournal})`,
-      `Restore the journal from a backup, ${fromDump}.`,
+      `Restore the journal from a backup, ${fromDump}. ${RECOVER}.`,
     );
   }
   return refuse(
@@ -198,7 +205,7 @@ function checkJournalAgainstDump(
       PartialDataCode.JournalAfterDump,
       `the journal ${journalFile} starts at index ${first.index}, but the dump ${dumpFile} ends at ` +
         `index ${last.index} (previous entry ${prev.index}): ${what}`,
-      `Put the newest dump back, ${dropJournal}.`,
+      `Put the newest dump back, ${dropJournal}. ${RECOVER}.`,
     );
   }
   if (first.index === prev.index && first.term !== prev.term) {
