@@ -22,6 +22,7 @@
  *
  * Pure: no I/O, no clock.
  */
+import { assert } from '../assert.js';
 import type { KvRecord } from '../kv/record.js';
 import { decodeMembership } from '../raft/commands.js';
 import { CommandType, type LogEntry } from '../raft/core/types.js';
@@ -85,8 +86,15 @@ interface StartLog {
   readonly notes: readonly string[];
 }
 
+/** The entry at `i` (negative: from the end) of a log that must have it. */
+export function entryAt(entries: readonly LogEntry[], i: number): LogEntry {
+  const e = entries.at(i);
+  assert(e !== undefined, () => `recover: no log entry at position ${i} of ${entries.length}`);
+  return e;
+}
+
 function holds(entries: readonly LogEntry[], e: LogEntry): boolean {
-  const first = entries[0] as LogEntry;
+  const first = entryAt(entries, 0);
   return entries[e.index - first.index]?.term === e.term;
 }
 
@@ -94,14 +102,14 @@ function startLog(files: SurvivorFiles, problem: PartialDataError | null): Start
   const j = files.journal.entries;
   const dump = files.dump;
   if (dump === null) {
-    return { entries: j, appliedThrough: (j[0] as LogEntry).index, journalUsed: true, notes: [] };
+    return { entries: j, appliedThrough: entryAt(j, 0).index, journalUsed: true, notes: [] };
   }
   // a journal of another history (JOURNAL_DUMP_MISMATCH) is never mixed with the dump
   const trusted = problem === null || problem.code === PartialDataCode.JournalAfterDump;
   const continues = trusted && holds(j, dump.lastEntry);
   const after = continues ? j.filter((e) => e.index > dump.lastEntry.index) : [];
   const notes: string[] = [];
-  const jLast = j[j.length - 1] as LogEntry;
+  const jLast = entryAt(j, -1);
   if (!continues && files.journal.file?.existed && jLast.index > dump.lastEntry.index) {
     notes.push(
       trusted
@@ -185,8 +193,8 @@ export function planRecovery(input: PlanInput): RecoveryPlan {
     throw new RecoverRefusal(RecoverRefusalCode.DataUnreadable, e.message, { cause: e });
   }
 
-  const lastEntry = log.entries[log.entries.length - 1] as LogEntry;
-  const prevEntry = log.entries[log.entries.length - 2] as LogEntry;
+  const lastEntry = entryAt(log.entries, -1);
+  const prevEntry = entryAt(log.entries, -2);
   let highestTerm = files.journal.hardState.term;
   for (const e of [...files.journal.entries, ...log.entries]) highestTerm = Math.max(highestTerm, e.term);
   const newTerm = highestTerm + 1;
@@ -202,7 +210,7 @@ export function planRecovery(input: PlanInput): RecoveryPlan {
   const committedKnown = Math.max(
     log.journalUsed ? files.journal.commitIndex : 0,
     files.dump?.lastEntry.index ?? 0,
-    (log.entries[0] as LogEntry).index,
+    entryAt(log.entries, 0).index,
   );
   return {
     selfAddr,

@@ -4,7 +4,7 @@
  * and the next steps. Pure formatting; the wall clock comes in as an argument.
  */
 import type { LogEntry } from '../raft/core/types.js';
-import type { RecoveryPlan } from './plan.js';
+import { entryAt, type RecoveryPlan } from './plan.js';
 import type { MemberProbe, QuorumJudgement } from './quorum-check.js';
 import type { SurvivorFiles } from './survivor-files.js';
 import type { WriteMode, WriteResult } from './write-files.js';
@@ -17,8 +17,8 @@ export interface PlanReportOptions {
 }
 
 function range(entries: readonly LogEntry[]): string {
-  const first = entries[0] as LogEntry;
-  const last = entries[entries.length - 1] as LogEntry;
+  const first = entryAt(entries, 0);
+  const last = entryAt(entries, -1);
   return first.index === last.index ? `entry ${first.index}` : `entries ${first.index}..${last.index}`;
 }
 
