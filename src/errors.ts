@@ -19,3 +19,8 @@ export abstract class RaftdcsError<C extends string = string> extends Error {
     this.code = code;
   }
 }
+
+/** The message of an error found at a byte offset of its input: `CODE at offset N: …` (or `CODE: …`). */
+export function messageAtOffset(code: string, message: string, offset: number | undefined): string {
+  return offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`;
+}

@@ -2,7 +2,7 @@
  * The one error type of the wire layer. Every failure to parse bytes from a peer (framing, zlib,
  * Fernet, pickle) is a WireError with a code; callers drop the connection and keep running.
  */
-import { RaftdcsError } from '../errors.js';
+import { messageAtOffset, RaftdcsError } from '../errors.js';
 
 export const WireErrorCode = {
   /** a frame's length prefix exceeds the configured maximum */
@@ -39,6 +39,6 @@ export class WireError extends RaftdcsError<WireErrorCode> {
     /** byte offset in the input where the problem was found, when known */
     readonly offset?: number,
   ) {
-    super(code, offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`);
+    super(code, messageAtOffset(code, message, offset));
   }
 }

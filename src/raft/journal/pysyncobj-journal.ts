@@ -14,7 +14,7 @@
  * interpret a command (entries are returned as opaque bytes).
  */
 import { readFile } from 'node:fs/promises';
-import { RaftdcsError } from '../../errors.js';
+import { messageAtOffset, RaftdcsError } from '../../errors.js';
 import { decodePickle } from '../../wire/pickle/index.js';
 import { isDict, type PyValue } from '../../wire/value.js';
 
@@ -61,7 +61,7 @@ export class JournalFormatError extends RaftdcsError<JournalErrorCode> {
     /** byte offset in the file where the problem was found, when known */
     readonly offset?: number,
   ) {
-    super(code, offset === undefined ? `${code}: ${message}` : `${code} at offset ${offset}: ${message}`);
+    super(code, messageAtOffset(code, message, offset));
   }
 }
 
