@@ -22,8 +22,7 @@
  * such line and go on to the next member.
  */
 import { pyTruthy } from '../../dcs/model/json.js';
-import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
-import { membersLeaderFirst, type RoleChoice, selectMembers } from './member-select.js';
+import { membersLeaderFirst, openCluster, type RoleChoice, selectIn } from './member-select.js';
 import { callMember, checkResponse } from './rest-call.js';
 import { RestRequestError } from './rest-errors.js';
 import { type CtlSession, timestamp } from './session.js';
@@ -38,20 +37,16 @@ export async function flushScheduled(
   what: FlushTarget,
   o: { readonly group: number | null; readonly role: RoleChoice; readonly force: boolean },
 ): Promise<number> {
-  const target = clusterTarget(session, clusterName, o.group, 'none');
-  const dcs = await session.dcs(target);
-  const cluster = await readCluster(dcs, clusterName, session.namespace);
+  const opened = await openCluster(session, clusterName, o.group);
+  const { cluster, dcs } = opened;
 
   if (what === 'restart') {
-    const members = await selectMembers(session, cluster, {
-      clusterName,
+    const members = await selectIn(session, opened, {
       memberNames,
       role: o.role,
       force: o.force,
       action: 'flush',
       askConfirmation: true,
-      group: target.group,
-      citus: isCitusOutput(session, target),
     });
     for (const member of members) {
       if (pyTruthy(member.data['scheduled_restart'])) {

@@ -18,7 +18,9 @@
 import type { Cluster } from '../../dcs/model/cluster.js';
 import type { PyDateTime } from '../../dcs/model/datetime.js';
 import type { Member } from '../../dcs/model/member.js';
-import { CtlError } from './config.js';
+import type { RaftDcs } from '../../dcs/raft-dcs.js';
+import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
+import { type ClusterTarget, CtlError } from './config.js';
 import { formatMembers } from './members.js';
 import type { CtlSession } from './session.js';
 
@@ -109,6 +111,40 @@ export interface SelectOptions {
   readonly group: number | null;
   /** MPP output (a citus section, or `--group`) */
   readonly citus: boolean;
+}
+
+/** The cluster a member command acts on, read once. */
+export interface OpenedCluster {
+  readonly clusterName: string;
+  readonly target: ClusterTarget;
+  readonly dcs: RaftDcs;
+  readonly cluster: Cluster;
+}
+
+/** Read `clusterName` (its `--group`) for a member command (restart, reload, reinit, flush). */
+export async function openCluster(
+  session: CtlSession,
+  clusterName: string,
+  group: number | null,
+): Promise<OpenedCluster> {
+  const target = clusterTarget(session, clusterName, group, 'none');
+  const dcs = await session.dcs(target);
+  const cluster = await readCluster(dcs, clusterName, session.namespace);
+  return { clusterName, target, dcs, cluster };
+}
+
+/** `selectMembers` on an opened cluster: its name, group and MPP output filled in. */
+export function selectIn(
+  session: CtlSession,
+  opened: OpenedCluster,
+  o: Omit<SelectOptions, 'clusterName' | 'group' | 'citus'>,
+): Promise<Member[]> {
+  return selectMembers(session, opened.cluster, {
+    ...o,
+    clusterName: opened.clusterName,
+    group: opened.target.group,
+    citus: isCitusOutput(session, opened.target),
+  });
 }
 
 /** patronictl's `get_members`: show the cluster, pick the members, confirm. */

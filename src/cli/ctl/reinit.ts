@@ -18,9 +18,8 @@
  */
 import { isJsonObject, type JsonValue, parsePyJson } from '../../dcs/model/json.js';
 import type { Member } from '../../dcs/model/member.js';
-import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
 import { CtlError } from './config.js';
-import { selectMembers } from './member-select.js';
+import { openCluster, selectIn } from './member-select.js';
 import { callMember, checkResponse } from './rest-call.js';
 import type { CtlSession } from './session.js';
 
@@ -32,18 +31,13 @@ export async function reinitMembers(
   memberNames: readonly string[],
   o: { readonly group: number | null; readonly force: boolean; readonly wait: boolean },
 ): Promise<number> {
-  const target = clusterTarget(session, clusterName, o.group, 'none');
-  const dcs = await session.dcs(target);
-  const cluster = await readCluster(dcs, clusterName, session.namespace);
-  const members = await selectMembers(session, cluster, {
-    clusterName,
+  const opened = await openCluster(session, clusterName, o.group);
+  const members = await selectIn(session, opened, {
     memberNames,
     role: 'replica',
     force: o.force,
     action: 'reinitialize',
     askConfirmation: true,
-    group: target.group,
-    citus: isCitusOutput(session, target),
   });
 
   const waiting: Member[] = [];

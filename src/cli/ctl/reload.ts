@@ -8,8 +8,7 @@
  * Exit 0 whatever the replies; a member that cannot be reached ends the command (exit 1).
  */
 import { pyStr } from '../../dcs/model/json.js';
-import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
-import { type RoleChoice, selectMembers } from './member-select.js';
+import { openCluster, type RoleChoice, selectIn } from './member-select.js';
 import { callMember } from './rest-call.js';
 import type { CtlSession } from './session.js';
 
@@ -19,18 +18,14 @@ export async function reloadMembers(
   memberNames: readonly string[],
   o: { readonly group: number | null; readonly role: RoleChoice; readonly force: boolean },
 ): Promise<number> {
-  const target = clusterTarget(session, clusterName, o.group, 'none');
-  const dcs = await session.dcs(target);
-  const cluster = await readCluster(dcs, clusterName, session.namespace);
-  const members = await selectMembers(session, cluster, {
-    clusterName,
+  const opened = await openCluster(session, clusterName, o.group);
+  const { cluster } = opened;
+  const members = await selectIn(session, opened, {
     memberNames,
     role: o.role,
     force: o.force,
     action: 'reload',
     askConfirmation: true,
-    group: target.group,
-    citus: isCitusOutput(session, target),
   });
   for (const member of members) {
     const r = await callMember(session, member, 'POST', 'reload');

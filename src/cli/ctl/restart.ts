@@ -25,9 +25,8 @@
 import { pyTruthy } from '../../dcs/model/json.js';
 import type { Member } from '../../dcs/model/member.js';
 import { pyIntFromString } from '../../py/numbers.js';
-import { clusterTarget, isCitusOutput, readCluster } from './cluster.js';
 import { CtlError } from './config.js';
-import { confirmMembersAction, type RoleChoice, selectMembers } from './member-select.js';
+import { confirmMembersAction, openCluster, type RoleChoice, selectIn } from './member-select.js';
 import { isPaused } from './members.js';
 import { callMember, checkResponse } from './rest-call.js';
 import { restartReplySeconds } from './rest-settings.js';
@@ -62,18 +61,14 @@ export async function restartMembers(
   memberNames: readonly string[],
   o: RestartOptions,
 ): Promise<number> {
-  const target = clusterTarget(session, clusterName, o.group, 'none');
-  const dcs = await session.dcs(target);
-  const cluster = await readCluster(dcs, clusterName, session.namespace);
-  let members = await selectMembers(session, cluster, {
-    clusterName,
+  const opened = await openCluster(session, clusterName, o.group);
+  const { cluster } = opened;
+  let members = await selectIn(session, opened, {
     memberNames,
     role: o.role,
     force: o.force,
     action: 'restart',
     askConfirmation: false,
-    group: target.group,
-    citus: isCitusOutput(session, target),
   });
 
   let scheduled = o.scheduled;
