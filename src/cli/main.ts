@@ -5,7 +5,7 @@
  *
  *   raftdcs controller [-c] <config>   drop-in for patroni_raft_controller (./controller.ts)
  *   raftdcs admin -conn host:port …    syncobj_admin with the same flags and output (./admin.ts)
- *   raftdcs demo                        a local 3-node cluster with a live view (./demo.ts)
+ *   raftdcs demo [--patroni]            a local 3-node cluster with a live view (./demo/)
  *   raftdcs ctl [-c file] <command> …   patronictl for Raft clusters (./ctl/index.ts, docs/ctl.md)
  *   raftdcs recover -c <config> --force-new-cluster
  *                                       rebuild a cluster that lost its quorum from one survivor's
@@ -19,7 +19,8 @@ import { RAFTDCS_VERSION as VERSION } from '../version.js';
 import { runAdmin } from './admin.js';
 import { runController } from './controller.js';
 import { ctlCommand } from './ctl/index.js';
-import { runDemo } from './demo.js';
+import { runDemo } from './demo/kv-demo.js';
+import { runPatroniDemo } from './demo/patroni-demo.js';
 import { ExitCode } from './exit-codes.js';
 import { LOG_FORMATS, type LogFormat } from './logging.js';
 import { runRecover } from './recover.js';
@@ -210,27 +211,78 @@ Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confir
     );
 }
 
-/** `raftdcs demo`: a local 3-node cluster with a live status view */
+/** A comma-separated list of ports, or null (after saying why on stderr). */
+function portList(text: string, option: string, count?: number): number[] | null {
+  const ports = text.split(',').map((p) => Number(p.trim()));
+  if (
+    ports.length < 1 ||
+    (count !== undefined && ports.length !== count) ||
+    ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)
+  ) {
+    process.stderr.write(
+      `raftdcs demo: ${option} must be a comma-separated list of ${count ?? ''}${count ? ' ' : ''}ports, got ${text}\n`,
+    );
+    return null;
+  }
+  return ports;
+}
+
+interface DemoCliOptions {
+  patroni?: boolean;
+  dir?: string;
+  ports?: string;
+  apiPorts: string;
+  pgPorts: string;
+  patroniBin?: string;
+  pgBinDir?: string;
+  runFor?: string;
+}
+
+/** `raftdcs demo [--patroni]`: a local 3-node cluster (with PostgreSQL under Patroni) and a live view */
 function addDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('a local 3-node cluster on 127.0.0.1 with a live status view (what `npm start` runs)')
-    .option('--dir <path>', 'where the nodes keep their data and logs', '.raftdcs-demo')
-    .option('--ports <list>', 'the three Raft ports on 127.0.0.1', '7101,7102,7103')
+    .option('--patroni', 'also 3 PostgreSQL nodes under Patroni, whose DCS is the raftdcs cluster')
+    .option(
+      '--dir <path>',
+      'where the nodes keep their data and logs (default: .raftdcs-demo, .raftdcs-demo-patroni)',
+    )
+    .option(
+      '--ports <list>',
+      'the three Raft ports on 127.0.0.1 (default: 7101,7102,7103; 7111,7112,7113 with --patroni)',
+    )
+    .option('--api-ports <list>', 'with --patroni: the Patroni REST API ports', '8111,8112,8113')
+    .option('--pg-ports <list>', 'with --patroni: the PostgreSQL ports', '5441,5442,5443')
+    .option('--patroni-bin <path>', 'with --patroni: the patroni program (default: patroni on PATH)')
+    .option(
+      '--pg-bin-dir <path>',
+      "with --patroni: PostgreSQL's bin directory (default: newest /usr/lib/postgresql/*/bin)",
+    )
     .option('--run-for <seconds>', 'stop by itself after this long')
-    .action(async (opts: { dir: string; ports: string; runFor?: string }) => {
-      const ports = opts.ports.split(',').map((p) => Number(p.trim()));
-      if (ports.length < 1 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
-        process.stderr.write(
-          `raftdcs demo: --ports must be a comma-separated list of ports, got ${opts.ports}\n`,
-        );
+    .action(async (opts: DemoCliOptions) => {
+      const runForMs = opts.runFor === undefined ? undefined : Number(opts.runFor) * 1000;
+      const ports = portList(opts.ports ?? (opts.patroni ? '7111,7112,7113' : '7101,7102,7103'), '--ports');
+      if (!opts.patroni) {
+        process.exitCode = ports
+          ? await runDemo({ dir: opts.dir ?? '.raftdcs-demo', ports, runForMs })
+          : ExitCode.Config;
+        return;
+      }
+      const apiPorts = portList(opts.apiPorts, '--api-ports', 3);
+      const pgPorts = portList(opts.pgPorts, '--pg-ports', 3);
+      if (!ports || !apiPorts || !pgPorts) {
         process.exitCode = ExitCode.Config;
         return;
       }
-      process.exitCode = await runDemo({
-        dir: opts.dir,
-        ports,
-        runForMs: opts.runFor === undefined ? undefined : Number(opts.runFor) * 1000,
+      process.exitCode = await runPatroniDemo({
+        dir: opts.dir ?? '.raftdcs-demo-patroni',
+        raftPorts: ports,
+        apiPorts,
+        pgPorts,
+        patroniBin: opts.patroniBin,
+        pgBinDir: opts.pgBinDir,
+        runForMs,
       });
     });
 }

@@ -2,69 +2,20 @@
  * `npm start` (raftdcs demo, built): a leader shows within 5 s, SIGINT stops everything with exit
  * 0, and starting again keeps the data.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
+import { useDemoRuns } from './demo-run.js';
 
-const MAIN = join(import.meta.dirname, '../../dist/cli/main.js');
-const children: ChildProcess[] = [];
+const demo = useDemoRuns();
 const dirs: string[] = [];
 afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-interface Run {
-  child: ChildProcess;
-  lines: string[];
-  waitLine(re: RegExp, ms: number): Promise<string>;
-  exited: Promise<number | null>;
-}
-
-function startDemo(dir: string, ports: number[]): Run {
-  const child = spawn(process.execPath, [MAIN, 'demo', '--dir', dir, '--ports', ports.join(',')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const lines: string[] = [];
-  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    lines.push(l);
-    for (const w of [...waiters]) {
-      if (w.re.test(l)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(l);
-      }
-    }
-  });
-  child.stderr?.on('data', (d: Buffer) => lines.push(`stderr: ${d}`));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return {
-    child,
-    lines,
-    exited,
-    waitLine: (re, ms) =>
-      new Promise((resolve, reject) => {
-        const hit = lines.find((l) => re.test(l));
-        if (hit) return resolve(hit);
-        const t = setTimeout(
-          () => reject(new Error(`no line matching ${re} within ${ms} ms:\n${lines.join('\n')}`)),
-          ms,
-        );
-        waiters.push({
-          re,
-          resolve: (l) => {
-            clearTimeout(t);
-            resolve(l);
-          },
-        });
-      }),
-  };
-}
+const startDemo = (dir: string, ports: number[]) => demo(['--dir', dir, '--ports', ports.join(',')]);
 
 describe('npm start (raftdcs demo)', () => {
   it('shows a leader within 5 s, stops on SIGINT with exit 0, keeps the data', {
