@@ -48,6 +48,11 @@ export function messageToPy(m: RaftMessage): PyDict {
       return appendEntriesSnapshotToPy(m);
     case 'next_node_idx':
       return nextNodeIdxToPy(m);
+    case 'timeout_now':
+      return d([
+        ['type', 'timeout_now'],
+        ['term', m.term],
+      ]);
     case 'apply_command':
       return applyCommandToPy(m);
     case 'apply_command_response':
@@ -55,13 +60,16 @@ export function messageToPy(m: RaftMessage): PyDict {
   }
 }
 
+/** `transfer` (our extension) last, and only when set. */
 function requestVoteToPy(m: RequestVote): PyDict {
-  return d([
+  const entries: [string, PyValue][] = [
     ['type', 'request_vote'],
     ['term', m.term],
     ['last_log_index', m.lastLogIndex],
     ['last_log_term', m.lastLogTerm],
-  ]);
+  ];
+  if (m.transfer === true) entries.push(['transfer', true]);
+  return d(entries);
 }
 
 function appendEntriesToPy(m: AppendEntries): PyDict {
@@ -219,26 +227,28 @@ export function messageFromPy(v: PyValue): RaftMessage | null {
 type MessageDecoder = (v: PyDict) => RaftMessage;
 
 /**
- * The decoder of each message type pysyncobj sends, by its `type` key (a Map, not an object: a
- * `type` such as 'constructor' must not find a prototype property).
+ * The decoder of each message type pysyncobj sends, and of raftdcs's `timeout_now`, by its `type`
+ * key (a Map, not an object: a `type` such as 'constructor' must not find a prototype property).
  */
 const DECODERS: ReadonlyMap<string, MessageDecoder> = new Map<string, MessageDecoder>([
   ['request_vote', requestVoteFromPy],
   ['response_vote', (v) => ({ type: 'response_vote', term: intField(v, 'term', 'response_vote') })],
   ['append_entries', appendEntriesFromPy],
   ['next_node_idx', nextNodeIdxFromPy],
+  ['timeout_now', (v) => ({ type: 'timeout_now', term: intField(v, 'term', 'timeout_now') })],
   ['apply_command', applyCommandFromPy],
   ['apply_command_response', applyCommandResponseFromPy],
 ]);
 
 function requestVoteFromPy(v: PyDict): RequestVote {
   const type = 'request_vote';
-  return {
+  const base = {
     type,
     term: intField(v, 'term', type),
     lastLogIndex: intField(v, 'last_log_index', type),
     lastLogTerm: intField(v, 'last_log_term', type),
-  };
+  } as const;
+  return v.has('transfer') && boolField(v, 'transfer', type) ? { ...base, transfer: true } : base;
 }
 
 /**

@@ -210,6 +210,8 @@ export class PysyncobjFollower {
       case 'next_node_idx':
       case 'apply_command_response':
         return out; // a follower ignores them
+      case 'timeout_now':
+        return out; // a type pysyncobj does not know: no branch of __onMessageReceived matches
     }
   }
 

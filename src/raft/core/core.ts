@@ -29,7 +29,11 @@
  *  - votes are counted once per voter and only from voting members;
  *  - a follower truncates only on a real conflict and never past the commit index;
  *  - chunked snapshot messages do not move the commit index; transmissions are never sent;
- *  - one uncommitted membership change at a time; a removed node stops campaigning.
+ *  - one uncommitted membership change at a time; a removed node stops campaigning;
+ *  - leadership transfer (Raft thesis §3.10, raftdcs nodes only): a leader asked to hand over
+ *    refuses new proposals, brings the target's log up to its own and sends it `timeout_now`; the
+ *    target campaigns at once with `transfer` on its vote requests, which lets raftdcs voters past
+ *    leader stickiness. Abandoned after the maximum election timeout.
  */
 import { invariant } from './invariant.js';
 import { RaftLog } from './log.js';
@@ -64,6 +68,8 @@ export type CoreEvent =
     }
   | { readonly type: 'membershipReset'; readonly members: readonly NodeId[] }
   | { readonly type: 'snapshotReceived'; readonly data: Uint8Array; readonly from: NodeId }
+  /** a leadership transfer reached its deadline: this node leads on and accepts proposals again */
+  | { readonly type: 'transferAbandoned'; readonly target: NodeId; readonly reason: string }
   | { readonly type: 'ready' }
   | { readonly type: 'anomaly'; readonly message: string };
 
@@ -87,6 +93,32 @@ export interface CoreOutput {
 }
 
 export { RaftInvariantError } from './invariant.js';
+
+/** Why a leader will not hand leadership over (`transferLeadership`); nothing changed. */
+export type TransferRefusalCode =
+  | 'not-leader'
+  | 'busy'
+  | 'self'
+  | 'not-voter'
+  | 'unknown'
+  | 'not-connected'
+  | 'pysyncobj'
+  | 'unverified';
+
+export interface TransferRefusal {
+  readonly code: TransferRefusalCode;
+  /** a sentence for people, naming the nodes involved */
+  readonly message: string;
+}
+
+/** A leadership transfer under way on this leader. */
+interface LeadershipTransfer {
+  readonly target: NodeId;
+  /** abandoned at this time (tick-driven) */
+  readonly deadlineMs: number;
+  /** `timeout_now` went out over the target's current connection */
+  timeoutNowSent: boolean;
+}
 
 type Origin =
   | { readonly kind: 'local'; readonly ref: ProposalRef | null }
@@ -138,6 +170,8 @@ interface SentAppend {
 interface PeerLink {
   /** the peer's answers carry their term: a raftdcs follower, counted by its answers alone */
   termed: boolean;
+  /** an answer without a term came over this connection: a pysyncobj follower */
+  answeredWithoutTerm: boolean;
   /** appends in flight, oldest first (only while `termed` is false) */
   readonly sent: SentAppend[];
 }
@@ -208,6 +242,7 @@ export class RaftCore {
   private readonly dirtyPeers = new Set<NodeId>();
   /** peers whose round budget ran out: they continue at the next tick, not in the same drain */
   private readonly continuePeers = new Set<NodeId>();
+  private leadershipTransfer: LeadershipTransfer | null = null;
 
   // proposals
   private readonly waitingLeader: QueuedCommand[] = [];
@@ -282,6 +317,7 @@ export class RaftCore {
     if (this.state === RaftState.Leader) {
       this.checkLeaderFallback();
     }
+    if (this.state === RaftState.Leader) this.checkTransferDeadline();
     if (this.state === RaftState.Leader && this.continuePeers.size > 0) {
       for (const p of this.continuePeers) this.dirtyPeers.add(p);
       this.continuePeers.clear();
@@ -297,7 +333,13 @@ export class RaftCore {
     this.advanceClock(nowMs);
     switch (message.type) {
       case 'request_vote':
-        this.onRequestVote(from, message.term, message.lastLogIndex, message.lastLogTerm);
+        this.onRequestVote(
+          from,
+          message.term,
+          message.lastLogIndex,
+          message.lastLogTerm,
+          message.transfer === true,
+        );
         return;
       case 'response_vote':
         this.onVoteBarrier(from, message.term);
@@ -322,6 +364,9 @@ export class RaftCore {
         }
         return;
       }
+      case 'timeout_now':
+        this.onTimeoutNow(from, message.term);
+        return;
       case 'apply_command':
         this.submit({
           command: message.command,
@@ -344,9 +389,31 @@ export class RaftCore {
     this.submit({ command, origin: { kind: 'local', ref } });
   }
 
+  /**
+   * Hand leadership to `target` (Raft thesis §3.10): from now on refuse new proposals, bring the
+   * target's log up to ours, then send it `timeout_now` so that it campaigns at once. Done when the
+   * target's election reaches this node (a `leaderChanged` to it); given up at the maximum election
+   * timeout (`transferAbandoned`, and proposals are accepted again). Only raftdcs targets: a
+   * pysyncobj node does not know `timeout_now`. Returns why it cannot start (nothing changed), or
+   * null once it runs.
+   */
+  transferLeadership(target: NodeId, nowMs: number): TransferRefusal | null {
+    this.advanceClock(nowMs);
+    const refusal = this.transferRefusal(target);
+    if (refusal !== null) return refusal;
+    this.leadershipTransfer = {
+      target,
+      deadlineMs: this.now + this.opts.electionTimeoutMaxMs,
+      timeoutNowSent: false,
+    };
+    this.maybeSendTimeoutNow();
+    return null;
+  }
+
   peerConnected(peer: NodeId, readonly: boolean, nowMs: number): void {
     this.advanceClock(nowMs);
     this.resetLink(peer);
+    this.transferConnectionChanged(peer);
     if (
       this.state !== RaftState.Leader &&
       this.members.has(peer) &&
@@ -374,6 +441,7 @@ export class RaftCore {
   peerDisconnected(peer: NodeId, nowMs: number): void {
     this.advanceClock(nowMs);
     this.resetLink(peer);
+    this.transferConnectionChanged(peer);
     this.connected.delete(peer);
     const p = this.progress.get(peer);
     if (p) p.snapshotOffset = undefined;
@@ -652,8 +720,14 @@ export class RaftCore {
 
   /** When the next timer-driven action is due (ms), so a runtime can sleep until then. */
   nextDeadline(): number {
-    if (this.state === RaftState.Leader) return this.nextHeartbeatMs;
+    if (this.state === RaftState.Leader)
+      return Math.min(this.nextHeartbeatMs, this.leadershipTransfer?.deadlineMs ?? Number.POSITIVE_INFINITY);
     return this.electionDeadlineMs;
+  }
+
+  /** The node this leader is handing leadership to, while a transfer runs. */
+  get leadershipTransferTarget(): NodeId | null {
+    return this.leadershipTransfer?.target ?? null;
   }
 
   // --------------------------------------------------------------------------------------------
@@ -669,7 +743,8 @@ export class RaftCore {
     return false;
   }
 
-  private startElection(): void {
+  /** `transfer`: the leader handed over (`timeout_now`); the requests say so (leader stickiness). */
+  private startElection(transfer = false): void {
     this.electionDeadlineMs = this.now + this.randomElectionTimeout();
     this.setLeader(null);
     this.setState(RaftState.Candidate);
@@ -686,6 +761,7 @@ export class RaftCore {
           term: this.term,
           lastLogIndex: this.log.lastIndex,
           lastLogTerm: this.log.lastTerm,
+          ...(transfer ? { transfer: true } : {}),
         },
       });
     }
@@ -697,7 +773,13 @@ export class RaftCore {
     if (this.votes.size + 1 > (this.members.size + 1) / 2) this.becomeLeader();
   }
 
-  private onRequestVote(from: NodeId, term: number, lastLogIndex: number, lastLogTerm: number): void {
+  private onRequestVote(
+    from: NodeId,
+    term: number,
+    lastLogIndex: number,
+    lastLogTerm: number,
+    transfer: boolean,
+  ): void {
     if (this.selfId === null) return; // read-only nodes never vote
     if (this.readonlyPeers.has(from)) return;
     // A node outside our membership gets no vote and cannot move our term: a removed member that
@@ -708,10 +790,15 @@ export class RaftCore {
     // added and committed on the leader and the new node only, before the others learned of it, that
     // is needed for a majority after the leader fails — and it is the behaviour before this check too.
     if (!this.members.has(from)) return;
+    // A candidate the leader handed over to (`timeout_now`) campaigns at the leader's term + 1 while
+    // every voter still hears from that leader (Raft thesis §3.10: "disregard" applies to
+    // disruptive candidates, not to this one). Only the next term: a flagged request from further
+    // ahead is no transfer of the leadership we know.
+    const handedOver = transfer && term === this.term + 1;
     // Raft paper §6: while a current leader is known (heard from within the minimum election timeout),
     // vote requests are disregarded — a removed member that never learned of its removal, or a
     // node cut off from the leader, cannot depose a leader that still reaches a majority
-    if (term > this.term && this.currentLeaderKnown()) {
+    if (term > this.term && this.currentLeaderKnown() && !handedOver) {
       // ...except a member this leader has lost: a pysyncobj node that campaigned while cut off (it
       // has no pre-vote) sits at a higher term, never answers appends of a lower one and adopts a
       // term only from a message carrying a higher one, so it could never come back while we lead.
@@ -816,6 +903,81 @@ export class RaftCore {
       this.setLeader(null);
       this.electionDeadlineMs = this.now + this.randomElectionTimeout();
     }
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // leadership transfer (Raft thesis §3.10)
+
+  private transferRefusal(target: NodeId): TransferRefusal | null {
+    const refuse = (code: TransferRefusalCode, message: string): TransferRefusal => ({ code, message });
+    if (this.state !== RaftState.Leader) {
+      return this.leaderId === null
+        ? refuse('not-leader', 'this node is not the leader, and no leader is known')
+        : refuse('not-leader', `this node is not the leader; the leader is ${this.leaderId}`);
+    }
+    const running = this.leadershipTransfer;
+    if (running !== null)
+      return refuse('busy', `a leadership transfer to ${running.target} is already running`);
+    if (target === this.selfId)
+      return refuse('self', `the target ${target} is this node, the leader already`);
+    if (this.readonlyPeers.has(target))
+      return refuse('not-voter', `the target ${target} is a read-only node, not a voter`);
+    if (!this.members.has(target))
+      return refuse('unknown', `the target ${target} is not a voting member of the cluster`);
+    if (!this.connected.has(target))
+      return refuse('not-connected', `the target ${target} is not connected to the leader`);
+    // only a raftdcs node knows timeout_now; its answers carry their term (NextNodeIdx.term)
+    const link = this.links.get(target);
+    if (link?.termed === true) return null;
+    return link?.answeredWithoutTerm === true
+      ? refuse(
+          'pysyncobj',
+          `the target ${target} is a pysyncobj node (Patroni or patroni_raft_controller), which cannot take over on request`,
+        )
+      : refuse(
+          'unverified',
+          `the target ${target} has not answered this leader over its current connection yet, so it is not known to be a raftdcs node; try again`,
+        );
+  }
+
+  /** The target holds our whole log: tell it to campaign (once per connection). */
+  private maybeSendTimeoutNow(): void {
+    const t = this.leadershipTransfer;
+    if (t === null || t.timeoutNowSent || !this.connected.has(t.target)) return;
+    // proposals are refused meanwhile, so the last index no longer moves
+    if (this.matchIndexOf(t.target) < this.log.lastIndex) return;
+    t.timeoutNowSent = true;
+    this.outSend.push({ to: t.target, message: { type: 'timeout_now', term: this.term } });
+  }
+
+  /** A new connection to the target (or none): what went out on the old one may be lost. */
+  private transferConnectionChanged(peer: NodeId): void {
+    const t = this.leadershipTransfer;
+    if (t?.target === peer) t.timeoutNowSent = false;
+  }
+
+  private checkTransferDeadline(): void {
+    const t = this.leadershipTransfer;
+    if (t === null || this.now < t.deadlineMs) return;
+    this.leadershipTransfer = null;
+    const why = t.timeoutNowSent
+      ? 'it was told to campaign but did not take over'
+      : `it did not catch up (it holds ${this.matchIndexOf(t.target)} of ${this.log.lastIndex} entries)`;
+    this.outEvents.push({
+      type: 'transferAbandoned',
+      target: t.target,
+      reason: `leadership transfer to ${t.target} abandoned after ${this.opts.electionTimeoutMaxMs} ms: ${why}; this node leads on`,
+    });
+  }
+
+  /**
+   * The leader we follow has brought our log up to its own and hands over: campaign now. Only from
+   * that leader and in its term — a stale one (an earlier term, a deposed leader) starts nothing.
+   */
+  private onTimeoutNow(from: NodeId, term: number): void {
+    if (term !== this.term || from !== this.leaderId || this.state !== RaftState.Follower) return;
+    if (!this.canCampaign() || !this.members.has(from) || this.installingSnapshot) return;
+    this.startElection(true);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -1042,6 +1204,7 @@ export class RaftCore {
         this.dirtyPeers.add(from);
       }
       if (this.members.has(from)) this.advanceLeaderCommit();
+      if (this.leadershipTransfer?.target === from) this.maybeSendTimeoutNow();
     }
     if (reset) {
       if (!withTerm && nextNodeIdx <= p.matchIndex) {
@@ -1079,7 +1242,7 @@ export class RaftCore {
   private recordSent(peer: NodeId, floor: number, end: number, counts: boolean): void {
     let link = this.links.get(peer);
     if (link === undefined) {
-      link = { termed: false, sent: [] };
+      link = { termed: false, answeredWithoutTerm: false, sent: [] };
       this.links.set(peer, link);
     }
     if (link.termed) return;
@@ -1109,7 +1272,7 @@ export class RaftCore {
     let link = this.links.get(peer);
     if (withTerm) {
       if (link === undefined) {
-        link = { termed: true, sent: [] };
+        link = { termed: true, answeredWithoutTerm: false, sent: [] };
         this.links.set(peer, link);
       } else if (!link.termed) {
         link.termed = true;
@@ -1117,6 +1280,7 @@ export class RaftCore {
       }
       return 'termed';
     }
+    if (link !== undefined) link.answeredWithoutTerm = true;
     const head = link?.sent[0];
     if (link === undefined || head === undefined) return undefined;
     head.answers -= 1;
@@ -1279,6 +1443,16 @@ export class RaftCore {
 
   private submit(cmd: QueuedCommand): void {
     if (this.state === RaftState.Leader) {
+      if (this.leadershipTransfer !== null) {
+        // Handing over: the target must hold our whole log before it campaigns, so the log stops
+        // growing. NOT_LEADER is pysyncobj's answer of a node that will not append a command: it
+        // entered no log, so a retry is safe, and every client retries it (Patroni's and our
+        // KVStoreTTL retry anything but REQUEST_DENIED, which they take as final — wrong for a
+        // refusal that lasts a few heartbeats). LEADER_CHANGED would say the command may have
+        // been appended by a leader that is gone.
+        this.fail(cmd.origin, FailReason.NotLeader);
+        return;
+      }
       this.appendProposal(cmd);
       return;
     }
@@ -1531,6 +1705,8 @@ export class RaftCore {
       this.progress.clear();
       this.dirtyPeers.clear();
       this.continuePeers.clear();
+      // the transfer ends with the leadership; whether the target took over shows in leaderChanged
+      this.leadershipTransfer = null;
     }
     this.outEvents.push({ type: 'stateChanged', from, to, term: this.term });
   }

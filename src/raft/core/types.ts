@@ -74,6 +74,13 @@ export interface RequestVote {
   readonly term: number;
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  /**
+   * raftdcs extension: the candidate campaigns because the leader of the previous term asked it to
+   * (`timeout_now`, a leadership transfer), so raftdcs voters that still hear from that leader do
+   * not disregard the request (leader stickiness). pysyncobj reads dict keys by name and has no
+   * stickiness: the extra key changes nothing for it.
+   */
+  readonly transfer?: boolean;
 }
 
 export interface ResponseVote {
@@ -128,6 +135,16 @@ export interface NextNodeIdx {
   readonly term?: number;
 }
 
+/**
+ * raftdcs-only (Raft thesis §3.10 TimeoutNow): the leader of `term` has brought the receiver's log up
+ * to its own and hands leadership over: campaign now. Sent only to raftdcs nodes; pysyncobj would
+ * ignore a message type it does not know.
+ */
+export interface TimeoutNow {
+  readonly type: 'timeout_now';
+  readonly term: number;
+}
+
 export interface ApplyCommand {
   readonly type: 'apply_command';
   readonly command: Uint8Array;
@@ -154,6 +171,7 @@ export type RaftMessage =
   | AppendEntriesTransmission
   | AppendEntriesSnapshot
   | NextNodeIdx
+  | TimeoutNow
   | ApplyCommand
   | ApplyCommandResponse;
 
