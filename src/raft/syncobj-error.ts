@@ -11,9 +11,18 @@ import { FAIL_REASON_NAMES, type FailReason } from './core/types.js';
 /**
  * Why a proposal failed: one of pysyncobj's FAIL_REASON codes, or one of raftdcs's own outcomes
  * (the call's timeout ran out; the node was destroyed; applying the command threw; whether the
- * command was applied cannot be known here).
+ * command was applied cannot be known here). A leadership transfer (`transferLeadership`) fails
+ * with `transfer_refused` (it did not start: nothing changed) or `transfer_failed` (it started and
+ * the target did not take over: abandoned, another node won, or no new leader within the time).
  */
-export type SyncObjErrorReason = FailReason | 'timeout' | 'destroyed' | 'apply_error' | 'unknown_outcome';
+export type SyncObjErrorReason =
+  | FailReason
+  | 'timeout'
+  | 'destroyed'
+  | 'apply_error'
+  | 'unknown_outcome'
+  | 'transfer_refused'
+  | 'transfer_failed';
 
 /**
  * A proposal failed. `reason` says why; `code` is its name in capitals (`MISSING_LEADER`,

@@ -2,7 +2,7 @@
  * SyncObj — pysyncobj's public class: a replicated object whose `@replicated` methods are applied
  * on every node in log order. It owns the configuration, the replicated-method registry, code
  * versions and the public API. The utility commands (`status`, `add`, `remove`, `set_version`) are
- * served by UtilityCommands (utility-commands.ts), the status dict is built in status.ts, the layout
+ * (and raftdcs's `transfer`) are served by UtilityCommands (utility-commands.ts), the status dict is built in status.ts, the layout
  * of the dump state in snapshot/object-state.ts; the loop that drives the Raft core (persist, send,
  * apply, dumps, installs, ticks) is RaftDriver (runtime/driver.ts), which takes every piece of the
  * outside world as a seam (`SyncObjDeps`), so the simulator runs this very class.
@@ -49,6 +49,21 @@ export interface CallOptions {
   readonly kwargs?: PyDict;
   /** reject with SyncObjError('timeout') after this many ms (the command may still apply later) */
   readonly timeoutMs?: number;
+}
+
+export interface TransferOptions {
+  /**
+   * reject with SyncObjError('transfer_failed') when this node has not seen the target lead within
+   * this many ms (default: twice raftMaxTimeout; the leader itself gives up after raftMaxTimeout)
+   */
+  readonly timeoutMs?: number;
+}
+
+/** A leadership transfer this node started, waiting to see the target lead. */
+interface PendingTransfer {
+  readonly target: string;
+  /** null: the target leads */
+  settle(error: SyncObjError | null): void;
 }
 
 /** An object whose replicated methods are applied by a SyncObj it is attached to (pysyncobj consumers). */
@@ -110,6 +125,7 @@ export class SyncObj {
   private readonly tickCallbacks: (() => void)[] = [];
   private readonly fsyncListeners: ((seconds: number) => void)[] = [];
   private readonly utilities: UtilityCommands;
+  private readonly transfers = new Set<PendingTransfer>();
 
   /**
    * Resolves with the error that stopped this node (it has then destroyed itself: pending calls
@@ -180,6 +196,7 @@ export class SyncObj {
       statusDict: () => this.statusDict(),
       membershipChange: (op, address) => this.membershipChange(op, address),
       setCodeVersion: (version) => this.setCodeVersion(version),
+      transferLeadership: (address) => this.transferLeadership(address),
     });
     // start on the next turn, once subclass constructors (and their fields) are done
     this.bound = Promise.resolve().then(() => {
@@ -198,6 +215,11 @@ export class SyncObj {
       restoreState: (data: PyValue) => this.restoreState(data),
       onStateChanged: (from: number, to: number) =>
         this.conf.values.onStateChanged?.(from as RaftState, to as RaftState),
+      onLeaderChanged: (leader: string | null) => this.settleTransfers(leader),
+      onTransferAbandoned: (target: string, reason: string) => {
+        for (const t of [...this.transfers])
+          if (t.target === target) t.settle(new SyncObjError('transfer_failed', reason));
+      },
       onReady: () => {
         this.readyResolve();
         this.conf.values.onReady?.();
@@ -235,6 +257,8 @@ export class SyncObj {
 
   /** Stop: no more ticks or callbacks; sockets closed; journal flushed. Pending calls fail. */
   destroy(): Promise<void> {
+    for (const t of [...this.transfers])
+      t.settle(new SyncObjError('destroyed', 'the node was destroyed during the leadership transfer'));
     return this.driver.destroy(this.bound);
   }
 
@@ -489,6 +513,73 @@ export class SyncObj {
         else reject(this.errorFor(reason));
       });
     });
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // leadership transfer
+
+  /**
+   * Hand the leadership to the voting member `address` (Raft's TimeoutNow, docs/protocol.md §7.12);
+   * this node must lead. Resolves once this node sees `address` lead. Rejects with SyncObjError
+   * `transfer_refused` when it cannot start (not the leader — the message names the leader —, an
+   * unknown, read-only or unconnected target, a pysyncobj target, a transfer already running), or
+   * `transfer_failed` when the target did not take over: the leader gave up after raftMaxTimeout
+   * (and accepts proposals again), another node won, or `timeoutMs` passed. While it runs the leader
+   * refuses new proposals with NOT_LEADER, which clients retry.
+   */
+  transferLeadership(address: string, options: TransferOptions = {}): Promise<void> {
+    try {
+      if (typeof address !== 'string') throw new TypeError('not a string');
+      splitHostPort(address);
+    } catch (e) {
+      return Promise.reject(
+        new TypeError(
+          `a node address must be 'host:port', got ${JSON.stringify(address)}: ${(e as Error).message}`,
+        ),
+      );
+    }
+    const timeoutMs = options.timeoutMs ?? 2000 * this.conf.values.raftMaxTimeout;
+    // started at once when the node runs: a proposal made after this call returns is refused
+    if (this.driver.core !== null) return this.startTransfer(address, timeoutMs);
+    return this.bound.then(() => this.startTransfer(address, timeoutMs));
+  }
+
+  private startTransfer(address: string, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const refusal = this.driver.transferLeadership(address);
+      if (refusal !== null) {
+        reject(new SyncObjError('transfer_refused', refusal.message));
+        return;
+      }
+      const timer = this.scheduler.setTimer(timeoutMs, () =>
+        pending.settle(
+          new SyncObjError('transfer_failed', `this node did not see ${address} lead within ${timeoutMs} ms`),
+        ),
+      );
+      const pending: PendingTransfer = {
+        target: address,
+        settle: (error) => {
+          if (!this.transfers.delete(pending)) return;
+          timer.cancel();
+          if (error === null) resolve();
+          else reject(error);
+        },
+      };
+      this.transfers.add(pending);
+    });
+  }
+
+  /** This node now follows (or is) `leader`: transfers to it are done, to others failed. */
+  private settleTransfers(leader: string | null): void {
+    // null: an election is under way; this node itself: a leaderChanged queued before the transfer
+    if (leader === null || leader === this.selfAddress) return;
+    for (const t of [...this.transfers]) {
+      t.settle(
+        t.target === leader
+          ? null
+          : new SyncObjError('transfer_failed', `${leader} took over instead of ${t.target}`),
+      );
+    }
   }
 
   // --------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * The utility commands a SyncObj node serves (pysyncobj's `syncobj_admin` protocol, docs/protocol.md
- * §6): `status`, `add`, `remove`, `set_version`, and any a subclass registers (Patroni's `members`).
+ * §6): `status`, `add`, `remove`, `set_version`, raftdcs's `transfer`, and any a subclass registers
+ * (Patroni's `members`).
  *
  * What it is for: mapping a command name and its arguments to the node's action, and the outcome to
  * pysyncobj's reply text (`SUCCESS ADD host:port`, `FAIL REMOVE host:port`, ...).
@@ -8,6 +9,7 @@
  * What it must never do: let a handler's exception escape (it becomes the reply), or change the
  * cluster by any other way than the node's own proposals (`UtilityHost`).
  */
+import { RAFTDCS_VERSION } from '../version.js';
 import { type PyDict, type PyValue, pyStr } from '../wire/value.js';
 import { FailReason } from './core/types.js';
 import { RuntimeFailReason } from './runtime/outcome.js';
@@ -31,17 +33,33 @@ export interface UtilityHost {
   membershipChange(op: 'add' | 'rem', address: string): Promise<void>;
   /** propose a code version; rejects with a SyncObjError when it fails */
   setCodeVersion(version: number): Promise<void>;
+  /** hand the leadership to `address`; rejects with an error saying why it did not happen */
+  transferLeadership(address: string): Promise<void>;
 }
+
+/**
+ * `['status', 'raftdcs']` asks a node whether it is a raftdcs node before a command only raftdcs
+ * knows is sent to it: pysyncobj's `status` ignores its arguments and answers its usual dict, while
+ * an unknown command stops a pysyncobj node's tick (docs/protocol.md §2.4). A raftdcs node adds
+ * these keys to the dict; without the argument its dict is pysyncobj's, key for key.
+ */
+export const RAFTDCS_STATUS_PROBE = 'raftdcs';
+/** raftdcs's version, in the probed status dict */
+export const RAFTDCS_VERSION_KEY = 'raftdcs_version';
+/** the raftdcs-only utility commands the node serves, in the probed status dict */
+export const RAFTDCS_COMMANDS_KEY = 'raftdcs_commands';
+const RAFTDCS_ONLY_COMMANDS: readonly string[] = ['transfer'];
 
 /** The registry of utility commands of one node, with the built-in ones registered. */
 export class UtilityCommands {
   private readonly handlers = new Map<string, UtilityHandler>();
 
   constructor(private readonly host: UtilityHost) {
-    this.register('status', (_args, reply) => reply(host.statusDict()));
+    this.register('status', (args, reply) => reply(this.status(args)));
     this.register('add', (args, reply) => this.membership('add', args, reply));
     this.register('remove', (args, reply) => this.membership('remove', args, reply));
     this.register('set_version', (args, reply) => this.setVersion(args, reply));
+    this.register('transfer', (args, reply) => this.transfer(args, reply));
   }
 
   /** Serve `command` with `handler` (replaces a handler registered before). */
@@ -61,6 +79,27 @@ export class UtilityCommands {
     } catch (e) {
       reply(String((e as Error).message ?? e));
     }
+  }
+
+  private status(args: readonly PyValue[]): PyDict {
+    const dict = this.host.statusDict();
+    if (args[0] !== RAFTDCS_STATUS_PROBE) return dict;
+    dict.set(RAFTDCS_VERSION_KEY, RAFTDCS_VERSION);
+    dict.set(RAFTDCS_COMMANDS_KEY, [...RAFTDCS_ONLY_COMMANDS]);
+    return dict;
+  }
+
+  /** `SUCCESS TRANSFER host:port` once the target leads, else `FAIL TRANSFER host:port: <why>`. */
+  private transfer(args: readonly PyValue[], reply: UtilityReply): void {
+    const address = args[0];
+    if (typeof address !== 'string') {
+      reply(`FAIL TRANSFER ${pyStr(address ?? null)}: a node address must be a 'host:port' string`);
+      return;
+    }
+    this.host.transferLeadership(address).then(
+      () => reply(formatUtilityResult('transfer', [address], null, FailReason.Success)),
+      (e: unknown) => reply(`FAIL TRANSFER ${address}: ${(e as Error).message ?? String(e)}`),
+    );
   }
 
   private membership(cmd: 'add' | 'remove', args: readonly PyValue[], reply: UtilityReply): void {

@@ -22,7 +22,13 @@ import { encodePickle } from '../../wire/pickle/index.js';
 import type { PyValue } from '../../wire/value.js';
 import { decodeMembership, decodeTransmittedEntry } from '../commands.js';
 import type { SyncObjConf } from '../config.js';
-import { type CoreOutput, type ProposalOutcome, RaftCore, RaftInvariantError } from '../core/core.js';
+import {
+  type CoreOutput,
+  type ProposalOutcome,
+  RaftCore,
+  RaftInvariantError,
+  type TransferRefusal,
+} from '../core/core.js';
 import type { SnapshotData, UnsafeTestFaults } from '../core/options.js';
 import { CommandType, FailReason, type LogEntry, type OutgoingMessage } from '../core/types.js';
 import { enforceStartupCheck } from '../journal/startup-check.js';
@@ -55,6 +61,10 @@ export interface DriverHost {
   /** Replace the replicated state with a dump's. */
   restoreState(data: PyValue): void;
   onStateChanged(from: number, to: number): void;
+  /** the node this one follows (or leads as) changed; null: none known */
+  onLeaderChanged(leader: string | null): void;
+  /** a leadership transfer this node ran reached its deadline (`reason` says what happened) */
+  onTransferAbandoned(target: string, reason: string): void;
   onReady(): void;
   /** after every tick of the core (tick callbacks, expiry) */
   onTick(): void;
@@ -431,6 +441,20 @@ export class RaftDriver {
     this.waiters.set(p.index, list);
   }
 
+  /**
+   * Ask the core to hand leadership to `target`: why it will not (nothing changed), or null once the
+   * transfer runs (its end shows as onLeaderChanged or onTransferAbandoned).
+   */
+  transferLeadership(target: string): TransferRefusal | null {
+    const core = this.coreRef;
+    if (!core || this.destroyed || this.fatalError) {
+      return { code: 'not-leader', message: 'this node is not running' };
+    }
+    const refusal = core.transferLeadership(target, this.scheduler.now());
+    this.scheduleDrain();
+    return refusal;
+  }
+
   // --------------------------------------------------------------------------------------------
   // transport events
 
@@ -747,6 +771,11 @@ export class RaftDriver {
         return;
       case 'leaderChanged':
         this.log.info({ leader: ev.leader, term: ev.term }, 'raft leader changed');
+        this.host.onLeaderChanged(ev.leader);
+        return;
+      case 'transferAbandoned':
+        this.log.warn({ target: ev.target }, ev.reason);
+        this.host.onTransferAbandoned(ev.target, ev.reason);
         return;
       case 'membershipChanged':
         this.log.info({ change: ev.change, members: ev.members }, 'cluster membership changed');

@@ -11,13 +11,17 @@ import { DEFAULT_MAX_FRAME_BYTES, type RandomSource } from '../../wire/frame.js'
 import type { PyValue } from '../../wire/value.js';
 import type { AddressFamilyPreference, HostResolver } from './dns.js';
 
-/** The utility commands pysyncobj (status, add, remove, set_version) and Patroni (members) register. */
+/**
+ * The utility commands pysyncobj (status, add, remove, set_version) and Patroni (members) register,
+ * and raftdcs's leadership transfer (transfer).
+ */
 export const DEFAULT_UTILITY_COMMANDS: readonly string[] = Object.freeze([
   'status',
   'add',
   'remove',
   'set_version',
   'members',
+  'transfer',
 ]);
 
 export interface TcpTransportOptions {
