@@ -225,13 +225,8 @@ describe('leadership transfer: the leader', () => {
     });
   });
 
-  it('refuses a pysyncobj target (answers without a term), and one not heard from on this connection', () => {
+  it('refuses a pysyncobj target: its answers carry no term', () => {
     const l = leader(['a:1']);
-    expect(l.transferLeadership('b:1', 600)).toEqual({
-      code: 'unverified',
-      message:
-        'the target b:1 has not answered this leader over its current connection yet, so it is not known to be a raftdcs node; try again',
-    });
     // b answers the NO_OP's append as pysyncobj 0.3.14 does: no term
     l.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 610);
     flush(l, 610);
@@ -242,6 +237,33 @@ describe('leadership transfer: the leader', () => {
     });
     expect(timeoutNows(flush(l, 620))).toEqual([]);
     expect(propose(l, 1, 621)?.kind).toBe('assigned');
+  });
+
+  it('a target not heard from on this connection yet: timeout_now waits for an answer with a term', () => {
+    const l = leader(['a:1']);
+    expect(l.transferLeadership('b:1', 600)).toBeNull();
+    expect(timeoutNows(flush(l, 600))).toEqual([]);
+    ack(l, 'b:1', 3, 610);
+    expect(timeoutNows(flush(l, 610))).toEqual([{ to: 'b:1', message: { type: 'timeout_now', term: 2 } }]);
+  });
+
+  it('...and the transfer is abandoned at once when that first answer has no term (pysyncobj)', () => {
+    const l = leader(['a:1']);
+    expect(l.transferLeadership('b:1', 600)).toBeNull();
+    flush(l, 600);
+    l.step('b:1', { type: 'next_node_idx', nextNodeIdx: 3, reset: false, success: true }, 610);
+    const outs = drain(l);
+    expect(outs.flatMap((o) => o.events)).toEqual([
+      {
+        type: 'transferAbandoned',
+        target: 'b:1',
+        reason:
+          'leadership transfer abandoned: the target b:1 is a pysyncobj node (Patroni or patroni_raft_controller), which cannot take over on request; this node leads on',
+      },
+    ]);
+    expect(timeoutNows(outs.flatMap((o) => o.send))).toEqual([]);
+    expect(l.leadershipTransferTarget).toBeNull();
+    expect(propose(l, 1, 611)?.kind).toBe('assigned');
   });
 });
 

@@ -102,8 +102,7 @@ export type TransferRefusalCode =
   | 'not-voter'
   | 'unknown'
   | 'not-connected'
-  | 'pysyncobj'
-  | 'unverified';
+  | 'pysyncobj';
 
 export interface TransferRefusal {
   readonly code: TransferRefusalCode;
@@ -353,6 +352,7 @@ export class RaftCore {
       case 'next_node_idx': {
         // in any role: the answer is to an append sent over this connection, maybe in a past leadership
         const answered = this.takeAnswer(from, message.term !== undefined);
+        if (message.term === undefined) this.onAnswerWithoutTerm(from);
         if (message.term !== undefined && message.term > this.term) {
           // a raftdcs peer is in a later term (it answers an append of a deposed leader with it)
           this.stepDownToTerm(message.term);
@@ -394,8 +394,9 @@ export class RaftCore {
    * target's log up to ours, then send it `timeout_now` so that it campaigns at once. Done when the
    * target's election reaches this node (a `leaderChanged` to it); given up at the maximum election
    * timeout (`transferAbandoned`, and proposals are accepted again). Only raftdcs targets: a
-   * pysyncobj node does not know `timeout_now`. Returns why it cannot start (nothing changed), or
-   * null once it runs.
+   * pysyncobj node does not know `timeout_now`; it is refused when it has answered without a term
+   * over its current connection, and the transfer is abandoned at its first such answer when it
+   * had not answered yet. Returns why it cannot start (nothing changed), or null once it runs.
    */
   transferLeadership(target: NodeId, nowMs: number): TransferRefusal | null {
     this.advanceClock(nowMs);
@@ -926,24 +927,19 @@ export class RaftCore {
       return refuse('unknown', `the target ${target} is not a voting member of the cluster`);
     if (!this.connected.has(target))
       return refuse('not-connected', `the target ${target} is not connected to the leader`);
-    // only a raftdcs node knows timeout_now; its answers carry their term (NextNodeIdx.term)
+    // only a raftdcs node knows timeout_now; its answers carry their term (NextNodeIdx.term). A
+    // target that has not answered over this connection yet is found out by its first answer
     const link = this.links.get(target);
-    if (link?.termed === true) return null;
-    return link?.answeredWithoutTerm === true
-      ? refuse(
-          'pysyncobj',
-          `the target ${target} is a pysyncobj node (Patroni or patroni_raft_controller), which cannot take over on request`,
-        )
-      : refuse(
-          'unverified',
-          `the target ${target} has not answered this leader over its current connection yet, so it is not known to be a raftdcs node; try again`,
-        );
+    if (link?.termed !== true && link?.answeredWithoutTerm === true)
+      return refuse('pysyncobj', pysyncobjTargetMessage(target));
+    return null;
   }
 
-  /** The target holds our whole log: tell it to campaign (once per connection). */
+  /** The target, a raftdcs node, holds our whole log: tell it to campaign (once per connection). */
   private maybeSendTimeoutNow(): void {
     const t = this.leadershipTransfer;
     if (t === null || t.timeoutNowSent || !this.connected.has(t.target)) return;
+    if (this.links.get(t.target)?.termed !== true) return; // not known to be a raftdcs node yet
     // proposals are refused meanwhile, so the last index no longer moves
     if (this.matchIndexOf(t.target) < this.log.lastIndex) return;
     t.timeoutNowSent = true;
@@ -959,15 +955,28 @@ export class RaftCore {
   private checkTransferDeadline(): void {
     const t = this.leadershipTransfer;
     if (t === null || this.now < t.deadlineMs) return;
-    this.leadershipTransfer = null;
     const why = t.timeoutNowSent
       ? 'it was told to campaign but did not take over'
       : `it did not catch up (it holds ${this.matchIndexOf(t.target)} of ${this.log.lastIndex} entries)`;
-    this.outEvents.push({
-      type: 'transferAbandoned',
-      target: t.target,
-      reason: `leadership transfer to ${t.target} abandoned after ${this.opts.electionTimeoutMaxMs} ms: ${why}; this node leads on`,
-    });
+    this.abandonTransfer(
+      `leadership transfer to ${t.target} abandoned after ${this.opts.electionTimeoutMaxMs} ms: ${why}; this node leads on`,
+    );
+  }
+
+  /** `peer` answered without a term: a pysyncobj node, which a running transfer cannot go to. */
+  private onAnswerWithoutTerm(peer: NodeId): void {
+    if (this.leadershipTransfer?.target !== peer) return;
+    this.abandonTransfer(
+      `leadership transfer abandoned: ${pysyncobjTargetMessage(peer)}; this node leads on`,
+    );
+  }
+
+  /** Give up the running transfer: this node leads on and accepts proposals again. */
+  private abandonTransfer(reason: string): void {
+    const t = this.leadershipTransfer;
+    if (t === null) return;
+    this.leadershipTransfer = null;
+    this.outEvents.push({ type: 'transferAbandoned', target: t.target, reason });
   }
 
   /**
@@ -1733,6 +1742,10 @@ export class RaftCore {
   private advanceClock(nowMs: number): void {
     if (nowMs > this.now) this.now = nowMs;
   }
+}
+
+function pysyncobjTargetMessage(target: NodeId): string {
+  return `the target ${target} is a pysyncobj node (Patroni or patroni_raft_controller), which cannot take over on request`;
 }
 
 function isAppend(m: RaftMessage): boolean {
