@@ -13,7 +13,9 @@
  *   (`True`, `None`, a node as its address); a string reply as is; anything else as Python's
  *   `str()`; always followed by a newline; exit code 0, as syncobj_admin, whatever the outcome.
  *
- * Additions: `-members` (Patroni's `members` list as a table), `-timeout SECONDS` (default 30;
+ * Additions: `-members` (Patroni's `members` list as a table), `-transfer host:port` (hand the
+ * leadership to that member: raftdcs leaders only — the node is asked with `status raftdcs` first,
+ * because a pysyncobj node stops on a command it does not know), `-timeout SECONDS` (default 30;
  * syncobj_admin waits 900 s), and `--json` (one JSON object; exit 0 only when the command
  * succeeded, else 1).
  *
@@ -22,6 +24,7 @@
 import { pyStrCompare } from '../py/compare.js';
 import { pyIntFromString } from '../py/numbers.js';
 import { TcpUtility, UtilityError, UtilityErrorCode } from '../raft/transport/utility-client.js';
+import { RAFTDCS_COMMANDS_KEY, RAFTDCS_STATUS_PROBE, RAFTDCS_VERSION_KEY } from '../raft/utility-commands.js';
 import { isDict, type PyValue, pyStr } from '../wire/value.js';
 import { type Json, pyToJson } from './py-json.js';
 
@@ -35,6 +38,7 @@ export interface AdminArgs {
   remove: string | null;
   version: bigint | null;
   members: boolean;
+  transfer: string | null;
   timeoutSeconds: number;
   json: boolean;
   help: boolean;
@@ -70,6 +74,13 @@ const OPTIONS: readonly OptionSpec[] = [
   },
   { flag: '-members', dest: 'members', help: "send command 'members' (Patroni nodes) and print a table" },
   {
+    flag: '-transfer',
+    dest: 'transfer',
+    metavar: 'TRANSFER',
+    help: 'hand the leadership to this member (send to the raftdcs leader)',
+    convert: (v) => v,
+  },
+  {
     flag: '-timeout',
     dest: 'timeoutSeconds',
     metavar: 'SECONDS',
@@ -89,7 +100,8 @@ export const ADMIN_PROG = 'raftdcs admin';
 
 export const ADMIN_USAGE = `usage: ${ADMIN_PROG} [-h] [-conn CONNECTION] [-pass PASSWORD] [-status]
                      [-add ADD] [-remove REMOVE] [-set_version VERSION]
-                     [-members] [-timeout SECONDS] [--json]
+                     [-members] [-transfer TRANSFER] [-timeout SECONDS]
+                     [--json]
 `;
 
 export function adminHelp(): string {
@@ -120,6 +132,7 @@ export function parseAdminArgs(argv: readonly string[]): AdminArgs {
     remove: null,
     version: null,
     members: false,
+    transfer: null,
     timeoutSeconds: ADMIN_DEFAULT_TIMEOUT_SECONDS,
     json: false,
     help: false,
@@ -214,6 +227,10 @@ export function adminCommand(args: AdminArgs): { command: PyValue[] } | { error:
   }
   if (args.version !== null) return { command: ['set_version', Number(args.version)] };
   if (args.members) return { command: ['members'] };
+  if (args.transfer) {
+    if (!checkCorrectAddress(args.transfer)) return { error: 'invalid address to command transfer' };
+    return { command: ['transfer', args.transfer] };
+  }
   return { error: 'invalid command' };
 }
 
@@ -274,6 +291,40 @@ function failureText(e: unknown): { text: string; note: string | null } {
   return { text: 'connection lost', note: e instanceof Error ? e.message : String(e) };
 }
 
+/** Send `command` within `-timeout`; `transfer` only to a node that said it serves it. */
+async function send(args: AdminArgs, command: readonly PyValue[]): Promise<PyValue> {
+  const conn = args.connection as string;
+  const deadline = performance.now() + args.timeoutSeconds * 1000;
+  const utility = () =>
+    new TcpUtility({ password: args.password, timeoutMs: Math.max(1, deadline - performance.now()) });
+  if (command[0] === 'transfer') {
+    const probe = await utility().execute(conn, ['status', RAFTDCS_STATUS_PROBE]);
+    const refusal = transferUnsupported(conn, probe);
+    if (refusal !== null) return `FAIL TRANSFER ${pyStr(command[1] ?? null)}: ${refusal}`;
+  }
+  return utility().execute(conn, command);
+}
+
+/**
+ * Why `conn` must not be sent `transfer`, from its answer to `['status', 'raftdcs']`; null when it
+ * serves the command. pysyncobj answers that with its usual status dict; an unknown command would
+ * stop its tick (docs/protocol.md §2.4), so it is never sent one.
+ */
+export function transferUnsupported(conn: string, probe: PyValue): string | null {
+  if (isDict(probe)) {
+    const commands = probe.get(RAFTDCS_COMMANDS_KEY);
+    if (Array.isArray(commands) && commands.includes('transfer')) return null;
+    if (probe.has(RAFTDCS_VERSION_KEY)) {
+      return `${conn} runs raftdcs ${pyStr(probe.get(RAFTDCS_VERSION_KEY) ?? null)}, which cannot transfer leadership`;
+    }
+  }
+  return (
+    `${conn} is not a raftdcs node that can transfer leadership (a pysyncobj node: Patroni, ` +
+    'patroni_raft_controller, or an older raftdcs); the command was not sent, as a pysyncobj node ' +
+    'stops on a command it does not know'
+  );
+}
+
 export interface AdminIo {
   readonly stdout: { write(s: string): unknown };
   readonly stderr: { write(s: string): unknown };
@@ -304,10 +355,9 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
     io.stdout.write(`${chosen.error}\n`);
     return 0;
   }
-  const util = new TcpUtility({ password: args.password, timeoutMs: args.timeoutSeconds * 1000 });
   let result: PyValue;
   try {
-    result = await util.execute(args.connection as string, chosen.command);
+    result = await send(args, chosen.command);
   } catch (e) {
     const { text, note } = failureText(e);
     if (args.json) {

@@ -112,7 +112,7 @@ function addAdminCommand(program: Command): void {
   program
     .command('admin')
     .description(
-      'syncobj_admin: -conn host:port [-pass P] -status|-add A|-remove A|-set_version N|-members [--json]',
+      'syncobj_admin: -conn host:port [-pass P] -status|-add A|-remove A|-set_version N|-members|-transfer A [--json]',
     )
     .helpOption(false)
     .allowUnknownOption()

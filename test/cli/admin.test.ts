@@ -12,7 +12,13 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { formatMembers, formatReply, parseAdminArgs, runAdmin } from '../../src/cli/admin.js';
+import {
+  formatMembers,
+  formatReply,
+  parseAdminArgs,
+  runAdmin,
+  transferUnsupported,
+} from '../../src/cli/admin.js';
 import { KVStoreTTL } from '../../src/kv/kvstore-ttl.js';
 import { dict, float, tcpNode } from '../../src/wire/value.js';
 import { freeLoopbackAddresses } from '../helpers/ports.js';
@@ -175,6 +181,7 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       '-remove REMOVE',
       '-set_version VERSION',
       '-members',
+      '-transfer TRANSFER',
       '-timeout SECONDS',
       '--json',
     ]) {
@@ -225,6 +232,32 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
     expect(formatMembers('an error string')).toBeNull();
   });
 
+  it('-transfer: its address checked like -add; sent only to a node whose `status raftdcs` lists it', async () => {
+    expect(parseAdminArgs(['-conn', 'a:1', '-tr', 'b:2']).transfer).toBe('b:2');
+    expect(await ours(['-conn', 'a:1', '-transfer', 'nope'])).toEqual({
+      code: 0,
+      stdout: 'invalid address to command transfer\n',
+      stderr: '',
+    });
+    const plain = dict([['version', '0.3.11']]);
+    expect(transferUnsupported('p:1', plain)).toMatch(
+      /^p:1 is not a raftdcs node that can transfer leadership/,
+    );
+    expect(transferUnsupported('p:1', 'unknown command')).not.toBeNull();
+    expect(transferUnsupported('r:1', dict([['raftdcs_version', '9.9.9']]))).toBe(
+      'r:1 runs raftdcs 9.9.9, which cannot transfer leadership',
+    );
+    expect(
+      transferUnsupported(
+        'r:1',
+        dict([
+          ['raftdcs_version', '1.0.0'],
+          ['raftdcs_commands', ['transfer']],
+        ]),
+      ),
+    ).toBeNull();
+  });
+
   it('-timeout bounds the wait on a node that never answers; --json reports failures with exit 1', async () => {
     const silent = await silentServer();
     const t0 = Date.now();
@@ -239,6 +272,10 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       ok: false,
       error: 'connection lost',
     });
+    const t1 = Date.now();
+    const transfer = await ours(['-conn', silent, '-transfer', '127.0.0.1:1', '-timeout', '0.5']);
+    expect(Date.now() - t1).toBeLessThan(5_000);
+    expect(transfer).toMatchObject({ code: 0, stdout: 'connection lost\n' });
     const bad = await ours(['-status', '--json']);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout)).toEqual({ node: null, ok: false, error: 'invalid address to connect' });
@@ -283,6 +320,12 @@ describe('raftdcs admin against a TypeScript node', () => {
       expect({ args, out: x.stdout, code: x.code }).toEqual({ args, out: y.stdout, code: y.code });
     }
     expect((await ours(['-conn', a as string, '-remove', a as string])).stdout).toBe(`FAIL REMOVE ${a}\n`);
+    // -transfer: the node names itself in `status raftdcs`, then refuses its own address
+    expect((await ours(['-conn', a as string, '-transfer', a as string])).stdout).toBe(
+      `FAIL TRANSFER ${a}: the target ${a} is this node, the leader already\n`,
+    );
+    // the plain status has no raftdcs keys (it is pysyncobj's, key for key: compared above)
+    expect(st.has('raftdcs_version')).toBe(false);
     expect((await ours(['-conn', a as string, '-set_version', '0'])).stdout).toBe('SUCCESS SET_VERSION 0\n');
   });
 
