@@ -10,7 +10,7 @@ export default defineConfig({
   test: {
     include: [
       'test/raft/{core,core-purity,invariants,install-races,snapshot-install,catch-up,compaction,ack-durability}.test.ts',
-      'test/raft/{leader-stickiness,non-member-peers,raftdcs-follower-counting,readonly-partners}.test.ts',
+      'test/raft/{leader-stickiness,non-member-peers,raftdcs-follower-counting,readonly-partners,transfer}.test.ts',
       'test/raft/{restart-election,unknown-outcome,membership-addresses,config,dump-membership}.test.ts',
       'test/mutation/*.mutation.test.ts',
     ],

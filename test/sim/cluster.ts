@@ -4,8 +4,9 @@
  * (seams.ts: scheduler, journal on a SimDisk that loses unsynced writes in a crash, dump store,
  * dump codec) and a simulated transport (network.ts: connections with set-up time, delays, drops,
  * duplicates, reordering, partitions). Faults — partitions, one-way blocks, crashes between any two
- * events, restarts, membership changes — are injected during a chaos phase; then the network heals
- * and the cluster must converge. The Raft SafetyChecker runs after every event.
+ * events, restarts, membership changes — are injected during a chaos phase, and an operator asks
+ * the leader now and then to hand leadership to a random member (`transfersEveryMs`); then the
+ * network heals and the cluster must converge. The Raft SafetyChecker runs after every event.
  *
  * Asynchronous completions are promises settled by events; after each event the microtask queue
  * is drained (a `setImmediate` turn) before the next one runs, so every seed replays exactly.
@@ -90,6 +91,11 @@ export interface SimProfile extends NetworkProfile, SimLatencies {
    * or are still installing its snapshot (0 or absent: victims are drawn at random)
    */
   readonly leaderVictimRate?: number;
+  /**
+   * mean time between leadership transfers an operator asks the leader for during chaos, to a
+   * random voting member or the leader itself (0 or absent: none). Drawn from a stream of its own.
+   */
+  readonly transfersEveryMs?: number;
 }
 
 export const BASE_PROFILE: SimProfile = {
@@ -240,6 +246,10 @@ async function drainMicrotasks(): Promise<void> {
 export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
   readonly rng: Rng;
   private readonly faultRng: Rng;
+  /** the operator's transfers: a stream of its own, so profiles without them replay as before */
+  private readonly transferRng: Rng;
+  transfersRequested = 0;
+  transfersCompleted = 0;
   private readonly queue = new EventQueue();
   readonly net: SimNetwork;
   now = 0;
@@ -264,6 +274,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     this.rng = new Rng(seed);
     const netRng = this.rng.fork();
     this.faultRng = this.rng.fork();
+    this.transferRng = new Rng(seed ^ 0x7a4f3e21);
     this.label = `${profile.name}${mode.label}`;
     this.net = new SimNetwork(this, netRng, profile, (m) => mode.mayDuplicate(m));
     mode.attach(this);
@@ -311,6 +322,7 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     for (const n of this.nodes) this.start(n, this.votersInitial);
     this.mode.startClients();
     this.scheduleFault();
+    this.scheduleTransfer();
     await this.runUntil(this.profile.chaosMs);
     this.heal();
     const deadline = this.now + this.profile.healMs;
@@ -637,6 +649,34 @@ export class Cluster<N extends SyncObj> implements CheckedCluster, SimClock {
     }
     const done = add ? obj.addNodeToCluster(spare) : obj.removeNodeFromCluster(spare);
     done.catch(() => undefined);
+  }
+
+  // --------------------------------------------------------------------------------------------
+  // the operator's leadership transfers
+
+  private scheduleTransfer(): void {
+    const every = this.profile.transfersEveryMs ?? 0;
+    if (every <= 0) return;
+    this.queue.push(this.now + this.transferRng.range(every * 0.5, every * 1.5), () => {
+      if (this.healed) return;
+      this.requestTransfer();
+      this.scheduleTransfer();
+    });
+  }
+
+  /** Ask a live raftdcs leader to hand over to a random voting member (itself now and then: refused). */
+  private requestTransfer(): void {
+    const leader = this.nodes.find((n) => n.alive && n.obj !== null && n.core?.role === RaftState.Leader);
+    const core = leader?.core;
+    if (!leader?.obj || !core) return;
+    const target = this.transferRng.pick([...core.votingMembers, leader.id]);
+    this.transfersRequested++;
+    leader.obj.transferLeadership(target).then(
+      () => {
+        this.transfersCompleted++;
+      },
+      () => undefined, // refused, abandoned, or another node won: each said why
+    );
   }
 
   // --------------------------------------------------------------------------------------------

@@ -83,6 +83,8 @@ export interface KvSimResult {
   readonly leadersElected: number;
   readonly crashes: number;
   readonly searchSteps: number;
+  readonly transfersRequested: number;
+  readonly transfersCompleted: number;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -507,6 +509,8 @@ class KvMode implements SimMode<SimKVStore> {
       leadersElected: c.checker.leadersElected,
       crashes: c.crashes,
       searchSteps: report.searchSteps,
+      transfersRequested: c.transfersRequested,
+      transfersCompleted: c.transfersCompleted,
     };
   }
 }

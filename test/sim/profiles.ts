@@ -18,6 +18,8 @@ export const PROFILES: Record<string, SimProfile> = {
   pauses: { ...BASE_PROFILE, name: 'pauses', pauses: true, fifo: true, dropRate: 0, dupRate: 0 },
   membership: { ...BASE_PROFILE, name: 'membership', membershipChanges: true, proposalsPerSecond: 60 },
   compaction: { ...BASE_PROFILE, name: 'compaction', compactAfterEntries: 40, proposalsPerSecond: 80 },
+  /** an operator asks the leader to hand over every 0.7 s or so, among the usual faults */
+  transfers: { ...BASE_PROFILE, name: 'transfers', transfersEveryMs: 700 },
   /** one of three voters is a modelled pysyncobj follower */
   python: {
     ...BASE_PROFILE,
@@ -111,6 +113,8 @@ export function swarmProfile(seed: number): SimProfile {
     slowLinkMaxMs: r.pick([0, 0, 50, 300]),
     // a nemesis aimed at leaders: elections while followers hold the old leader's entries
     leaderVictimRate: r.pick([0, 0, 0.5, 0.9]),
+    // an operator handing leadership over, now and then or often
+    transfersEveryMs: r.pick([0, 0, 400, 1500, 4000]),
   };
 }
 

@@ -6,7 +6,8 @@
  * `--fault NAME` turns on a test-only broken behaviour (see UnsafeTestFaults) to measure how many
  * seeds the checks need to catch it; `--stop-at-first` ends at the first violation.
  *
- * The closing line: `N seeds, F failed, S steps in T s` (and the simulated time covered).
+ * The closing line: `N seeds, F failed, S steps in T s` (then the simulated time covered and the
+ * leadership transfers the operator asked for and saw complete).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +51,8 @@ function faultsFrom(names: readonly string[] | undefined): UnsafeTestFaults | un
   return out as UnsafeTestFaults;
 }
 
-const RESULT = /^(\d+) seeds, (\d+) failed, (\d+) steps in [\d.]+ s, ([\d.]+) h simulated/;
+const RESULT =
+  /^(\d+) seeds, (\d+) failed, (\d+) steps in [\d.]+ s, ([\d.]+) h simulated, (\d+)\/(\d+) leadership transfers/;
 
 async function runJobs(jobs: number, from: number, count: number): Promise<number> {
   const t0 = performance.now();
@@ -62,7 +64,7 @@ async function runJobs(jobs: number, from: number, count: number): Promise<numbe
       !['--jobs', '--from', '--seeds'].includes(a) && !['--jobs', '--from', '--seeds'].includes(prev ?? '')
     );
   });
-  const totals = { seeds: 0, failed: 0, steps: 0, hours: 0 };
+  const totals = { seeds: 0, failed: 0, steps: 0, hours: 0, transfersDone: 0, transfersAsked: 0 };
   const children: Promise<void>[] = [];
   for (let j = 0; j < jobs; j++) {
     const start = from + j * per;
@@ -84,6 +86,8 @@ async function runJobs(jobs: number, from: number, count: number): Promise<numbe
               totals.failed += Number(m[2]);
               totals.steps += Number(m[3]);
               totals.hours += Number(m[4]);
+              totals.transfersDone += Number(m[5]);
+              totals.transfersAsked += Number(m[6]);
             } else console.log(line);
           }
         });
@@ -95,7 +99,7 @@ async function runJobs(jobs: number, from: number, count: number): Promise<numbe
   const secs = (performance.now() - t0) / 1000;
   console.log(
     `${totals.seeds} seeds, ${totals.failed} failed, ${totals.steps} steps in ${secs.toFixed(1)} s, ` +
-      `${totals.hours.toFixed(1)} h simulated, ${jobs} jobs`,
+      `${totals.hours.toFixed(1)} h simulated, ${transfersText(totals.transfersDone, totals.transfersAsked)}, ${jobs} jobs`,
   );
   if (totals.seeds < count) console.log(`(only ${totals.seeds} of ${count} seeds reported: a job died)`);
   return totals.failed > 0 || totals.seeds < count ? 1 : 0;
@@ -108,6 +112,8 @@ async function runHere(seeds: readonly number[]): Promise<number> {
   let steps = 0;
   let virtualMs = 0;
   let ran = 0;
+  let transfersDone = 0;
+  let transfersAsked = 0;
   for (const seed of seeds) {
     ran++;
     const profile = profileFor(seed, values.profile);
@@ -116,12 +122,15 @@ async function runHere(seeds: readonly number[]): Promise<number> {
         const r = await new KvSimulator(seed, profile, { coreFaults: faults }).run();
         steps += r.steps;
         virtualMs += r.virtualMs;
+        transfersDone += r.transfersCompleted;
+        transfersAsked += r.transfersRequested;
         if (values.verbose || seeds.length === 1) {
           console.log(
             `seed ${seed} [${r.profile} --kv]: ok — ${r.steps} steps, ${(r.virtualMs / 1000).toFixed(1)} s virtual, ` +
               `${r.ops} ops (${r.acked} acked, ${r.unknown} unknown, ${r.precheckFalse} rejected locally, ` +
               `${r.reads} reads), ${r.expiresIssued} expires issued, ${r.committedEntries} KV entries, ` +
-              `${r.leadersElected} leaders, ${r.crashes} crashes, ${r.searchSteps} search steps`,
+              `${r.leadersElected} leaders, ${r.crashes} crashes, ${r.searchSteps} search steps, ` +
+              transfersText(r.transfersCompleted, r.transfersRequested),
           );
         }
         continue;
@@ -129,10 +138,13 @@ async function runHere(seeds: readonly number[]): Promise<number> {
       const r = await new Simulator(seed, profile, faults).run();
       steps += r.steps;
       virtualMs += r.virtualMs;
+      transfersDone += r.transfersCompleted;
+      transfersAsked += r.transfersRequested;
       if (values.verbose || seeds.length === 1) {
         console.log(
           `seed ${seed} [${r.profile}]: ok — ${r.steps} steps, ${(r.virtualMs / 1000).toFixed(1)} s virtual, ` +
-            `${r.acked}/${r.proposed} acked, ${r.leadersElected} leaders, ${r.crashes} crashes, max term ${r.maxTerm}`,
+            `${r.acked}/${r.proposed} acked, ${r.leadersElected} leaders, ${r.crashes} crashes, max term ${r.maxTerm}, ` +
+            transfersText(r.transfersCompleted, r.transfersRequested),
         );
       }
     } catch (e) {
@@ -164,9 +176,13 @@ async function runHere(seeds: readonly number[]): Promise<number> {
   const secs = (performance.now() - t0) / 1000;
   console.log(
     `${ran} seeds, ${failures} failed, ${steps} steps in ${secs.toFixed(1)} s, ` +
-      `${(virtualMs / 3_600_000).toFixed(1)} h simulated`,
+      `${(virtualMs / 3_600_000).toFixed(1)} h simulated, ${transfersText(transfersDone, transfersAsked)}`,
   );
   return failures > 0 ? 1 : 0;
+}
+
+function transfersText(completed: number, requested: number): string {
+  return `${completed}/${requested} leadership transfers completed`;
 }
 
 const jobs = Math.max(1, Number(values.jobs));

@@ -30,6 +30,8 @@ export interface SimResult {
   readonly leadersElected: number;
   readonly crashes: number;
   readonly maxTerm: number;
+  readonly transfersRequested: number;
+  readonly transfersCompleted: number;
 }
 
 /** The toy state machine: the commands applied, as `(index, id)` in apply order. */
@@ -235,6 +237,8 @@ export class Simulator {
       proposed: mode.proposed,
       leadersElected: cluster.checker.leadersElected,
       crashes: cluster.crashes,
+      transfersRequested: cluster.transfersRequested,
+      transfersCompleted: cluster.transfersCompleted,
       maxTerm: cluster.maxTerm,
     };
   }
