@@ -95,7 +95,9 @@ export {
   SyncObjConsumer,
   type SyncObjDeps,
   SyncObjError,
+  type SyncObjErrorReason,
   type SyncObjOptions,
+  type TransferOptions,
 } from './raft/syncobj.js';
 export { AddressError } from './raft/transport/address.js';
 export { MemoryNetwork, MemoryTransport } from './raft/transport/memory-transport.js';
