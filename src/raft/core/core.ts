@@ -68,7 +68,10 @@ export type CoreEvent =
     }
   | { readonly type: 'membershipReset'; readonly members: readonly NodeId[] }
   | { readonly type: 'snapshotReceived'; readonly data: Uint8Array; readonly from: NodeId }
-  /** a leadership transfer reached its deadline: this node leads on and accepts proposals again */
+  /**
+   * a leadership transfer was given up (its deadline passed, or the target answered as a pysyncobj
+   * node): this node leads on and accepts proposals again
+   */
   | { readonly type: 'transferAbandoned'; readonly target: NodeId; readonly reason: string }
   | { readonly type: 'ready' }
   | { readonly type: 'anomaly'; readonly message: string };

@@ -63,7 +63,7 @@ export interface DriverHost {
   onStateChanged(from: number, to: number): void;
   /** the node this one follows (or leads as) changed; null: none known */
   onLeaderChanged(leader: string | null): void;
-  /** a leadership transfer this node ran reached its deadline (`reason` says what happened) */
+  /** a leadership transfer this node ran was given up (`reason` says why) */
   onTransferAbandoned(target: string, reason: string): void;
   onReady(): void;
   /** after every tick of the core (tick callbacks, expiry) */
