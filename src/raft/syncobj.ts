@@ -27,6 +27,7 @@ import type { Journal } from './journal/types.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
 import { type DriverObserver, FatalApplyError, RaftDriver } from './runtime/driver.js';
 import { type DumpCodec, realDumpCodec } from './runtime/dump-codec.js';
+import type { LivenessSnapshot } from './runtime/liveness.js';
 import { type ResultCallback, type ResultReason, RuntimeFailReason } from './runtime/outcome.js';
 import { realScheduler, type Scheduler } from './runtime/scheduler.js';
 import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
@@ -38,6 +39,7 @@ import { splitHostPort } from './transport/address.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 import { UtilityCommands, type UtilityHandler } from './utility-commands.js';
 
+export type { LivenessSnapshot } from './runtime/liveness.js';
 export type { ResultCallback, ResultReason } from './runtime/outcome.js';
 export { RuntimeFailReason } from './runtime/outcome.js';
 export type { Scheduler, TimerHandle } from './runtime/scheduler.js';
@@ -298,6 +300,24 @@ export class SyncObj {
 
   get hasQuorum(): boolean {
     return this.core?.hasQuorum() ?? false;
+  }
+
+  /** The leader's commit index as this node last learned it (its own while leading); null before any. */
+  get raftLeaderCommitIndex(): number | null {
+    return this.core?.status().leaderCommitIndex ?? null;
+  }
+
+  /** True once this voter applied a membership change that removed it (it no longer campaigns). */
+  get selfRemoved(): boolean {
+    return this.core?.status().selfRemoved ?? false;
+  }
+
+  /**
+   * When the Raft loop last ticked and when each connected peer last sent a Raft message, on this
+   * node's monotonic clock (for health checks; reading it changes nothing).
+   */
+  liveness(): LivenessSnapshot {
+    return this.driver.liveness();
   }
 
   isLeader(): boolean {

@@ -32,6 +32,7 @@ import type { Dump } from '../snapshot/dump.js';
 import type { DumpStore } from '../snapshot/dump-store.js';
 import type { Transport, TransportHandler } from '../transport/types.js';
 import type { DumpCodec } from './dump-codec.js';
+import { LivenessRecord, type LivenessSnapshot } from './liveness.js';
 import { type ResultCallback, type ResultReason, RuntimeFailReason } from './outcome.js';
 import type { Scheduler, TimerHandle } from './scheduler.js';
 
@@ -154,6 +155,7 @@ export class RaftDriver {
   private nextDiscoveryMs = 0;
   private readonly startedAtMs: number;
   private readonly startedAtWallMs: number;
+  private readonly livenessRecord: LivenessRecord;
 
   constructor(
     private readonly selfAddress: string | null,
@@ -172,6 +174,7 @@ export class RaftDriver {
     this.startedAtMs = this.scheduler.now();
     this.startedAtWallMs = this.scheduler.wallNow();
     this.lastDumpMs = this.startedAtMs;
+    this.livenessRecord = new LivenessRecord(this.startedAtMs);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -200,6 +203,11 @@ export class RaftDriver {
 
   get lastApplied(): number {
     return this.lastAppliedIndex;
+  }
+
+  /** When the loop last ticked and when each peer was last heard from (for health checks). */
+  liveness(): LivenessSnapshot {
+    return this.livenessRecord.snapshot(this.scheduler.now());
   }
 
   isConnected(node: string): boolean {
@@ -374,6 +382,7 @@ export class RaftDriver {
       this.maybeCompact();
       this.maybeDiscoverLeader(core);
       this.host.onTick();
+      this.livenessRecord.ticked(this.scheduler.now());
     } catch (e) {
       this.fail(e);
       return;
@@ -450,6 +459,7 @@ export class RaftDriver {
           throw e;
         }
         if (message === null) return;
+        this.livenessRecord.heard(peer, this.scheduler.now());
         try {
           core.step(peer, message, this.scheduler.now());
         } catch (e) {
@@ -463,6 +473,7 @@ export class RaftDriver {
         this.scheduleDrain();
       },
       onPeerDisconnected: (peer) => {
+        this.livenessRecord.forget(peer);
         this.coreRef?.peerDisconnected(peer, this.scheduler.now());
         this.scheduleDrain();
       },
@@ -483,6 +494,7 @@ export class RaftDriver {
       if (!want.has(n)) {
         t.dropNode(n); // the transport reports no disconnect for a dropped node
         this.transportNodes.delete(n);
+        this.livenessRecord.forget(n);
         this.coreRef?.peerDisconnected(n, this.scheduler.now());
       }
     }
