@@ -57,7 +57,10 @@ function addControllerCommand(program: Command): void {
       'YAML file or directory of *.yml/*.yaml (else PATRONI_CONFIGURATION, else the environment)',
     )
     .option('-c, --config <path>', 'the configuration file or directory (same as configfile)')
-    .option('--http <host:port>', 'serve GET /status and GET /metrics there (overrides raftdcs.http)')
+    .option(
+      '--http <host:port>',
+      'serve GET /status, /health, /readyz and /metrics there (overrides raftdcs.http)',
+    )
     .option(
       '--max-bind-retries <n>',
       'attempts to bind the Raft port before giving up, 0 = forever (default 5; raftdcs.max_bind_retries)',
