@@ -49,6 +49,7 @@ export type HealthSource = Pick<
   | 'raftLastApplied'
   | 'raftLeaderCommitIndex'
   | 'isReady'
+  | 'isNodeConnected'
 >;
 
 export function healthFacts(node: HealthSource, maxLag: number): HealthFacts {
@@ -56,6 +57,7 @@ export function healthFacts(node: HealthSource, maxLag: number): HealthFacts {
   const heardAgoMs = new Map<string, number>();
   for (const [peer, at] of l.lastHeardMs) heardAgoMs.set(peer, l.nowMs - at);
   const conf = node.conf.values;
+  const leader = node.getLeader();
   return {
     failure: node.failure?.message ?? null,
     lastTickAgoMs: l.lastTickMs === null ? null : l.nowMs - l.lastTickMs,
@@ -64,9 +66,10 @@ export function healthFacts(node: HealthSource, maxLag: number): HealthFacts {
     self: node.selfNode,
     removed: node.selfRemoved,
     role: ROLES[node.raftState],
-    leader: node.getLeader(),
+    leader,
     voters: node.otherNodes,
     heardAgoMs,
+    leaderConnected: leader !== null && leader !== node.selfNode && node.isNodeConnected(leader),
     contactWindowMs: conf.raftMaxTimeout * 1000,
     applied: node.raftLastApplied,
     leaderCommit: node.raftLeaderCommitIndex,

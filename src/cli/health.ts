@@ -38,6 +38,8 @@ export interface HealthFacts {
   readonly voters: readonly string[];
   /** time since each connected peer last sent a Raft message (peers never heard from: absent) */
   readonly heardAgoMs: ReadonlyMap<string, number>;
+  /** whether the connection to the leader is up (false without a leader) */
+  readonly leaderConnected: boolean;
   /** how recent "recently heard from" is */
   readonly contactWindowMs: number;
   /** the last index applied here */
@@ -82,7 +84,7 @@ export type ContactDetail =
   | {
       readonly as: 'follower';
       readonly window_ms: number;
-      /** null: nothing heard from the leader over the current connection (or no leader) */
+      /** null: nothing heard from the leader since connecting to it, not connected, or no leader */
       readonly leader_last_heard_ms_ago: number | null;
     };
 
@@ -190,7 +192,10 @@ function judgeContact(f: HealthFacts): { detail: ContactDetail; problem: string 
   };
   if (f.leader === null) return { detail, problem: null };
   if (ago === null) {
-    return { detail, problem: `nothing heard from the leader ${f.leader} over the current connection` };
+    const problem = f.leaderConnected
+      ? `nothing heard from the leader ${f.leader} since connecting to it`
+      : `not connected to the leader ${f.leader}`;
+    return { detail, problem };
   }
   return {
     detail,

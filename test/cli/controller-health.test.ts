@@ -370,6 +370,7 @@ describe('GET /health and /readyz, in process', () => {
     await stop(voter);
     const gone = await until(`${ro.url}/readyz`, 503, WINDOW_MS + 2000, 'its leader gone');
     expect(gone.body.checks).toMatchObject({ contact: false });
+    expect(gone.body.reasons).toEqual([`not connected to the leader ${a}`]);
   });
 
   it('a loop that does not tick (autoTick off, nobody calls doTick): not live after the bound, live after a tick', async () => {
@@ -438,6 +439,7 @@ describe('GET /health and /readyz of spawned controllers over TCP', () => {
     const leaderIsA = ready[0].body.role === 'leader';
     const [leader, follower] = leaderIsA ? [a, b] : [b, a];
     const [leaderHttp, followerHttp] = leaderIsA ? [httpA, httpB] : [httpB, httpA];
+    const leaderRaft = leaderIsA ? raftA : raftB;
     expect(ready[leaderIsA ? 1 : 0].body).toMatchObject({ role: 'follower' });
 
     // the follower frozen: the leader stops being ready within the contact window (0.6 s) plus
@@ -454,7 +456,12 @@ describe('GET /health and /readyz of spawned controllers over TCP', () => {
     leader.signal('SIGKILL');
     await leader.waitExit(10_000);
     const orphan = await until(`http://${followerHttp}/readyz`, 503, 5000, 'follower without its leader');
-    expect(orphan.body.checks).toMatchObject({ contact: false });
+    // it does not campaign (no voter is connected): it keeps the dead leader, not connected to it
+    expect(orphan.body).toMatchObject({
+      leader: leaderRaft,
+      checks: { contact: false },
+      reasons: [`not connected to the leader ${leaderRaft}`],
+    });
     expect((await get(`http://${followerHttp}/health`)).status).toBe(200);
     expect((await get(`http://${followerHttp}/status`)).body.health).toMatchObject({
       live: true,

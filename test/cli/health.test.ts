@@ -26,6 +26,7 @@ function facts(over: Partial<HealthFacts> = {}): HealthFacts {
       [A, 50],
       [C, 3000],
     ]),
+    leaderConnected: true,
     contactWindowMs: 1400,
     applied: 100,
     leaderCommit: 100,
@@ -120,7 +121,9 @@ describe('judgeReadiness', () => {
     expect(v.checks.contact).toBe(false);
     expect(v.reasons).toEqual([`the leader ${A} was last heard from 1401 ms ago (bound 1400 ms)`]);
     const never = judgeReadiness(facts({ heardAgoMs: new Map([[C, 10]]) }));
-    expect(never.reasons).toEqual([`nothing heard from the leader ${A} over the current connection`]);
+    expect(never.reasons).toEqual([`nothing heard from the leader ${A} since connecting to it`]);
+    const gone = judgeReadiness(facts({ heardAgoMs: new Map(), leaderConnected: false }));
+    expect(gone.reasons).toEqual([`not connected to the leader ${A}`]);
   });
 
   it('a leader needs a majority of voters, itself included, heard within the window', () => {
@@ -196,7 +199,7 @@ describe('judgeReadiness', () => {
     expect(v.reasons).toEqual([
       'the Raft loop last ticked 5000 ms ago (bound 1000 ms)',
       'this node was removed from the cluster',
-      `nothing heard from the leader ${A} over the current connection`,
+      `nothing heard from the leader ${A} since connecting to it`,
       "not caught up with the leader's log since start yet (applied 100, leader commit 100)",
     ]);
   });
