@@ -123,7 +123,7 @@ export async function runRecoverFromSnapshot(o: RecoverOptions, file: string): P
     await ensureEmptyDataDir(target); // (nobody put anything there meanwhile)
     const empty = await readSurvivorFiles(target.paths); // the fingerprints of files that are absent
     const result = await switchFiles(target, empty, plan, nowMs, mode);
-    o.stdout.write(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`));
+    o.stdout.write(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`, true));
     return ExitCode.Ok;
   } catch (e) {
     if (e instanceof RecoverRefusal) {

@@ -175,16 +175,22 @@ export function formatIntent(plan: RecoveryPlan, mode: WriteMode): string {
   return `\nNew cluster: ${who}; ${files}.\n`;
 }
 
-/** The backups and what to do next. */
-export function formatDone(plan: RecoveryPlan, result: WriteResult, configHint: string): string {
+/** The backups and what to do next (`newDataDir`: a data dir built from a snapshot, not a node's own). */
+export function formatDone(
+  plan: RecoveryPlan,
+  result: WriteResult,
+  configHint: string,
+  newDataDir = false,
+): string {
   const written = result.journal === null ? [result.dump] : [result.dump, result.journal];
   const out = ['', 'Written:', ...written.map((f) => `  ${f}`)];
   if (result.backups.length > 0) out.push('Old files kept as:');
   for (const b of result.backups) out.push(`  ${b.from} -> ${b.to}`);
+  const how = newDataDir ? 'start the node' : 'start this node as before';
   const start =
     result.journal === null
-      ? 'start this node as before (Patroni or patroni_raft_controller)'
-      : `start this node as before (raftdcs controller ${configHint})`;
+      ? `${how} (Patroni or patroni_raft_controller)`
+      : `${how} (raftdcs controller ${configHint})`;
   out.push(
     '',
     'Next:',

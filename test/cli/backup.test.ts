@@ -480,7 +480,7 @@ describePython('backups: a Python node (Debian patroni_raft_controller)', () => 
     const r = await recoverHere(config, { fromSnapshot: file, forPysyncobj: true });
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(target)).toEqual([`${b}.dump`]);
-    expect(r.stdout).toContain('start this node as before (Patroni or patroni_raft_controller)');
+    expect(r.stdout).toContain('start the node (Patroni or patroni_raft_controller)');
     procs.run(PATRONI_RAFT_CONTROLLER, [config], { cwd: dir });
     await eventually(
       async () => ((await status(b))?.get('state') === 2 ? true : undefined),
