@@ -1,6 +1,6 @@
 /**
  * The raftdcs snapshot file (docs/backups.md): a node's dump in the on-disk format — the gzip of
- * pysyncobj's dump pickle, byte for byte what `<self_addr>.dump` holds — in a small container that
+ * pysyncobj's dump pickle, in the format of `<self_addr>.dump` — in a small container that
  * names what it holds and checksums all of it:
  *
  * ```
