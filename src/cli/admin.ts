@@ -13,9 +13,11 @@
  *   (`True`, `None`, a node as its address); a string reply as is; anything else as Python's
  *   `str()`; always followed by a newline; exit code 0, as syncobj_admin, whatever the outcome.
  *
- * Additions: `-members` (Patroni's `members` list as a table), `-timeout SECONDS` (default 30;
- * syncobj_admin waits 900 s), and `--json` (one JSON object; exit 0 only when the command
- * succeeded, else 1).
+ * Additions: `-members` (Patroni's `members` list as a table), `-snapshot FILE` and `-compact`
+ * (raftdcs nodes only: a backup of the state, a log compaction now; ./admin-backup.ts),
+ * `-timeout SECONDS` (default 30; syncobj_admin waits 900 s), and `--json` (one JSON object; exit
+ * 0 only when the command succeeded, else 1). An abbreviation is matched against syncobj_admin's
+ * own flags first, so every command line syncobj_admin takes (or rejects) parses as it does there.
  *
  * This module writes only to the streams it is given and never calls process.exit.
  */
@@ -23,6 +25,7 @@ import { pyStrCompare } from '../py/compare.js';
 import { pyIntFromString } from '../py/numbers.js';
 import { TcpUtility, UtilityError, UtilityErrorCode } from '../raft/transport/utility-client.js';
 import { isDict, type PyValue, pyStr } from '../wire/value.js';
+import { runCompactCommand, runSnapshotCommand } from './admin-backup.js';
 import { type Json, pyToJson } from './py-json.js';
 
 export const ADMIN_DEFAULT_TIMEOUT_SECONDS = 30;
@@ -35,6 +38,8 @@ export interface AdminArgs {
   remove: string | null;
   version: bigint | null;
   members: boolean;
+  snapshot: string | null;
+  compact: boolean;
   timeoutSeconds: number;
   json: boolean;
   help: boolean;
@@ -42,6 +47,8 @@ export interface AdminArgs {
 
 interface OptionSpec {
   readonly flag: string;
+  /** raftdcs's addition (not a syncobj_admin flag): matched by an abbreviation only when no syncobj_admin flag is */
+  readonly ours?: boolean;
   readonly dest: keyof AdminArgs;
   readonly metavar?: string;
   readonly help: string;
@@ -68,9 +75,29 @@ const OPTIONS: readonly OptionSpec[] = [
       return n;
     },
   },
-  { flag: '-members', dest: 'members', help: "send command 'members' (Patroni nodes) and print a table" },
+  {
+    flag: '-members',
+    dest: 'members',
+    ours: true,
+    help: "send command 'members' (Patroni nodes) and print a table",
+  },
+  {
+    flag: '-snapshot',
+    dest: 'snapshot',
+    ours: true,
+    metavar: 'FILE',
+    help: "save a consistent copy of the node's state to FILE (raftdcs nodes)",
+    convert: (v) => v,
+  },
+  {
+    flag: '-compact',
+    dest: 'compact',
+    ours: true,
+    help: 'make the node compact its log now (raftdcs nodes)',
+  },
   {
     flag: '-timeout',
+    ours: true,
     dest: 'timeoutSeconds',
     metavar: 'SECONDS',
     help: `give up after SECONDS (default ${ADMIN_DEFAULT_TIMEOUT_SECONDS}; syncobj_admin: 900)`,
@@ -82,14 +109,20 @@ const OPTIONS: readonly OptionSpec[] = [
       return n;
     },
   },
-  { flag: '--json', dest: 'json', help: 'print one JSON object; exit 1 unless the command succeeded' },
+  {
+    flag: '--json',
+    dest: 'json',
+    ours: true,
+    help: 'print one JSON object; exit 1 unless the command succeeded',
+  },
 ];
 
 export const ADMIN_PROG = 'raftdcs admin';
 
 export const ADMIN_USAGE = `usage: ${ADMIN_PROG} [-h] [-conn CONNECTION] [-pass PASSWORD] [-status]
                      [-add ADD] [-remove REMOVE] [-set_version VERSION]
-                     [-members] [-timeout SECONDS] [--json]
+                     [-members] [-snapshot FILE] [-compact]
+                     [-timeout SECONDS] [--json]
 `;
 
 export function adminHelp(): string {
@@ -120,6 +153,8 @@ export function parseAdminArgs(argv: readonly string[]): AdminArgs {
     remove: null,
     version: null,
     members: false,
+    snapshot: null,
+    compact: false,
     timeoutSeconds: ADMIN_DEFAULT_TIMEOUT_SECONDS,
     json: false,
     help: false,
@@ -178,9 +213,13 @@ function findOption(name: string): OptionSpec | null {
   const exact = OPTIONS.find((o) => o.flag === name);
   if (exact) return exact;
   const dashes = name.startsWith('--') ? 2 : 1;
-  const candidates = OPTIONS.filter(
+  const matching = OPTIONS.filter(
     (o) => o.flag.startsWith(name) && (o.flag.startsWith('--') ? 2 : 1) === dashes && name.length > dashes,
   );
+  // syncobj_admin's flags first: `-c` stays `-conn` and `-s` stays ambiguous between -status and
+  // -set_version exactly as there, although -compact and -snapshot start the same way
+  const theirs = matching.filter((o) => o.ours !== true);
+  const candidates = theirs.length > 0 ? theirs : matching;
   const [only] = candidates;
   if (only !== undefined && candidates.length === 1) return only;
   if (candidates.length > 1) {
@@ -200,8 +239,15 @@ export function checkCorrectAddress(address: string | null): boolean {
   return port !== null && port > 0n && port < 65536n;
 }
 
+/** What to do: one command to send, a backup command (./admin-backup.ts), or syncobj_admin's text for why there is nothing. */
+export type AdminAction =
+  | { command: PyValue[] }
+  | { snapshot: string }
+  | { compact: true }
+  | { error: string };
+
 /** The command to send, or syncobj_admin's text for why there is none. */
-export function adminCommand(args: AdminArgs): { command: PyValue[] } | { error: string } {
+export function adminCommand(args: AdminArgs): AdminAction {
   if (!checkCorrectAddress(args.connection)) return { error: 'invalid address to connect' };
   if (args.status) return { command: ['status'] };
   if (args.add) {
@@ -214,6 +260,11 @@ export function adminCommand(args: AdminArgs): { command: PyValue[] } | { error:
   }
   if (args.version !== null) return { command: ['set_version', Number(args.version)] };
   if (args.members) return { command: ['members'] };
+  if (args.snapshot !== null) {
+    if (args.snapshot === '') return { error: 'invalid file to command snapshot' };
+    return { snapshot: args.snapshot };
+  }
+  if (args.compact) return { compact: true };
   return { error: 'invalid command' };
 }
 
@@ -303,6 +354,17 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
     if (args.json) return json({ node: args.connection, ok: false, error: chosen.error }, false);
     io.stdout.write(`${chosen.error}\n`);
     return 0;
+  }
+  if ('snapshot' in chosen || 'compact' in chosen) {
+    const backupArgs = {
+      connection: args.connection as string,
+      password: args.password,
+      timeoutSeconds: args.timeoutSeconds,
+      json: args.json,
+    };
+    return 'snapshot' in chosen
+      ? runSnapshotCommand(backupArgs, chosen.snapshot, io)
+      : runCompactCommand(backupArgs, io, formatReply);
   }
   const util = new TcpUtility({ password: args.password, timeoutMs: args.timeoutSeconds * 1000 });
   let result: PyValue;

@@ -2,7 +2,8 @@
  * SyncObj — pysyncobj's public class: a replicated object whose `@replicated` methods are applied
  * on every node in log order. It owns the configuration, the replicated-method registry, code
  * versions and the public API. The utility commands (`status`, `add`, `remove`, `set_version`) are
- * served by UtilityCommands (utility-commands.ts), the status dict is built in status.ts, the layout
+ * served by UtilityCommands (utility-commands.ts), the backup commands (`snapshot`, `compact`) by
+ * SnapshotService (snapshot/snapshot-service.ts), the status dict is built in status.ts, the layout
  * of the dump state in snapshot/object-state.ts; the loop that drives the Raft core (persist, send,
  * apply, dumps, installs, ticks) is RaftDriver (runtime/driver.ts), which takes every piece of the
  * outside world as a seam (`SyncObjDeps`), so the simulator runs this very class.
@@ -25,13 +26,19 @@ import { FileJournal } from './journal/file-journal.js';
 import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
-import { type DriverObserver, FatalApplyError, RaftDriver } from './runtime/driver.js';
+import {
+  type CompactionOutcome,
+  type DriverObserver,
+  FatalApplyError,
+  RaftDriver,
+} from './runtime/driver.js';
 import { type DumpCodec, realDumpCodec } from './runtime/dump-codec.js';
 import type { LivenessSnapshot } from './runtime/liveness.js';
 import { type ResultCallback, type ResultReason, RuntimeFailReason } from './runtime/outcome.js';
 import { realScheduler, type Scheduler } from './runtime/scheduler.js';
 import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
 import { composeObjectState, splitObjectState } from './snapshot/object-state.js';
+import { SnapshotService } from './snapshot/snapshot-service.js';
 import { statusDict, statusRecord } from './status.js';
 import { SyncObjError, UNKNOWN_OUTCOME_MESSAGE } from './syncobj-error.js';
 import { createTcpTransport } from './tcp-factory.js';
@@ -39,6 +46,7 @@ import { splitHostPort } from './transport/address.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 import { UtilityCommands, type UtilityHandler } from './utility-commands.js';
 
+export type { CompactionOutcome } from './runtime/driver.js';
 export type { LivenessSnapshot } from './runtime/liveness.js';
 export type { ResultCallback, ResultReason } from './runtime/outcome.js';
 export { RuntimeFailReason } from './runtime/outcome.js';
@@ -112,6 +120,8 @@ export class SyncObj {
   private readonly tickCallbacks: (() => void)[] = [];
   private readonly fsyncListeners: ((seconds: number) => void)[] = [];
   private readonly utilities: UtilityCommands;
+  /** the backup commands (null: a read-only node, which serves no utility commands) */
+  private snapshots: SnapshotService | null = null;
 
   /**
    * Resolves with the error that stopped this node (it has then destroyed itself: pending calls
@@ -183,6 +193,20 @@ export class SyncObj {
       membershipChange: (op, address) => this.membershipChange(op, address),
       setCodeVersion: (version) => this.setCodeVersion(version),
     });
+    if (selfAddress !== null) {
+      const snapshots = new SnapshotService({
+        selfAddress,
+        scheduler: this.scheduler,
+        dumpNow: () => this.driver.dumpNow(),
+        encodeDump: (dump) => this.driver.encodeDump(dump),
+        compactNow: () => this.driver.compactNow(),
+        raftTerm: () => this.raftCurrentTerm,
+        commitIndex: () => this.raftCommitIndex,
+      });
+      snapshots.register(this.utilities);
+      this.addOnTickCallback(() => snapshots.prune());
+      this.snapshots = snapshots;
+    }
     // start on the next turn, once subclass constructors (and their fields) are done
     this.bound = Promise.resolve().then(() => {
       this.table = new FunctionTable(this, this.consumers);
@@ -237,6 +261,7 @@ export class SyncObj {
 
   /** Stop: no more ticks or callbacks; sockets closed; journal flushed. Pending calls fail. */
   destroy(): Promise<void> {
+    this.snapshots?.clear();
     return this.driver.destroy(this.bound);
   }
 
@@ -588,5 +613,13 @@ export class SyncObj {
   /** Make a dump at the next tick (pysyncobj forceLogCompaction). */
   forceLogCompaction(): void {
     this.driver.forceLogCompaction();
+  }
+
+  /**
+   * Compact the log now (the `compact` utility command): a dump at the applied index, stored, and
+   * the log cut at it, without waiting for logCompactionSplit's slot. Resolves once done.
+   */
+  compactLogNow(): Promise<CompactionOutcome> {
+    return this.driver.compactNow();
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The utility commands a SyncObj node serves (pysyncobj's `syncobj_admin` protocol, docs/protocol.md
- * §6): `status`, `add`, `remove`, `set_version`, and any a subclass registers (Patroni's `members`).
+ * §6): `status`, `add`, `remove`, `set_version`, and any a subclass registers (Patroni's `members`,
+ * raftdcs's backup commands). `['status', 'raftdcs_features']` answers the status dict plus the
+ * list of raftdcs's own commands registered here (snapshot/utility-protocol.ts).
  *
  * What it is for: mapping a command name and its arguments to the node's action, and the outcome to
  * pysyncobj's reply text (`SUCCESS ADD host:port`, `FAIL REMOVE host:port`, ...).
@@ -11,6 +13,7 @@
 import { type PyDict, type PyValue, pyStr } from '../wire/value.js';
 import { FailReason } from './core/types.js';
 import { RuntimeFailReason } from './runtime/outcome.js';
+import { FEATURES_ARGUMENT, FEATURES_KEY, RAFTDCS_UTILITY_COMMANDS } from './snapshot/utility-protocol.js';
 import { SyncObjError } from './syncobj-error.js';
 import { formatUtilityResult } from './transport/utility.js';
 
@@ -38,7 +41,7 @@ export class UtilityCommands {
   private readonly handlers = new Map<string, UtilityHandler>();
 
   constructor(private readonly host: UtilityHost) {
-    this.register('status', (_args, reply) => reply(host.statusDict()));
+    this.register('status', (args, reply) => reply(this.status(args)));
     this.register('add', (args, reply) => this.membership('add', args, reply));
     this.register('remove', (args, reply) => this.membership('remove', args, reply));
     this.register('set_version', (args, reply) => this.setVersion(args, reply));
@@ -61,6 +64,18 @@ export class UtilityCommands {
     } catch (e) {
       reply(String((e as Error).message ?? e));
     }
+  }
+
+  /** The status dict; with the feature probe's argument, plus the raftdcs commands served here. */
+  private status(args: readonly PyValue[]): PyDict {
+    const dict = this.host.statusDict();
+    if (args[0] === FEATURES_ARGUMENT) {
+      dict.set(
+        FEATURES_KEY,
+        RAFTDCS_UTILITY_COMMANDS.filter((c) => this.handlers.has(c)),
+      );
+    }
+    return dict;
   }
 
   private membership(cmd: 'add' | 'remove', args: readonly PyValue[], reply: UtilityReply): void {

@@ -175,6 +175,8 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       '-remove REMOVE',
       '-set_version VERSION',
       '-members',
+      '-snapshot FILE',
+      '-compact',
       '-timeout SECONDS',
       '--json',
     ]) {
@@ -192,6 +194,13 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       json: true,
     });
     expect(parseAdminArgs(['-set_version', ' +1_0 ']).version).toBe(10n);
+    // our flags never take an abbreviation from syncobj_admin's: -c is -conn, -s stays ambiguous
+    expect(parseAdminArgs(['-c', 'a:1', '-co', 'b:2'])).toMatchObject({ connection: 'b:2', compact: false });
+    expect(parseAdminArgs(['-sn', 'f.snapshot', '-com'])).toMatchObject({
+      snapshot: 'f.snapshot',
+      compact: true,
+    });
+    expect(() => parseAdminArgs(['-s'])).toThrow('ambiguous option: -s could match -status, -set_version');
     expect(() => parseAdminArgs(['-timeout', '0'])).toThrow(/invalid positive number/);
     const reply = dict([
       ['version', '0.3.11'],
