@@ -90,6 +90,7 @@ export {
 export { type DumpStore, FileDumpStore, MemoryDumpStore } from './raft/snapshot/dump-store.js';
 export {
   type CallOptions,
+  type LivenessSnapshot,
   PYSYNCOBJ_COMPAT_VERSION,
   SyncObj,
   SyncObjConsumer,

@@ -13,19 +13,23 @@
  *   (`True`, `None`, a node as its address); a string reply as is; anything else as Python's
  *   `str()`; always followed by a newline; exit code 0, as syncobj_admin, whatever the outcome.
  *
- * Additions: `-members` (Patroni's `members` list as a table), `-transfer host:port` (hand the
- * leadership to that member: raftdcs leaders only — the node is asked with `status raftdcs` first,
- * because a pysyncobj node stops on a command it does not know), `-timeout SECONDS` (default 30;
- * syncobj_admin waits 900 s), and `--json` (one JSON object; exit 0 only when the command
- * succeeded, else 1).
+ * Additions: `-members` (Patroni's `members` list as a table), `-snapshot FILE` and `-compact`
+ * (raftdcs nodes only: a backup of the state, a log compaction now; ./admin-backup.ts),
+ * `-transfer host:port` (hand the leadership to that member: raftdcs leaders only — sent only to a
+ * node whose feature probe lists it, since a pysyncobj node stops on a command it does not know),
+ * `-timeout SECONDS` (default 30; syncobj_admin waits 900 s), and `--json` (one JSON object; exit
+ * 0 only when the command succeeded, else 1). An abbreviation is matched against syncobj_admin's
+ * own flags first, so every command line syncobj_admin takes (or rejects) parses as it does there.
  *
  * This module writes only to the streams it is given and never calls process.exit.
  */
 import { pyStrCompare } from '../py/compare.js';
 import { pyIntFromString } from '../py/numbers.js';
+import { FEATURES_ARGUMENT, featuresFromStatus } from '../raft/snapshot/utility-protocol.js';
 import { TcpUtility, UtilityError, UtilityErrorCode } from '../raft/transport/utility-client.js';
-import { RAFTDCS_COMMANDS_KEY, RAFTDCS_STATUS_PROBE, RAFTDCS_VERSION_KEY } from '../raft/utility-commands.js';
+import { TRANSFER_COMMAND } from '../raft/utility-commands.js';
 import { isDict, type PyValue, pyStr } from '../wire/value.js';
+import { runCompactCommand, runSnapshotCommand } from './admin-backup.js';
 import { type Json, pyToJson } from './py-json.js';
 
 export const ADMIN_DEFAULT_TIMEOUT_SECONDS = 30;
@@ -38,6 +42,8 @@ export interface AdminArgs {
   remove: string | null;
   version: bigint | null;
   members: boolean;
+  snapshot: string | null;
+  compact: boolean;
   transfer: string | null;
   timeoutSeconds: number;
   json: boolean;
@@ -46,6 +52,8 @@ export interface AdminArgs {
 
 interface OptionSpec {
   readonly flag: string;
+  /** raftdcs's addition (not a syncobj_admin flag): matched by an abbreviation only when no syncobj_admin flag is */
+  readonly ours?: boolean;
   readonly dest: keyof AdminArgs;
   readonly metavar?: string;
   readonly help: string;
@@ -72,16 +80,37 @@ const OPTIONS: readonly OptionSpec[] = [
       return n;
     },
   },
-  { flag: '-members', dest: 'members', help: "send command 'members' (Patroni nodes) and print a table" },
+  {
+    flag: '-members',
+    dest: 'members',
+    ours: true,
+    help: "send command 'members' (Patroni nodes) and print a table",
+  },
+  {
+    flag: '-snapshot',
+    dest: 'snapshot',
+    ours: true,
+    metavar: 'FILE',
+    help: "save a consistent copy of the node's state to FILE (raftdcs nodes)",
+    convert: (v) => v,
+  },
+  {
+    flag: '-compact',
+    dest: 'compact',
+    ours: true,
+    help: 'make the node compact its log now (raftdcs nodes)',
+  },
   {
     flag: '-transfer',
     dest: 'transfer',
+    ours: true,
     metavar: 'TRANSFER',
-    help: 'hand the leadership to this member (send to the raftdcs leader)',
+    help: 'hand the leadership to this member (send it to the raftdcs leader)',
     convert: (v) => v,
   },
   {
     flag: '-timeout',
+    ours: true,
     dest: 'timeoutSeconds',
     metavar: 'SECONDS',
     help: `give up after SECONDS (default ${ADMIN_DEFAULT_TIMEOUT_SECONDS}; syncobj_admin: 900)`,
@@ -93,15 +122,20 @@ const OPTIONS: readonly OptionSpec[] = [
       return n;
     },
   },
-  { flag: '--json', dest: 'json', help: 'print one JSON object; exit 1 unless the command succeeded' },
+  {
+    flag: '--json',
+    dest: 'json',
+    ours: true,
+    help: 'print one JSON object; exit 1 unless the command succeeded',
+  },
 ];
 
 export const ADMIN_PROG = 'raftdcs admin';
 
 export const ADMIN_USAGE = `usage: ${ADMIN_PROG} [-h] [-conn CONNECTION] [-pass PASSWORD] [-status]
                      [-add ADD] [-remove REMOVE] [-set_version VERSION]
-                     [-members] [-transfer TRANSFER] [-timeout SECONDS]
-                     [--json]
+                     [-members] [-snapshot FILE] [-compact]
+                     [-transfer TRANSFER] [-timeout SECONDS] [--json]
 `;
 
 export function adminHelp(): string {
@@ -132,6 +166,8 @@ export function parseAdminArgs(argv: readonly string[]): AdminArgs {
     remove: null,
     version: null,
     members: false,
+    snapshot: null,
+    compact: false,
     transfer: null,
     timeoutSeconds: ADMIN_DEFAULT_TIMEOUT_SECONDS,
     json: false,
@@ -191,9 +227,13 @@ function findOption(name: string): OptionSpec | null {
   const exact = OPTIONS.find((o) => o.flag === name);
   if (exact) return exact;
   const dashes = name.startsWith('--') ? 2 : 1;
-  const candidates = OPTIONS.filter(
+  const matching = OPTIONS.filter(
     (o) => o.flag.startsWith(name) && (o.flag.startsWith('--') ? 2 : 1) === dashes && name.length > dashes,
   );
+  // syncobj_admin's flags first: `-c` stays `-conn` and `-s` stays ambiguous between -status and
+  // -set_version exactly as there, although -compact and -snapshot start the same way
+  const theirs = matching.filter((o) => o.ours !== true);
+  const candidates = theirs.length > 0 ? theirs : matching;
   const [only] = candidates;
   if (only !== undefined && candidates.length === 1) return only;
   if (candidates.length > 1) {
@@ -213,8 +253,15 @@ export function checkCorrectAddress(address: string | null): boolean {
   return port !== null && port > 0n && port < 65536n;
 }
 
+/** What to do: one command to send, a backup command (./admin-backup.ts), or syncobj_admin's text for why there is nothing. */
+export type AdminAction =
+  | { command: PyValue[] }
+  | { snapshot: string }
+  | { compact: true }
+  | { error: string };
+
 /** The command to send, or syncobj_admin's text for why there is none. */
-export function adminCommand(args: AdminArgs): { command: PyValue[] } | { error: string } {
+export function adminCommand(args: AdminArgs): AdminAction {
   if (!checkCorrectAddress(args.connection)) return { error: 'invalid address to connect' };
   if (args.status) return { command: ['status'] };
   if (args.add) {
@@ -227,9 +274,14 @@ export function adminCommand(args: AdminArgs): { command: PyValue[] } | { error:
   }
   if (args.version !== null) return { command: ['set_version', Number(args.version)] };
   if (args.members) return { command: ['members'] };
+  if (args.snapshot !== null) {
+    if (args.snapshot === '') return { error: 'invalid file to command snapshot' };
+    return { snapshot: args.snapshot };
+  }
+  if (args.compact) return { compact: true };
   if (args.transfer) {
     if (!checkCorrectAddress(args.transfer)) return { error: 'invalid address to command transfer' };
-    return { command: ['transfer', args.transfer] };
+    return { command: [TRANSFER_COMMAND, args.transfer] };
   }
   return { error: 'invalid command' };
 }
@@ -291,14 +343,14 @@ function failureText(e: unknown): { text: string; note: string | null } {
   return { text: 'connection lost', note: e instanceof Error ? e.message : String(e) };
 }
 
-/** Send `command` within `-timeout`; `transfer` only to a node that said it serves it. */
+/** Send `command` within `-timeout`; `transfer` only to a node whose feature probe lists it. */
 async function send(args: AdminArgs, command: readonly PyValue[]): Promise<PyValue> {
   const conn = args.connection as string;
   const deadline = performance.now() + args.timeoutSeconds * 1000;
   const utility = () =>
     new TcpUtility({ password: args.password, timeoutMs: Math.max(1, deadline - performance.now()) });
-  if (command[0] === 'transfer') {
-    const probe = await utility().execute(conn, ['status', RAFTDCS_STATUS_PROBE]);
+  if (command[0] === TRANSFER_COMMAND) {
+    const probe = await utility().execute(conn, ['status', FEATURES_ARGUMENT]);
     const refusal = transferUnsupported(conn, probe);
     if (refusal !== null) return `FAIL TRANSFER ${pyStr(command[1] ?? null)}: ${refusal}`;
   }
@@ -306,18 +358,15 @@ async function send(args: AdminArgs, command: readonly PyValue[]): Promise<PyVal
 }
 
 /**
- * Why `conn` must not be sent `transfer`, from its answer to `['status', 'raftdcs']`; null when it
- * serves the command. pysyncobj answers that with its usual status dict; an unknown command would
- * stop its tick (docs/protocol.md §2.4), so it is never sent one.
+ * Why `conn` must not be sent `transfer`, from its answer to the feature probe
+ * (`['status', 'raftdcs_features']`); null when it serves the command. pysyncobj answers the probe
+ * with its usual status dict; an unknown command would stop its tick (docs/protocol.md §2.4), so
+ * it is never sent one.
  */
 export function transferUnsupported(conn: string, probe: PyValue): string | null {
-  if (isDict(probe)) {
-    const commands = probe.get(RAFTDCS_COMMANDS_KEY);
-    if (Array.isArray(commands) && commands.includes('transfer')) return null;
-    if (probe.has(RAFTDCS_VERSION_KEY)) {
-      return `${conn} runs raftdcs ${pyStr(probe.get(RAFTDCS_VERSION_KEY) ?? null)}, which cannot transfer leadership`;
-    }
-  }
+  const features = featuresFromStatus(probe);
+  if (features?.includes(TRANSFER_COMMAND)) return null;
+  if (features !== null) return `${conn} runs a raftdcs version that cannot transfer leadership`;
   return (
     `${conn} is not a raftdcs node that can transfer leadership (a pysyncobj node: Patroni, ` +
     'patroni_raft_controller, or an older raftdcs); the command was not sent, as a pysyncobj node ' +
@@ -354,6 +403,17 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
     if (args.json) return json({ node: args.connection, ok: false, error: chosen.error }, false);
     io.stdout.write(`${chosen.error}\n`);
     return 0;
+  }
+  if ('snapshot' in chosen || 'compact' in chosen) {
+    const backupArgs = {
+      connection: args.connection as string,
+      password: args.password,
+      timeoutSeconds: args.timeoutSeconds,
+      json: args.json,
+    };
+    return 'snapshot' in chosen
+      ? runSnapshotCommand(backupArgs, chosen.snapshot, io)
+      : runCompactCommand(backupArgs, io, formatReply);
   }
   let result: PyValue;
   try {

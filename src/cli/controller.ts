@@ -97,7 +97,7 @@ export async function runController(options: ControllerOptions): Promise<ExitCod
     const startFailure = await waitListening(store, start.settings, signals.stopRequested, log);
     if (startFailure !== null) return await shutdown(startFailure);
     if (start.settings.http !== null) {
-      const http = await startControllerHttp(start.settings.http, store, logging);
+      const http = await startControllerHttp(start.settings, start.settings.http, store, logging);
       if (http === null) return await shutdown(ExitCode.StartFailed);
       running.http = http;
     }
@@ -353,8 +353,9 @@ async function waitListening(
   return null;
 }
 
-/** Start the HTTP endpoint (GET /status, /metrics); null (logged) when it cannot listen. */
+/** Start the HTTP endpoint (GET /status, /health, /readyz, /metrics); null (logged) when it cannot listen. */
 async function startControllerHttp(
+  settings: ControllerSettings,
   listen: NonNullable<ControllerSettings['http']>,
   store: KVStoreTTL,
   logging: CliLogging,
@@ -364,11 +365,15 @@ async function startControllerHttp(
     const http = await startHttpEndpoint({
       listen,
       kv: store,
-      metrics: createMetrics(store, VERSION),
+      metrics: createMetrics(store, VERSION, settings.readyMaxLag),
       version: VERSION,
       logger: logging.child({ component: 'http' }),
+      readyMaxLag: settings.readyMaxLag,
     });
-    log.info({ address: http.address }, 'HTTP endpoint listening (GET /status, /metrics)');
+    log.info(
+      { address: http.address, readyMaxLag: settings.readyMaxLag },
+      'HTTP endpoint listening (GET /status, /health, /readyz, /metrics)',
+    );
     return http;
   } catch (e) {
     log.error({ err: (e as Error).message, http: listen }, 'the HTTP endpoint could not start');

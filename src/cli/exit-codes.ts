@@ -1,6 +1,6 @@
 /**
- * Exit codes of the raftdcs commands (documented in docs/controller.md, docs/admin.md and
- * docs/recover.md).
+ * Exit codes of the raftdcs commands (documented in docs/controller.md, docs/admin.md,
+ * docs/recover.md and docs/backups.md).
  *
  * `patroni_raft_controller` exits 1 on a configuration error, like ours; `syncobj_admin` exits 0
  * whatever the outcome and 2 on bad arguments, like `raftdcs admin` without `--json`.
@@ -18,5 +18,7 @@ export const ExitCode = {
   Fatal: 4,
   /** `raftdcs recover` refused (node running, data incomplete, majority alive…): nothing was changed */
   Refused: 5,
+  /** `raftdcs snapshot status`: the file is not an intact snapshot file (unreadable, truncated, damaged) */
+  Damaged: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];

@@ -10,6 +10,9 @@
  *   raftdcs recover -c <config> --force-new-cluster
  *                                       rebuild a cluster that lost its quorum from one survivor's
  *                                       stopped data dir (./recover.ts, docs/recover.md)
+ *   raftdcs recover -c <config> --from-snapshot <file>
+ *                                       a new data dir from a snapshot file (./recover-snapshot.ts)
+ *   raftdcs snapshot status <file>      what a snapshot file (`admin -snapshot`) holds (./snapshot.ts)
  *
  * This module only wires arguments to the commands and turns their results into exit codes; it
  * must never hold logic a test would want to call in-process.
@@ -24,6 +27,7 @@ import { runPatroniDemo } from './demo/patroni-demo.js';
 import { ExitCode } from './exit-codes.js';
 import { LOG_FORMATS, type LogFormat } from './logging.js';
 import { runRecover } from './recover.js';
+import { runSnapshotStatus } from './snapshot.js';
 
 function nonNegativeInt(value: string): number {
   if (!/^[0-9]+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number >= 0');
@@ -40,6 +44,7 @@ export function buildProgram(): Command {
   addAdminCommand(program);
   program.addCommand(ctlCommand());
   addRecoverCommand(program);
+  addSnapshotCommand(program);
   addDemoCommand(program);
   return program;
 }
@@ -57,7 +62,10 @@ function addControllerCommand(program: Command): void {
       'YAML file or directory of *.yml/*.yaml (else PATRONI_CONFIGURATION, else the environment)',
     )
     .option('-c, --config <path>', 'the configuration file or directory (same as configfile)')
-    .option('--http <host:port>', 'serve GET /status and GET /metrics there (overrides raftdcs.http)')
+    .option(
+      '--http <host:port>',
+      'serve GET /status, /health, /readyz and /metrics there (overrides raftdcs.http)',
+    )
     .option(
       '--max-bind-retries <n>',
       'attempts to bind the Raft port before giving up, 0 = forever (default 5; raftdcs.max_bind_retries)',
@@ -112,7 +120,7 @@ function addAdminCommand(program: Command): void {
   program
     .command('admin')
     .description(
-      'syncobj_admin: -conn host:port [-pass P] -status|-add A|-remove A|-set_version N|-members|-transfer A [--json]',
+      'syncobj_admin: -conn host:port [-pass P] -status|-add A|-remove A|-set_version N|-members|-transfer A|-snapshot FILE|-compact [--json]',
     )
     .helpOption(false)
     .allowUnknownOption()
@@ -164,6 +172,10 @@ function addRecoverCommand(program: Command): void {
       'how long each old member gets to answer the status check (default 3)',
       positiveSeconds,
     )
+    .option(
+      '--from-snapshot <file>',
+      "build this node's data dir, which must be empty or absent, from a snapshot file (raftdcs admin -snapshot) instead",
+    )
     .addHelpText(
       'after',
       `
@@ -171,6 +183,9 @@ Run it on one surviving member while it is stopped, when a majority of the membe
 It refuses (exit 5, nothing changed) while the node runs, when its data files are incomplete, and
 when a majority of the old members still answers. Then start the node as before and add the other
 members one by one with empty data dirs (raftdcs admin -conn <this node> -add <host:port>).
+
+With --from-snapshot FILE it restores a backup instead: the node's data dir (empty or absent) gets
+the snapshot's state as a one-node cluster (or --members); nothing else is read or asked.
 
 Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confirmed,
             4 writing failed, 5 refused.`,
@@ -187,6 +202,7 @@ Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confir
           unsafeAllowPartialData?: boolean;
           forPysyncobj?: boolean;
           checkTimeout?: number;
+          fromSnapshot?: string;
         },
       ) => {
         if (configfile !== undefined && opts.config !== undefined && configfile !== opts.config) {
@@ -202,6 +218,7 @@ Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confir
           dryRun: opts.dryRun === true,
           allowPartialData: opts.unsafeAllowPartialData === true,
           forPysyncobj: opts.forPysyncobj === true,
+          fromSnapshot: opts.fromSnapshot ?? null,
           checkTimeoutMs: (opts.checkTimeout ?? 3) * 1000,
           stdin: process.stdin,
           stdout: process.stdout,
@@ -209,6 +226,30 @@ Exit codes: 0 done (or dry run), 1 bad configuration or arguments, or not confir
         });
       },
     );
+}
+
+/** `raftdcs snapshot status <file>`: what a snapshot file holds */
+function addSnapshotCommand(program: Command): void {
+  const snapshot = program
+    .command('snapshot')
+    .description('snapshot files (backups written by raftdcs admin -snapshot; docs/backups.md)');
+  snapshot
+    .command('status')
+    .description('check a snapshot file and print what it holds: index, term, membership, keys, checksum')
+    .argument('<file>', 'the snapshot file')
+    .option('--json', 'print one JSON object')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 the file is intact, 1 bad arguments, 6 unreadable, truncated or damaged.',
+    )
+    .action(async (file: string, opts: { json?: boolean }) => {
+      process.exitCode = await runSnapshotStatus({
+        file,
+        json: opts.json === true,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+    });
 }
 
 /** A comma-separated list of ports, or null (after saying why on stderr). */

@@ -10,30 +10,42 @@
  *
  *   raftdcs_journal_fsync_seconds (histogram of the journal's group-commit fdatasync latency).
  *
+ *   raftdcs_live, raftdcs_ready (1/0: what GET /health and GET /readyz answer, ./health.ts),
+ *   raftdcs_raft_apply_lag (entries the applied index trails the leader's commit index; NaN while
+ *   that is unknown).
+ *
  * Scraping must never change the node; it only reads.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { DEFAULT_READY_MAX_LAG } from '../config/controller-config.js';
 import type { KVStoreTTL } from '../kv/kvstore-ttl.js';
 import { RAFT_STATE_NAMES, RaftState } from '../raft/core/types.js';
 import { PYSYNCOBJ_COMPAT_VERSION } from '../raft/syncobj.js';
+import { type HealthSource, judgeHealth } from './health-facts.js';
 
 /** What the metrics read from a node (KVStoreTTL has all of it). */
-export type MetricsSource = Pick<
-  KVStoreTTL,
-  | 'raftCurrentTerm'
-  | 'raftState'
-  | 'hasQuorum'
-  | 'raftCommitIndex'
-  | 'raftLastApplied'
-  | 'otherNodes'
-  | 'readonlyNodes'
-  | 'isNodeConnected'
-  | 'getStatus'
-  | 'size'
-  | 'addFsyncListener'
->;
+export type MetricsSource = HealthSource &
+  Pick<
+    KVStoreTTL,
+    | 'raftCurrentTerm'
+    | 'raftState'
+    | 'hasQuorum'
+    | 'raftCommitIndex'
+    | 'raftLastApplied'
+    | 'otherNodes'
+    | 'readonlyNodes'
+    | 'isNodeConnected'
+    | 'getStatus'
+    | 'size'
+    | 'addFsyncListener'
+  >;
 
-export function createMetrics(node: MetricsSource, version: string): Registry {
+/** `readyMaxLag`: the max_lag raftdcs_ready is judged with (default DEFAULT_READY_MAX_LAG). */
+export function createMetrics(
+  node: MetricsSource,
+  version: string,
+  readyMaxLag = DEFAULT_READY_MAX_LAG,
+): Registry {
   const register = new Registry();
   const registers = [register];
   const gauge: GaugeOf = (name, help, read) =>
@@ -51,6 +63,7 @@ export function createMetrics(node: MetricsSource, version: string): Registry {
   addRoleGauge(node, registers);
   addNodeGauges(node, gauge);
   addAppliedCounter(node, registers);
+  addHealthGauges(node, gauge, readyMaxLag);
   new Gauge({
     name: 'raftdcs_build_info',
     help: 'raftdcs version and the pysyncobj version it speaks',
@@ -132,4 +145,21 @@ function addAppliedCounter(node: MetricsSource, registers: Registry[]): void {
       lastApplied = Math.max(lastApplied, now);
     },
   });
+}
+
+/** raftdcs_live, raftdcs_ready and raftdcs_raft_apply_lag, from one health reading per scrape. */
+function addHealthGauges(node: MetricsSource, gauge: GaugeOf, readyMaxLag: number): void {
+  gauge('raftdcs_live', 'Whether the node runs and its Raft loop ticks (1/0, as GET /health)', () =>
+    judgeHealth(node, readyMaxLag).liveness.live ? 1 : 0,
+  );
+  gauge(
+    'raftdcs_ready',
+    'Whether the node has a leader in contact and is caught up (1/0, as GET /readyz)',
+    () => (judgeHealth(node, readyMaxLag).readiness.ready ? 1 : 0),
+  );
+  gauge(
+    'raftdcs_raft_apply_lag',
+    "Entries the applied index trails the leader's commit index (NaN while unknown)",
+    () => judgeHealth(node, readyMaxLag).readiness.lag ?? Number.NaN,
+  );
 }

@@ -158,6 +158,36 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Put the written lock `tmp` at `path`. Where there was no lock, a hard link creates it only if it
+ * still does not exist, so of two processes that both found it free exactly one gets it (the other
+ * gets NodeLockError); over a stale or foreign lock, a rename replaces it. A file system without
+ * hard links gets the rename too.
+ */
+async function placeLockFile(tmp: string, path: string, wasFree: boolean): Promise<void> {
+  if (!wasFree) {
+    await fsp.rename(tmp, path);
+    return;
+  }
+  try {
+    await fsp.link(tmp, path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') {
+      await fsp.rename(tmp, path);
+      return;
+    }
+    await fsp.unlink(tmp).catch(() => undefined);
+    const now = await inspectNodeLock(path);
+    if (now.kind === 'held' || now.kind === 'foreign') throw new NodeLockError(path, now);
+    throw new Error(`the lock ${path} appeared while it was being taken, and its owner is gone: try again`);
+  }
+  await fsp.unlink(tmp);
+}
+
+/** Distinguishes the temporary files of acquisitions running at once in one process. */
+let tmpCounter = 0;
+
 /** A lock this process holds. */
 export interface NodeLock {
   readonly path: string;
@@ -189,7 +219,7 @@ export async function acquireNodeLock(path: string, options: AcquireOptions): Pr
     program: options.program,
   };
   const text = `${JSON.stringify(owner)}\n`;
-  const tmp = `${path}.tmp.${process.pid}`;
+  const tmp = `${path}.tmp.${process.pid}.${++tmpCounter}`;
   const h = await fsp.open(tmp, 'w', 0o644);
   try {
     await h.writeFile(text);
@@ -197,9 +227,9 @@ export async function acquireNodeLock(path: string, options: AcquireOptions): Pr
   } finally {
     await h.close();
   }
-  await fsp.rename(tmp, path);
+  await placeLockFile(tmp, path, before.kind === 'free');
   await syncDir(dirname(path));
-  // two processes that both found the lock free: the last rename wins, the other one backs off
+  // two processes that replaced the same stale lock: the last rename wins, the other one backs off
   const after = await fsp.readFile(path, 'utf8').catch(() => '');
   if (after !== text) {
     const now = await inspectNodeLock(path);

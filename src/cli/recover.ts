@@ -16,101 +16,33 @@
  *     (../recover/write-files.ts) — with `--for-pysyncobj`, for a node Patroni or
  *     patroni_raft_controller runs, the dump only.
  *
+ * `--from-snapshot FILE` restores a backup into a new data dir instead (./recover-snapshot.ts).
+ *
  * This module writes only to the streams it is given and never calls process.exit.
  */
-import { controllerSettings } from '../config/controller-config.js';
-import { type EnvSource, loadPatroniConfig } from '../config/patroni-config.js';
 import { ConfigError } from '../raft/config.js';
-import { journalPaths } from '../raft/journal/paths.js';
-import { splitHostPort } from '../raft/transport/address.js';
 import { RecoverRefusal, RecoverRefusalCode } from '../recover/errors.js';
 import { planRecovery, type RecoveryPlan } from '../recover/plan.js';
 import { judgeQuorum, probeMembers, workingClusters } from '../recover/quorum-check.js';
 import { formatDone, formatIntent, formatPlan, formatProbes } from '../recover/report.js';
-import { ensureStopped, probePort } from '../recover/running-check.js';
+import { ensureStopped } from '../recover/running-check.js';
 import { readSurvivorFiles, type SurvivorFiles } from '../recover/survivor-files.js';
-import { backupStamp, type WriteMode, writeRecoveredFiles } from '../recover/write-files.js';
-import { Aborted, Terminal } from './ctl/prompt.js';
+import type { WriteMode } from '../recover/write-files.js';
 import { ExitCode } from './exit-codes.js';
-import { acquireNodeLock, NodeLockError } from './node-lock.js';
+import { runRecoverFromSnapshot } from './recover-snapshot.js';
+import {
+  confirmed,
+  KEY_LIST_LIMIT,
+  loadTarget,
+  parseMembers,
+  type RecoverOptions,
+  SELF_PROBE_MS,
+  switchFiles,
+  type Target,
+  WriteFailed,
+} from './recover-steps.js';
 
-/** Key names listed at most. */
-const KEY_LIST_LIMIT = 30;
-/** How long a TCP probe of this node's own address may take. */
-const SELF_PROBE_MS = 1000;
-
-export interface RecoverOptions {
-  /** a YAML file or a directory of them (null: PATRONI_CONFIGURATION, else the environment) */
-  readonly configPath: string | null;
-  readonly forceNewCluster: boolean;
-  /** `--members a,b,…` as given (null: this node alone) */
-  readonly members: string | null;
-  /** `--yes`: do not ask */
-  readonly yes: boolean;
-  /** `--dry-run`: stop after printing the plan */
-  readonly dryRun: boolean;
-  /** `--unsafe-allow-partial-data`: rebuild from what an incomplete data dir holds */
-  readonly allowPartialData: boolean;
-  /** `--for-pysyncobj`: the node runs pysyncobj (Patroni, patroni_raft_controller): write the dump only */
-  readonly forPysyncobj?: boolean;
-  /** how long each old member gets to answer `status` */
-  readonly checkTimeoutMs: number;
-  /** default process.env (only read) */
-  readonly env?: EnvSource;
-  readonly stdin: NodeJS.ReadableStream;
-  readonly stdout: { write(s: string): unknown };
-  readonly stderr: { write(s: string): unknown };
-  /** the wall clock in ms (default Date.now) */
-  readonly now?: () => number;
-}
-
-interface Target {
-  readonly selfAddr: string;
-  readonly partnerAddrs: readonly string[];
-  readonly password: string | null;
-  readonly dataDir: string;
-  readonly paths: ReturnType<typeof journalPaths>;
-}
-
-function loadTarget(o: RecoverOptions): Target {
-  const loaded = loadPatroniConfig({ path: o.configPath, env: o.env, consumeEnv: false });
-  const settings = controllerSettings(loaded.config);
-  const node = settings.node;
-  return {
-    selfAddr: node.selfAddr,
-    partnerAddrs: node.partnerAddrs,
-    password: settings.password,
-    dataDir: node.dataDir === '' ? '.' : node.dataDir,
-    paths: journalPaths(node.dataDir, node.selfAddr),
-  };
-}
-
-/** `--members` as a list of addresses; RecoverRefusal(BAD_MEMBERS) when it is not one. */
-function parseMembers(text: string | null, selfAddr: string): string[] | null {
-  if (text === null) return null;
-  const list = [
-    ...new Set(
-      text
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== ''),
-    ),
-  ];
-  for (const a of list) {
-    try {
-      splitHostPort(a);
-    } catch (e) {
-      throw new RecoverRefusal(RecoverRefusalCode.BadMembers, `--members: ${(e as Error).message}`);
-    }
-  }
-  if (!list.includes(selfAddr)) {
-    throw new RecoverRefusal(
-      RecoverRefusalCode.BadMembers,
-      `--members must include this node's self_addr ${selfAddr} (got ${list.join(', ') || 'nothing'})`,
-    );
-  }
-  return list;
-}
+export type { RecoverOptions } from './recover-steps.js';
 
 async function readFiles(target: Target): Promise<SurvivorFiles> {
   try {
@@ -156,46 +88,6 @@ async function checkQuorumLost(target: Target, plan: RecoveryPlan, o: RecoverOpt
   return text;
 }
 
-/** Writing the files failed part way (the message of the cause). */
-class WriteFailed extends Error {
-  override readonly name = 'WriteFailed';
-}
-
-/** Step 7: replace the files under the node's own lock (a controller starting meanwhile refuses). */
-async function switchFiles(
-  target: Target,
-  files: SurvivorFiles,
-  plan: RecoveryPlan,
-  nowMs: number,
-  mode: WriteMode,
-) {
-  const lock = await acquireNodeLock(target.paths.lock, {
-    selfAddr: target.selfAddr,
-    program: 'recover',
-    takeOverForeign: false,
-  }).catch((e: unknown) => {
-    if (e instanceof NodeLockError) {
-      throw new RecoverRefusal(RecoverRefusalCode.NodeRunning, `the node started meanwhile: ${e.message}`);
-    }
-    throw new WriteFailed(`cannot take the lock ${target.paths.lock}: ${(e as Error).message}`, { cause: e });
-  });
-  try {
-    // the lock is ours now; a node that takes none (Patroni, pysyncobj) may still have started
-    if ((await probePort(target.selfAddr, SELF_PROBE_MS)) === 'listening') {
-      throw new RecoverRefusal(
-        RecoverRefusalCode.NodeRunning,
-        `something started listening on self_addr ${target.selfAddr} meanwhile`,
-      );
-    }
-    return await writeRecoveredFiles(files, plan, backupStamp(nowMs), mode).catch((e: unknown) => {
-      if (e instanceof RecoverRefusal) throw e;
-      throw new WriteFailed((e as Error).message, { cause: e });
-    });
-  } finally {
-    await lock.release();
-  }
-}
-
 /** Steps 2–5: every check, then what is kept and lost printed; RecoverRefusal on the way. */
 async function checkAndPlan(
   o: RecoverOptions,
@@ -227,28 +119,16 @@ async function checkAndPlan(
   return { files, plan };
 }
 
-/** Step 6: the operator's yes (click's confirm, default no; the end of stdin is a no). */
-async function confirmed(o: RecoverOptions, target: Target): Promise<boolean> {
-  if (o.yes) return true;
-  const terminal = new Terminal({ input: o.stdin, write: (s) => o.stdout.write(s) });
-  try {
-    return await terminal.confirm(
-      `Rewrite the files of ${target.selfAddr} in ${target.dataDir} as this new cluster? ` +
-        'Only if the other members are gone for good',
-    );
-  } catch (e) {
-    if (!(e instanceof Aborted)) throw e;
-    return false;
-  }
-}
-
 /** Run `raftdcs recover`; resolves to the exit code. */
 export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
   const err = (s: string) => o.stderr.write(s);
+  if (o.fromSnapshot !== undefined && o.fromSnapshot !== null)
+    return runRecoverFromSnapshot(o, o.fromSnapshot);
   if (!o.forceNewCluster && !o.dryRun) {
     err(
-      "raftdcs recover: give --force-new-cluster (rebuild a one-node cluster from this node's data), or " +
-        '--dry-run to see what it would do; see docs/recover.md\n',
+      "raftdcs recover: give --force-new-cluster (rebuild a one-node cluster from this node's data), " +
+        '--from-snapshot FILE (a new data dir from a backup), or --dry-run to see what it would do; see ' +
+        'docs/recover.md\n',
     );
     return ExitCode.Config;
   }
@@ -268,7 +148,11 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
       o.stdout.write('Dry run: nothing was changed.\n');
       return ExitCode.Ok;
     }
-    if (!(await confirmed(o, target))) {
+    const question =
+      `Rewrite the files of ${target.selfAddr} in ${target.dataDir} as this new cluster? ` +
+      'Only if the other members are gone for good';
+    // step 6: the operator's yes
+    if (!(await confirmed(o, question))) {
       err('Aborted: nothing was changed.\n');
       return ExitCode.Config;
     }

@@ -7,7 +7,8 @@
  *
  * ```yaml
  * raftdcs:
- *   http: 127.0.0.1:8009     # GET /status and /metrics (off when absent)
+ *   http: 127.0.0.1:8009     # GET /status, /health, /readyz and /metrics (off when absent)
+ *   ready_max_lag: 1000      # /readyz: entries the applied index may trail the leader's commit
  *   max_bind_retries: 5      # attempts to bind the Raft port before giving up (0 = forever)
  *   bind_retry_time: 1.0     # seconds between those attempts
  * ```
@@ -27,6 +28,14 @@ import { type ConfigMap, type ConfigValue, isConfigMap } from './yaml.js';
 
 export const DEFAULT_MAX_BIND_RETRIES = 5;
 export const DEFAULT_BIND_RETRY_TIME = 1.0;
+
+/**
+ * Default `max_lag` of /readyz, in log entries. A follower keeping up trails the leader's commit
+ * index by the entries of one replication round at most; 1000 leaves room for bursts of writes while
+ * a node that is really behind (restarted, partitioned, overloaded) is reported. A node that has
+ * not caught up once since start is not ready whatever its lag.
+ */
+export const DEFAULT_READY_MAX_LAG = 1000;
 
 /** The keys Patroni's Raft DCS reads from `raft:` (others are ignored; the controller warns). */
 const KNOWN_RAFT_KEYS: ReadonlySet<string> = new Set([
@@ -63,6 +72,8 @@ export interface ControllerSettings {
   readonly password: string | null;
   readonly unknownRaftKeys: readonly string[];
   readonly http: HttpListen | null;
+  /** /readyz's max_lag when a request gives none (`raftdcs.ready_max_lag`) */
+  readonly readyMaxLag: number;
   readonly maxBindRetries: number;
   readonly bindRetryTime: number;
 }
@@ -100,6 +111,7 @@ export function controllerSettings(
   const httpText = overrides.http ?? section.http ?? null;
   const http =
     httpText === null ? null : parseHttpListen(httpText, overrides.http ? '--http' : 'raftdcs.http');
+  const readyMaxLag = nonNegativeInt(section.ready_max_lag, DEFAULT_READY_MAX_LAG, 'raftdcs.ready_max_lag');
   const maxBindRetries =
     overrides.maxBindRetries ??
     nonNegativeInt(section.max_bind_retries, DEFAULT_MAX_BIND_RETRIES, 'raftdcs.max_bind_retries');
@@ -115,6 +127,7 @@ export function controllerSettings(
     password: node.conf.password ?? null,
     unknownRaftKeys: Object.keys(rawRaft).filter((k) => !KNOWN_RAFT_KEYS.has(k)),
     http,
+    readyMaxLag,
     maxBindRetries,
     bindRetryTime,
   };

@@ -2,10 +2,12 @@
  * SyncObj — pysyncobj's public class: a replicated object whose `@replicated` methods are applied
  * on every node in log order. It owns the configuration, the replicated-method registry, code
  * versions and the public API. The utility commands (`status`, `add`, `remove`, `set_version`) are
- * (and raftdcs's `transfer`) are served by UtilityCommands (utility-commands.ts), the status dict is built in status.ts, the layout
- * of the dump state in snapshot/object-state.ts; the loop that drives the Raft core (persist, send,
- * apply, dumps, installs, ticks) is RaftDriver (runtime/driver.ts), which takes every piece of the
- * outside world as a seam (`SyncObjDeps`), so the simulator runs this very class.
+ * served by UtilityCommands (utility-commands.ts), with raftdcs's `transfer`, the backup commands
+ * (`snapshot`, `compact`) by SnapshotService (snapshot/snapshot-service.ts), the status dict is
+ * built in status.ts, the layout of the dump state in snapshot/object-state.ts; the loop that
+ * drives the Raft core (persist, send, apply, dumps, installs, ticks) is RaftDriver
+ * (runtime/driver.ts), which takes every piece of the outside world as a seam (`SyncObjDeps`), so
+ * the simulator runs this very class.
  *
  * It must never let one bad peer or frame take the process down.
  */
@@ -25,12 +27,19 @@ import { FileJournal } from './journal/file-journal.js';
 import { MemoryJournal } from './journal/memory.js';
 import type { Journal } from './journal/types.js';
 import { FunctionTable, type ReplicatedCall } from './replicated.js';
-import { type DriverObserver, FatalApplyError, RaftDriver } from './runtime/driver.js';
+import {
+  type CompactionOutcome,
+  type DriverObserver,
+  FatalApplyError,
+  RaftDriver,
+} from './runtime/driver.js';
 import { type DumpCodec, realDumpCodec } from './runtime/dump-codec.js';
+import type { LivenessSnapshot } from './runtime/liveness.js';
 import { type ResultCallback, type ResultReason, RuntimeFailReason } from './runtime/outcome.js';
 import { realScheduler, type Scheduler } from './runtime/scheduler.js';
 import { type DumpStore, FileDumpStore, MemoryDumpStore } from './snapshot/dump-store.js';
 import { composeObjectState, splitObjectState } from './snapshot/object-state.js';
+import { SnapshotService } from './snapshot/snapshot-service.js';
 import { statusDict, statusRecord } from './status.js';
 import { SyncObjError, UNKNOWN_OUTCOME_MESSAGE } from './syncobj-error.js';
 import { createTcpTransport } from './tcp-factory.js';
@@ -38,6 +47,8 @@ import { splitHostPort } from './transport/address.js';
 import type { Transport, TransportHandler } from './transport/types.js';
 import { UtilityCommands, type UtilityHandler } from './utility-commands.js';
 
+export type { CompactionOutcome } from './runtime/driver.js';
+export type { LivenessSnapshot } from './runtime/liveness.js';
 export type { ResultCallback, ResultReason } from './runtime/outcome.js';
 export { RuntimeFailReason } from './runtime/outcome.js';
 export type { Scheduler, TimerHandle } from './runtime/scheduler.js';
@@ -126,6 +137,8 @@ export class SyncObj {
   private readonly fsyncListeners: ((seconds: number) => void)[] = [];
   private readonly utilities: UtilityCommands;
   private readonly transfers = new Set<PendingTransfer>();
+  /** the backup commands (null: a read-only node, which serves no utility commands) */
+  private snapshots: SnapshotService | null = null;
 
   /**
    * Resolves with the error that stopped this node (it has then destroyed itself: pending calls
@@ -198,6 +211,20 @@ export class SyncObj {
       setCodeVersion: (version) => this.setCodeVersion(version),
       transferLeadership: (address) => this.transferLeadership(address),
     });
+    if (selfAddress !== null) {
+      const snapshots = new SnapshotService({
+        selfAddress,
+        scheduler: this.scheduler,
+        dumpNow: () => this.driver.dumpNow(),
+        encodeDump: (dump) => this.driver.encodeDump(dump),
+        compactNow: () => this.driver.compactNow(),
+        raftTerm: () => this.raftCurrentTerm,
+        commitIndex: () => this.raftCommitIndex,
+      });
+      snapshots.register(this.utilities);
+      this.addOnTickCallback(() => snapshots.prune());
+      this.snapshots = snapshots;
+    }
     // start on the next turn, once subclass constructors (and their fields) are done
     this.bound = Promise.resolve().then(() => {
       this.table = new FunctionTable(this, this.consumers);
@@ -259,6 +286,7 @@ export class SyncObj {
   destroy(): Promise<void> {
     for (const t of [...this.transfers])
       t.settle(new SyncObjError('destroyed', 'the node was destroyed during the leadership transfer'));
+    this.snapshots?.clear();
     return this.driver.destroy(this.bound);
   }
 
@@ -322,6 +350,24 @@ export class SyncObj {
 
   get hasQuorum(): boolean {
     return this.core?.hasQuorum() ?? false;
+  }
+
+  /** The leader's commit index as this node last learned it (its own while leading); null before any. */
+  get raftLeaderCommitIndex(): number | null {
+    return this.core?.status().leaderCommitIndex ?? null;
+  }
+
+  /** True once this voter applied a membership change that removed it (it no longer campaigns). */
+  get selfRemoved(): boolean {
+    return this.core?.status().selfRemoved ?? false;
+  }
+
+  /**
+   * When the Raft loop last ticked and when each connected peer last sent a Raft message, on this
+   * node's monotonic clock (for health checks; reading it changes nothing).
+   */
+  liveness(): LivenessSnapshot {
+    return this.driver.liveness();
   }
 
   isLeader(): boolean {
@@ -659,5 +705,13 @@ export class SyncObj {
   /** Make a dump at the next tick (pysyncobj forceLogCompaction). */
   forceLogCompaction(): void {
     this.driver.forceLogCompaction();
+  }
+
+  /**
+   * Compact the log now (the `compact` utility command): a dump at the applied index, stored, and
+   * the log cut at it, without waiting for logCompactionSplit's slot. Resolves once done.
+   */
+  compactLogNow(): Promise<CompactionOutcome> {
+    return this.driver.compactNow();
   }
 }

@@ -1,7 +1,9 @@
 /**
  * The utility commands a SyncObj node serves (pysyncobj's `syncobj_admin` protocol, docs/protocol.md
  * §6): `status`, `add`, `remove`, `set_version`, raftdcs's `transfer`, and any a subclass registers
- * (Patroni's `members`).
+ * (Patroni's `members`, raftdcs's backup commands). `['status', 'raftdcs_features']` answers the
+ * status dict plus the list of raftdcs's own commands registered here (the backup commands of
+ * snapshot/utility-protocol.ts, and `transfer`).
  *
  * What it is for: mapping a command name and its arguments to the node's action, and the outcome to
  * pysyncobj's reply text (`SUCCESS ADD host:port`, `FAIL REMOVE host:port`, ...).
@@ -9,10 +11,10 @@
  * What it must never do: let a handler's exception escape (it becomes the reply), or change the
  * cluster by any other way than the node's own proposals (`UtilityHost`).
  */
-import { RAFTDCS_VERSION } from '../version.js';
 import { type PyDict, type PyValue, pyStr } from '../wire/value.js';
 import { FailReason } from './core/types.js';
 import { RuntimeFailReason } from './runtime/outcome.js';
+import { FEATURES_ARGUMENT, FEATURES_KEY, RAFTDCS_UTILITY_COMMANDS } from './snapshot/utility-protocol.js';
 import { SyncObjError } from './syncobj-error.js';
 import { formatUtilityResult } from './transport/utility.js';
 
@@ -38,17 +40,14 @@ export interface UtilityHost {
 }
 
 /**
- * `['status', 'raftdcs']` asks a node whether it is a raftdcs node before a command only raftdcs
- * knows is sent to it: pysyncobj's `status` ignores its arguments and answers its usual dict, while
- * an unknown command stops a pysyncobj node's tick (docs/protocol.md §2.4). A raftdcs node adds
- * these keys to the dict; without the argument its dict is pysyncobj's, key for key.
+ * raftdcs's leadership transfer (docs/protocol.md §7.12). Like the backup commands, a client sends
+ * it only to a node whose feature probe lists it: a pysyncobj node stops on a command it does not
+ * know (docs/protocol.md §2.4).
  */
-export const RAFTDCS_STATUS_PROBE = 'raftdcs';
-/** raftdcs's version, in the probed status dict */
-export const RAFTDCS_VERSION_KEY = 'raftdcs_version';
-/** the raftdcs-only utility commands the node serves, in the probed status dict */
-export const RAFTDCS_COMMANDS_KEY = 'raftdcs_commands';
-const RAFTDCS_ONLY_COMMANDS: readonly string[] = ['transfer'];
+export const TRANSFER_COMMAND = 'transfer';
+
+/** The raftdcs-only commands the feature probe may list (those registered on the node). */
+const RAFTDCS_COMMANDS: readonly string[] = [...RAFTDCS_UTILITY_COMMANDS, TRANSFER_COMMAND];
 
 /** The registry of utility commands of one node, with the built-in ones registered. */
 export class UtilityCommands {
@@ -59,7 +58,7 @@ export class UtilityCommands {
     this.register('add', (args, reply) => this.membership('add', args, reply));
     this.register('remove', (args, reply) => this.membership('remove', args, reply));
     this.register('set_version', (args, reply) => this.setVersion(args, reply));
-    this.register('transfer', (args, reply) => this.transfer(args, reply));
+    this.register(TRANSFER_COMMAND, (args, reply) => this.transfer(args, reply));
   }
 
   /** Serve `command` with `handler` (replaces a handler registered before). */
@@ -81,11 +80,15 @@ export class UtilityCommands {
     }
   }
 
+  /** The status dict; with the feature probe's argument, plus the raftdcs commands served here. */
   private status(args: readonly PyValue[]): PyDict {
     const dict = this.host.statusDict();
-    if (args[0] !== RAFTDCS_STATUS_PROBE) return dict;
-    dict.set(RAFTDCS_VERSION_KEY, RAFTDCS_VERSION);
-    dict.set(RAFTDCS_COMMANDS_KEY, [...RAFTDCS_ONLY_COMMANDS]);
+    if (args[0] === FEATURES_ARGUMENT) {
+      dict.set(
+        FEATURES_KEY,
+        RAFTDCS_COMMANDS.filter((c) => this.handlers.has(c)),
+      );
+    }
     return dict;
   }
 

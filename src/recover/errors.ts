@@ -23,6 +23,10 @@ export const RecoverRefusalCode = {
   FilesChanged: 'FILES_CHANGED',
   /** `--for-pysyncobj` on a node whose journal is raftdcs's (pysyncobj cannot read it) */
   NotPysyncobj: 'NOT_PYSYNCOBJ',
+  /** `--from-snapshot`: the node's data dir holds something (a snapshot is restored into a new one only) */
+  DataDirNotEmpty: 'DATA_DIR_NOT_EMPTY',
+  /** `--from-snapshot`: the snapshot file is unreadable, damaged, or holds no Patroni DCS state */
+  SnapshotUnreadable: 'SNAPSHOT_UNREADABLE',
 } as const;
 export type RecoverRefusalCode = (typeof RecoverRefusalCode)[keyof typeof RecoverRefusalCode];
 

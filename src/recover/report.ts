@@ -1,8 +1,9 @@
 /**
- * What `raftdcs recover` tells the operator, as text: the files read, what is kept (last index,
- * term, keys), what may be lost, what the old members answered, and — once written — the backups
- * and the next steps. Pure formatting; the wall clock comes in as an argument.
+ * What `raftdcs recover` tells the operator, as text: the files read (or the snapshot file), what is
+ * kept (last index, term, keys), what may be lost, what the old members answered, and — once
+ * written — the backups and the next steps. Pure formatting; the wall clock comes in as an argument.
  */
+import type { SnapshotFileContents } from '../backup/snapshot-file.js';
 import type { LogEntry } from '../raft/core/types.js';
 import { entryAt, type RecoveryPlan } from './plan.js';
 import type { MemberProbe, QuorumJudgement } from './quorum-check.js';
@@ -50,12 +51,9 @@ function ago(seconds: number): string {
   return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
 }
 
-/** What is kept and what may be lost. */
-export function formatPlan(files: SurvivorFiles, plan: RecoveryPlan, o: PlanReportOptions): string {
-  const out: string[] = [`Node ${plan.selfAddr}, files read:`, ...formatFiles(files)];
-  for (const n of plan.notes) out.push(`  note: ${n}`);
-
-  out.push('', `Kept: the state as of index ${plan.lastEntry.index} (term ${plan.lastEntry.term}):`);
+/** What is kept: the index and term, the keys (at most `keyLimit` names) with their TTLs. */
+function formatKept(plan: RecoveryPlan, o: PlanReportOptions): string[] {
+  const out = [`Kept: the state as of index ${plan.lastEntry.index} (term ${plan.lastEntry.term}):`];
   const names = [...plan.keys.keys()].sort();
   out.push(`  ${names.length} key${names.length === 1 ? '' : 's'}${names.length > 0 ? ':' : ''}`);
   for (const name of names.slice(0, o.keyLimit)) {
@@ -80,6 +78,15 @@ export function formatPlan(files: SurvivorFiles, plan: RecoveryPlan, o: PlanRepo
         'expired them): the new leader removes them as soon as it is elected, as any leader would',
     );
   }
+  return out;
+}
+
+/** What is kept and what may be lost. */
+export function formatPlan(files: SurvivorFiles, plan: RecoveryPlan, o: PlanReportOptions): string {
+  const out: string[] = [`Node ${plan.selfAddr}, files read:`, ...formatFiles(files)];
+  for (const n of plan.notes) out.push(`  note: ${n}`);
+
+  out.push('', ...formatKept(plan, o));
 
   out.push('', 'May be lost:');
   out.push(
@@ -108,6 +115,28 @@ export function formatPlan(files: SurvivorFiles, plan: RecoveryPlan, o: PlanRepo
       '  - this node had been removed from the cluster: its log may lack everything written since its removal',
     );
   }
+  return `${out.join('\n')}\n`;
+}
+
+/** What a restore from a snapshot file keeps, and what it cannot have. */
+export function formatSnapshotPlan(
+  snapshot: SnapshotFileContents,
+  plan: RecoveryPlan,
+  o: PlanReportOptions,
+): string {
+  const h = snapshot.header;
+  const out = [
+    `Snapshot ${snapshot.file} (checksum ok): taken from ${h.node} at ${h.created}, index ${h.lastIndex} ` +
+      `(term ${h.lastTerm}), membership ${h.cluster.join(', ')}`,
+    `Restoring it as node ${plan.selfAddr}, into a new data dir`,
+    '',
+    ...formatKept(plan, o),
+    '',
+    'Not in the snapshot:',
+    `  - writes after index ${h.lastIndex} (made after the snapshot was taken)`,
+    `  - the old cluster's log and membership: the restored node starts a new cluster; never let it join ` +
+      'the old one, nor an old member join it with its old files',
+  ];
   return `${out.join('\n')}\n`;
 }
 
@@ -146,15 +175,22 @@ export function formatIntent(plan: RecoveryPlan, mode: WriteMode): string {
   return `\nNew cluster: ${who}; ${files}.\n`;
 }
 
-/** The backups and what to do next. */
-export function formatDone(plan: RecoveryPlan, result: WriteResult, configHint: string): string {
+/** The backups and what to do next (`newDataDir`: a data dir built from a snapshot, not a node's own). */
+export function formatDone(
+  plan: RecoveryPlan,
+  result: WriteResult,
+  configHint: string,
+  newDataDir = false,
+): string {
   const written = result.journal === null ? [result.dump] : [result.dump, result.journal];
-  const out = ['', 'Written:', ...written.map((f) => `  ${f}`), 'Old files kept as:'];
+  const out = ['', 'Written:', ...written.map((f) => `  ${f}`)];
+  if (result.backups.length > 0) out.push('Old files kept as:');
   for (const b of result.backups) out.push(`  ${b.from} -> ${b.to}`);
+  const how = newDataDir ? 'start the node' : 'start this node as before';
   const start =
     result.journal === null
-      ? 'start this node as before (Patroni or patroni_raft_controller)'
-      : `start this node as before (raftdcs controller ${configHint})`;
+      ? `${how} (Patroni or patroni_raft_controller)`
+      : `${how} (raftdcs controller ${configHint})`;
   out.push(
     '',
     'Next:',

@@ -181,6 +181,8 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       '-remove REMOVE',
       '-set_version VERSION',
       '-members',
+      '-snapshot FILE',
+      '-compact',
       '-transfer TRANSFER',
       '-timeout SECONDS',
       '--json',
@@ -199,6 +201,13 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       json: true,
     });
     expect(parseAdminArgs(['-set_version', ' +1_0 ']).version).toBe(10n);
+    // our flags never take an abbreviation from syncobj_admin's: -c is -conn, -s stays ambiguous
+    expect(parseAdminArgs(['-c', 'a:1', '-co', 'b:2'])).toMatchObject({ connection: 'b:2', compact: false });
+    expect(parseAdminArgs(['-sn', 'f.snapshot', '-com'])).toMatchObject({
+      snapshot: 'f.snapshot',
+      compact: true,
+    });
+    expect(() => parseAdminArgs(['-s'])).toThrow('ambiguous option: -s could match -status, -set_version');
     expect(() => parseAdminArgs(['-timeout', '0'])).toThrow(/invalid positive number/);
     const reply = dict([
       ['version', '0.3.11'],
@@ -244,18 +253,11 @@ describe('raftdcs admin: arguments and failures exactly as syncobj_admin', () =>
       /^p:1 is not a raftdcs node that can transfer leadership/,
     );
     expect(transferUnsupported('p:1', 'unknown command')).not.toBeNull();
-    expect(transferUnsupported('r:1', dict([['raftdcs_version', '9.9.9']]))).toBe(
-      'r:1 runs raftdcs 9.9.9, which cannot transfer leadership',
+    // a raftdcs node whose feature probe lists only the backup commands (before transfers)
+    expect(transferUnsupported('r:1', dict([['raftdcs_features', ['snapshot', 'compact']]]))).toBe(
+      'r:1 runs a raftdcs version that cannot transfer leadership',
     );
-    expect(
-      transferUnsupported(
-        'r:1',
-        dict([
-          ['raftdcs_version', '1.0.0'],
-          ['raftdcs_commands', ['transfer']],
-        ]),
-      ),
-    ).toBeNull();
+    expect(transferUnsupported('r:1', dict([['raftdcs_features', ['snapshot', 'transfer']]]))).toBeNull();
   });
 
   it('-timeout bounds the wait on a node that never answers; --json reports failures with exit 1', async () => {
@@ -325,7 +327,7 @@ describe('raftdcs admin against a TypeScript node', () => {
       `FAIL TRANSFER ${a}: the target ${a} is this node, the leader already\n`,
     );
     // the plain status has no raftdcs keys (it is pysyncobj's, key for key: compared above)
-    expect(st.has('raftdcs_version')).toBe(false);
+    expect(st.has('raftdcs_features')).toBe(false);
     expect((await ours(['-conn', a as string, '-set_version', '0'])).stdout).toBe('SUCCESS SET_VERSION 0\n');
   });
 

@@ -8,7 +8,11 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { controllerSettings, prepareControllerDataDir } from '../../src/config/controller-config.js';
+import {
+  controllerSettings,
+  DEFAULT_READY_MAX_LAG,
+  prepareControllerDataDir,
+} from '../../src/config/controller-config.js';
 import { type ConfigMap, parseYaml } from '../../src/config/yaml.js';
 import { ConfigError } from '../../src/raft/config.js';
 
@@ -105,6 +109,29 @@ describe('M02 accepted timeouts', () => {
     expect(failure('{max_timeout: true}').key).toBe('raft.max_timeout');
     expect(failure('{connection_retry_time: -1}').message).toMatch(/^raft\.connection_retry_time: .*>= 0/);
     expect(failure('{min_timeout: .inf}').message).toMatch(/^raft\.min_timeout: .*finite/);
+  });
+});
+
+describe('raftdcs.ready_max_lag (GET /readyz)', () => {
+  const withRaftdcs = (section: string) =>
+    controllerSettings(
+      parseYaml(`raft: {self_addr: '127.0.0.1:7101'}\nraftdcs: ${section}`, 't') as ConfigMap,
+    );
+
+  it('defaults to DEFAULT_READY_MAX_LAG (1000); a whole number >= 0 is taken', () => {
+    expect(DEFAULT_READY_MAX_LAG).toBe(1000);
+    expect(settings('').readyMaxLag).toBe(1000);
+    expect(withRaftdcs('{ready_max_lag: null}').readyMaxLag).toBe(1000);
+    expect(withRaftdcs('{ready_max_lag: 0}').readyMaxLag).toBe(0);
+    expect(withRaftdcs('{ready_max_lag: 50}').readyMaxLag).toBe(50);
+  });
+
+  it('anything else is a ConfigError naming raftdcs.ready_max_lag', () => {
+    for (const bad of ['-1', '1.5', 'lots', 'true']) {
+      expect(() => withRaftdcs(`{ready_max_lag: ${bad}}`), bad).toThrow(
+        /^raftdcs\.ready_max_lag: expected a whole number >= 0, got /,
+      );
+    }
   });
 });
 

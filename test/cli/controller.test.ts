@@ -172,7 +172,7 @@ describe('raftdcs controller: running', () => {
     );
     const ctl = procs.raftdcs(['controller', config]);
     await ctl.waitForLog(
-      (l) => l.msg === 'HTTP endpoint listening (GET /status, /metrics)',
+      (l) => l.msg === 'HTTP endpoint listening (GET /status, /health, /readyz, /metrics)',
       20_000,
       'HTTP endpoint',
     );
@@ -205,7 +205,7 @@ describe('raftdcs controller: running', () => {
 
     const again = procs.raftdcs(['controller', config]);
     await again.waitForLog(
-      (l) => l.msg === 'HTTP endpoint listening (GET /status, /metrics)',
+      (l) => l.msg === 'HTTP endpoint listening (GET /status, /health, /readyz, /metrics)',
       20_000,
       'restart',
     );

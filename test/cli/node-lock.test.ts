@@ -6,9 +6,9 @@
  * stop removes it.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireNodeLock, inspectNodeLock, NodeLockError } from '../../src/cli/node-lock.js';
 import { journalPaths } from '../../src/raft/journal/paths.js';
@@ -63,6 +63,22 @@ describe('the advisory lock', () => {
     writeFileSync(path, lockText({ pid: 1 })); // someone else's now
     await again.release();
     expect(existsSync(path)).toBe(true);
+  });
+
+  it('of acquisitions racing for a free lock exactly one gets it; the others are told who holds it', async () => {
+    const path = join(procs.dir(), 'n.lock');
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) =>
+        acquireNodeLock(path, { selfAddr: `h:${i}`, program: 'controller', takeOverForeign: true }),
+      ),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(NodeLockError);
+    const winner = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireNodeLock>>>).value;
+    expect(readdirSync(dirname(path)).filter((f) => f.startsWith('n.lock'))).toEqual(['n.lock']);
+    await winner.release();
+    expect(existsSync(path)).toBe(false);
   });
 
   it('stale: a dead process, a pid now used by another program, an unreadable file', async () => {

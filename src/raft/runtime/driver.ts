@@ -38,6 +38,7 @@ import type { Dump } from '../snapshot/dump.js';
 import type { DumpStore } from '../snapshot/dump-store.js';
 import type { Transport, TransportHandler } from '../transport/types.js';
 import type { DumpCodec } from './dump-codec.js';
+import { LivenessRecord, type LivenessSnapshot } from './liveness.js';
 import { type ResultCallback, type ResultReason, RuntimeFailReason } from './outcome.js';
 import type { Scheduler, TimerHandle } from './scheduler.js';
 
@@ -109,6 +110,22 @@ interface AppliedResult {
   readonly result: PyValue | undefined;
 }
 
+/** What an operator-requested compaction (compactNow) did. */
+export interface CompactionOutcome {
+  /** the dump's last entry: the log now starts at the entry before it */
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  /** bytes of the dump written; null when a dump at this index was stored already (none written) */
+  readonly dumpBytes: number | null;
+  /** entries in the log afterwards */
+  readonly logLength: number;
+}
+
+interface CompactionWaiter {
+  resolve(outcome: CompactionOutcome): void;
+  reject(error: Error): void;
+}
+
 interface PersistBatch {
   readonly messages: OutgoingMessage[];
   persistIndex: number;
@@ -139,6 +156,8 @@ export class RaftDriver {
   private correctDumpCluster = false;
   /** a received snapshot is being decoded, stored and loaded */
   private installing = false;
+  /** compactNow() callers waiting for the next compaction to start (then for it to finish) */
+  private compactionWaiters: CompactionWaiter[] = [];
 
   private readonly pending = new Map<number, Pending>();
   private nextRef = 1;
@@ -164,6 +183,7 @@ export class RaftDriver {
   private nextDiscoveryMs = 0;
   private readonly startedAtMs: number;
   private readonly startedAtWallMs: number;
+  private readonly livenessRecord: LivenessRecord;
 
   constructor(
     private readonly selfAddress: string | null,
@@ -182,6 +202,7 @@ export class RaftDriver {
     this.startedAtMs = this.scheduler.now();
     this.startedAtWallMs = this.scheduler.wallNow();
     this.lastDumpMs = this.startedAtMs;
+    this.livenessRecord = new LivenessRecord(this.startedAtMs);
   }
 
   // --------------------------------------------------------------------------------------------
@@ -210,6 +231,11 @@ export class RaftDriver {
 
   get lastApplied(): number {
     return this.lastAppliedIndex;
+  }
+
+  /** When the loop last ticked and when each peer was last heard from (for health checks). */
+  liveness(): LivenessSnapshot {
+    return this.livenessRecord.snapshot(this.scheduler.now());
   }
 
   isConnected(node: string): boolean {
@@ -328,6 +354,7 @@ export class RaftDriver {
     for (const list of this.waiters.values())
       for (const w of list) w.pending.settle(undefined, RuntimeFailReason.Destroyed);
     this.waiters.clear();
+    for (const w of this.compactionWaiters.splice(0)) w.reject(new Error('the node was stopped'));
     await this.transport?.destroy();
     await this.dumpWrites;
     try {
@@ -384,6 +411,7 @@ export class RaftDriver {
       this.maybeCompact();
       this.maybeDiscoverLeader(core);
       this.host.onTick();
+      this.livenessRecord.ticked(this.scheduler.now());
     } catch (e) {
       this.fail(e);
       return;
@@ -474,6 +502,7 @@ export class RaftDriver {
           throw e;
         }
         if (message === null) return;
+        this.livenessRecord.heard(peer, this.scheduler.now());
         try {
           core.step(peer, message, this.scheduler.now());
         } catch (e) {
@@ -487,6 +516,7 @@ export class RaftDriver {
         this.scheduleDrain();
       },
       onPeerDisconnected: (peer) => {
+        this.livenessRecord.forget(peer);
         this.coreRef?.peerDisconnected(peer, this.scheduler.now());
         this.scheduleDrain();
       },
@@ -507,6 +537,7 @@ export class RaftDriver {
       if (!want.has(n)) {
         t.dropNode(n); // the transport reports no disconnect for a dropped node
         this.transportNodes.delete(n);
+        this.livenessRecord.forget(n);
         this.coreRef?.peerDisconnected(n, this.scheduler.now());
       }
     }
@@ -822,6 +853,58 @@ export class RaftDriver {
     this.forceCompaction = true;
   }
 
+  /**
+   * Compact now, for an operator (the `compact` utility command): a dump at the applied index is
+   * written and the log cut at it, as a due compaction does — without waiting for this node's
+   * logCompactionSplit slot. Resolves once the dump is stored and the log cut (or at once when the
+   * stored dump is at the applied index already); waits for a compaction or snapshot install in
+   * progress to end first.
+   */
+  compactNow(): Promise<CompactionOutcome> {
+    if (this.destroyed || this.fatalError || !this.coreRef) {
+      return Promise.reject(new Error('the node is not running'));
+    }
+    return new Promise<CompactionOutcome>((resolve, reject) => {
+      this.compactionWaiters.push({ resolve, reject });
+      this.forceCompaction = true;
+      this.maybeCompact();
+    });
+  }
+
+  /**
+   * The dump of the state machine at the applied index, taken now — what a compaction at this
+   * instant would write: the state, the applied entry and the one before it, the membership as of
+   * the applied entry. Consistent: it is taken in one synchronous step on the event loop (nothing
+   * is applied meanwhile), and serializeState gives a value later applies do not change. Throws
+   * when the node is not running or has applied nothing after its log's first entry.
+   */
+  dumpNow(): Dump {
+    const core = this.coreRef;
+    if (this.destroyed || this.fatalError || !core) throw new Error('the node is not running');
+    const last = core.entryAt(this.lastAppliedIndex);
+    const prev = core.entryAt(this.lastAppliedIndex - 1);
+    if (!last || !prev) {
+      throw new Error(
+        `nothing to dump: no entry applied after the log's first one (applied index ${this.lastAppliedIndex})`,
+      );
+    }
+    return this.dumpAt(core, last, prev);
+  }
+
+  /** A dump encoded as dumps are stored and sent (gzip of the pickle; off the main thread). */
+  encodeDump(dump: Dump): Promise<Uint8Array> {
+    return this.codec.encode(dump);
+  }
+
+  private dumpAt(core: RaftCore, last: LogEntry, prev: LogEntry): Dump {
+    return {
+      data: this.host.serializeState(),
+      lastEntry: last,
+      prevEntry: prev,
+      cluster: core.membersAt(last.index),
+    };
+  }
+
   private maybeCompact(): void {
     const core = this.coreRef;
     if (!core || this.compacting || this.installing) return;
@@ -843,7 +926,10 @@ export class RaftDriver {
       st.logLength <= 10 * c.logCompactionMinEntries
     )
       return;
-    if (c.logCompactionSplit && !correcting && !this.inOwnCompactionSlot(now, st.members)) return;
+    // an operator's request (compactNow) does not wait for this node's slot
+    const requested = this.compactionWaiters.length > 0;
+    if (c.logCompactionSplit && !correcting && !requested && !this.inOwnCompactionSlot(now, st.members))
+      return;
     // what the state machine holds (the core may have handed out entries not applied yet)
     const lastIndex = this.lastAppliedIndex;
     const last = core.entryAt(lastIndex);
@@ -851,15 +937,12 @@ export class RaftDriver {
     // a correction may rewrite the dump at the same index (nothing was applied since it)
     if (!last || !prev || (prev.index === this.lastDumpPrevIndex && !correcting)) {
       this.lastDumpMs = now;
+      if (requested) this.settleUnstartedCompaction(core, last, prev);
       return;
     }
     this.forceCompaction = false;
-    const dump: Dump = {
-      data: this.host.serializeState(),
-      lastEntry: last,
-      prevEntry: prev,
-      cluster: core.membersAt(lastIndex),
-    };
+    const waiters = this.compactionWaiters.splice(0);
+    const dump = this.dumpAt(core, last, prev);
     this.compacting = true;
     const t0 = now;
     const write = this.codec.encode(dump).then(async (gz) => {
@@ -870,7 +953,10 @@ export class RaftDriver {
     write.then(
       (gz) => {
         this.compacting = false;
-        if (this.destroyed || this.coreRef !== core) return;
+        if (this.destroyed || this.coreRef !== core) {
+          for (const w of waiters) w.reject(new Error('the node was stopped'));
+          return;
+        }
         // (unless a snapshot install replaced the log meanwhile)
         if (core.status().firstIndex <= prev.index) {
           core.compact({ data: gz, lastIndex: last.index, lastTerm: last.term }, this.scheduler.now());
@@ -882,14 +968,46 @@ export class RaftDriver {
             'log compacted after a dump',
           );
         }
+        const outcome: CompactionOutcome = {
+          lastIndex: last.index,
+          lastTerm: last.term,
+          dumpBytes: gz.length,
+          logLength: core.status().logLength,
+        };
+        for (const w of waiters) w.resolve(outcome);
         this.checkDumpCluster(); // the membership may have moved while the dump was written
       },
       (e: unknown) => {
         this.compacting = false;
         this.lastDumpMs = this.scheduler.now();
         this.log.warn({ err: e, dump: this.dumpStore.description }, 'failed to store a full dump');
+        const err = e instanceof Error ? e : new Error(String(e));
+        for (const w of waiters) w.reject(new Error(`the dump could not be stored: ${err.message}`));
       },
     );
+  }
+
+  /** compactNow() callers, when there is nothing to compact: the stored dump is at the applied index, or nothing was applied. */
+  private settleUnstartedCompaction(
+    core: RaftCore,
+    last: LogEntry | undefined,
+    prev: LogEntry | undefined,
+  ): void {
+    const waiters = this.compactionWaiters.splice(0);
+    if (!last || !prev) {
+      const e = new Error(
+        `nothing to compact: no entry applied after the log's first one (applied index ${this.lastAppliedIndex})`,
+      );
+      for (const w of waiters) w.reject(e);
+      return;
+    }
+    const outcome: CompactionOutcome = {
+      lastIndex: last.index,
+      lastTerm: last.term,
+      dumpBytes: null,
+      logLength: core.status().logLength,
+    };
+    for (const w of waiters) w.resolve(outcome);
   }
 
   /**

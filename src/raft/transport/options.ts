@@ -9,11 +9,14 @@ import { type Logger, silentLogger } from '../../logger.js';
 import type { Fernet, SecondsClock } from '../../wire/fernet.js';
 import { DEFAULT_MAX_FRAME_BYTES, type RandomSource } from '../../wire/frame.js';
 import type { PyValue } from '../../wire/value.js';
+import { RAFTDCS_UTILITY_COMMANDS } from '../snapshot/utility-protocol.js';
 import type { AddressFamilyPreference, HostResolver } from './dns.js';
 
 /**
  * The utility commands pysyncobj (status, add, remove, set_version) and Patroni (members) register,
- * and raftdcs's leadership transfer (transfer).
+ * raftdcs's backup commands (snapshot, snapshot_chunk, compact) and its leadership transfer
+ * (transfer, `TRANSFER_COMMAND` in ../utility-commands.ts). A node that does not register a command
+ * answers it with `unknown command '…'`.
  */
 export const DEFAULT_UTILITY_COMMANDS: readonly string[] = Object.freeze([
   'status',
@@ -21,6 +24,7 @@ export const DEFAULT_UTILITY_COMMANDS: readonly string[] = Object.freeze([
   'remove',
   'set_version',
   'members',
+  ...RAFTDCS_UTILITY_COMMANDS,
   'transfer',
 ]);
 
