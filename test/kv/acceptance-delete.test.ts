@@ -125,8 +125,28 @@ describe('D. delete', () => {
       ['prevExist', true],
     ]);
     await cluster.waitApplied(lastLogIndex(n1));
+    // a condition that requires the key (prevValue, a prevIndex) goes as given, without prevExist
+    const byValue = ok(await n1.kv.set('/k3', 'v'));
+    await cluster.waitApplied(byValue.index);
+    expect(await n2.kv.delete('/k3', { prevValue: 'v' })).toBe(true);
+    expect(plain(kvLog(n1).at(-1)?.kwargs)).toEqual([
+      ['recursive', false],
+      ['prevValue', 'v'],
+    ]);
+    await cluster.waitApplied(lastLogIndex(n1));
+    const byIndex = ok(await n1.kv.set('/k4', 'v'));
+    await cluster.waitApplied(byIndex.index);
+    expect(await n2.kv.delete('/k4', { prevIndex: byIndex.index })).toBe(true);
+    expect(plain(kvLog(n1).at(-1)?.kwargs)).toEqual([
+      ['recursive', false],
+      ['prevIndex', byIndex.index],
+    ]);
+    await cluster.waitApplied(lastLogIndex(n1));
     const before = lastLogIndex(n1);
     expect(await n2.kv.delete('/k')).toBe(false);
+    // even when the caller's conditions allow a missing key, nothing is sent (Python nodes crash
+    // applying a delete of a missing key)
+    expect(await n2.kv.delete('/k', { prevExist: false })).toBe(false);
     await sleep(50);
     expect(lastLogIndex(n1)).toBe(before);
   });
