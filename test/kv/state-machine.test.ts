@@ -222,7 +222,7 @@ describe('records as callers see them', () => {
     const view = recordView(dict({ value: 5, updated: 10, created: f(9.5), index: 12n }));
     expect(view).toEqual({ value: '5', updated: 10, created: 9.5, index: 12 });
     expect('expire' in view).toBe(false);
-    expect(recordView(dict({ updated: 'soon', expire: 'never' }))).toEqual({
+    expect(recordView(dict({ updated: 'soon', expire: 'never' }))).toStrictEqual({
       value: '',
       updated: 0,
       created: 0,
