@@ -21,7 +21,6 @@
 import { promises as fsp } from 'node:fs';
 import { SnapshotFileError } from '../backup/format.js';
 import { readSnapshotFile, type SnapshotFileContents } from '../backup/snapshot-file.js';
-import { ConfigError } from '../raft/config.js';
 import { RecoverRefusal, RecoverRefusalCode } from '../recover/errors.js';
 import { formatDone, formatIntent, formatSnapshotPlan } from '../recover/report.js';
 import { ensureStopped } from '../recover/running-check.js';
@@ -32,9 +31,10 @@ import { ExitCode } from './exit-codes.js';
 import {
   confirmed,
   KEY_LIST_LIMIT,
-  loadTarget,
+  loadTargetOrReport,
   parseMembers,
   type RecoverOptions,
+  reportRefusal,
   SELF_PROBE_MS,
   switchFiles,
   type Target,
@@ -89,14 +89,8 @@ export async function runRecoverFromSnapshot(o: RecoverOptions, file: string): P
     );
     return ExitCode.Config;
   }
-  let target: Target;
-  try {
-    target = loadTarget(o);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err(`${e.message}\n(see raftdcs recover --help and docs/recover.md)\n`);
-    return ExitCode.Config;
-  }
+  const target = loadTargetOrReport(o);
+  if (target === null) return ExitCode.Config;
   const nowMs = (o.now ?? Date.now)();
   const mode: WriteMode = o.forPysyncobj === true ? 'pysyncobj' : 'raftdcs';
   try {
@@ -126,10 +120,8 @@ export async function runRecoverFromSnapshot(o: RecoverOptions, file: string): P
     o.stdout.write(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`, true));
     return ExitCode.Ok;
   } catch (e) {
-    if (e instanceof RecoverRefusal) {
-      err(`raftdcs recover: refusing: ${e.message}\nNothing was changed.\n`);
-      return ExitCode.Refused;
-    }
+    const refused = reportRefusal(o, e);
+    if (refused !== null) return refused;
     if (e instanceof WriteFailed) {
       err(
         `raftdcs recover: writing the data dir failed: ${e.message}\n` +

@@ -8,6 +8,7 @@
  */
 import { controllerSettings } from '../config/controller-config.js';
 import { type EnvSource, loadPatroniConfig } from '../config/patroni-config.js';
+import { ConfigError } from '../raft/config.js';
 import { journalPaths } from '../raft/journal/paths.js';
 import { splitHostPort } from '../raft/transport/address.js';
 import { RecoverRefusal, RecoverRefusalCode } from '../recover/errors.js';
@@ -16,6 +17,7 @@ import { probePort } from '../recover/running-check.js';
 import type { SurvivorFiles } from '../recover/survivor-files.js';
 import { backupStamp, type WriteMode, writeRecoveredFiles } from '../recover/write-files.js';
 import { Aborted, Terminal } from './ctl/prompt.js';
+import { ExitCode } from './exit-codes.js';
 import { acquireNodeLock, NodeLockError } from './node-lock.js';
 
 /** Key names listed at most. */
@@ -69,6 +71,24 @@ export function loadTarget(o: RecoverOptions): Target {
     dataDir: node.dataDir === '' ? '.' : node.dataDir,
     paths: journalPaths(node.dataDir, node.selfAddr),
   };
+}
+
+/** The target from the configuration, or null after saying why on stderr (a configuration error). */
+export function loadTargetOrReport(o: RecoverOptions): Target | null {
+  try {
+    return loadTarget(o);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    o.stderr.write(`${e.message}\n(see raftdcs recover --help and docs/recover.md)\n`);
+    return null;
+  }
+}
+
+/** A refusal said on stderr, with its exit code; null for any other error. */
+export function reportRefusal(o: RecoverOptions, e: unknown): ExitCode | null {
+  if (!(e instanceof RecoverRefusal)) return null;
+  o.stderr.write(`raftdcs recover: refusing: ${e.message}\nNothing was changed.\n`);
+  return ExitCode.Refused;
 }
 
 /** `--members` as a list of addresses; RecoverRefusal(BAD_MEMBERS) when it is not one. */

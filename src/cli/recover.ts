@@ -20,7 +20,6 @@
  *
  * This module writes only to the streams it is given and never calls process.exit.
  */
-import { ConfigError } from '../raft/config.js';
 import { RecoverRefusal, RecoverRefusalCode } from '../recover/errors.js';
 import { planRecovery, type RecoveryPlan } from '../recover/plan.js';
 import { judgeQuorum, probeMembers, workingClusters } from '../recover/quorum-check.js';
@@ -33,9 +32,10 @@ import { runRecoverFromSnapshot } from './recover-snapshot.js';
 import {
   confirmed,
   KEY_LIST_LIMIT,
-  loadTarget,
+  loadTargetOrReport,
   parseMembers,
   type RecoverOptions,
+  reportRefusal,
   SELF_PROBE_MS,
   switchFiles,
   type Target,
@@ -132,14 +132,8 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
     );
     return ExitCode.Config;
   }
-  let target: Target;
-  try {
-    target = loadTarget(o);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    err(`${e.message}\n(see raftdcs recover --help and docs/recover.md)\n`);
-    return ExitCode.Config;
-  }
+  const target = loadTargetOrReport(o);
+  if (target === null) return ExitCode.Config;
   const nowMs = (o.now ?? Date.now)();
   const mode: WriteMode = o.forPysyncobj === true ? 'pysyncobj' : 'raftdcs';
   try {
@@ -160,10 +154,8 @@ export async function runRecover(o: RecoverOptions): Promise<ExitCode> {
     o.stdout.write(formatDone(plan, result, o.configPath === null ? '' : `-c ${o.configPath}`));
     return ExitCode.Ok;
   } catch (e) {
-    if (e instanceof RecoverRefusal) {
-      err(`raftdcs recover: refusing: ${e.message}\nNothing was changed.\n`);
-      return ExitCode.Refused;
-    }
+    const refused = reportRefusal(o, e);
+    if (refused !== null) return refused;
     if (e instanceof WriteFailed) {
       err(
         `raftdcs recover: writing the recovered files failed: ${e.message}\n` +
