@@ -92,8 +92,9 @@ export interface DecodedSnapshotFile {
   readonly bytes: number;
 }
 
-function headerToJson(h: SnapshotFileHeader): string {
-  return JSON.stringify({
+/** The header's fields under the names the file (and `snapshot status --json`) use. */
+export function headerFields(h: SnapshotFileHeader) {
+  return {
     node: h.node,
     created: h.created,
     raftdcs_version: h.raftdcsVersion,
@@ -101,10 +102,14 @@ function headerToJson(h: SnapshotFileHeader): string {
     last_term: h.lastTerm,
     prev_index: h.prevIndex,
     prev_term: h.prevTerm,
-    cluster: h.cluster,
+    cluster: [...h.cluster],
     raft_term: h.raftTerm,
     commit_index: h.commitIndex,
-  });
+  };
+}
+
+function headerToJson(h: SnapshotFileHeader): string {
+  return JSON.stringify(headerFields(h));
 }
 
 /** The file's bytes for a header and a dump. */

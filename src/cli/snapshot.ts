@@ -9,7 +9,7 @@
  *
  * This module writes only to the streams it is given and never calls process.exit.
  */
-import { SnapshotFileError } from '../backup/format.js';
+import { headerFields, SnapshotFileError } from '../backup/format.js';
 import { readSnapshotFile, type SnapshotFileContents } from '../backup/snapshot-file.js';
 import { ExitCode } from './exit-codes.js';
 import type { Json } from './py-json.js';
@@ -45,21 +45,11 @@ export function formatSnapshotSummary(c: SnapshotFileContents): string {
 
 /** The summary as one JSON object. */
 export function snapshotSummaryJson(c: SnapshotFileContents): { [key: string]: Json } {
-  const h = c.header;
   return {
     file: c.file,
     ok: true,
     format_version: c.version,
-    node: h.node,
-    created: h.created,
-    raftdcs_version: h.raftdcsVersion,
-    last_index: h.lastIndex,
-    last_term: h.lastTerm,
-    prev_index: h.prevIndex,
-    prev_term: h.prevTerm,
-    cluster: [...h.cluster],
-    raft_term: h.raftTerm,
-    commit_index: h.commitIndex,
+    ...headerFields(c.header),
     keys: c.keys,
     dump_bytes: c.dumpGz.length,
     bytes: c.bytes,

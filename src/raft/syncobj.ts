@@ -517,16 +517,8 @@ export class SyncObj {
     if (!this.conf.values.dynamicMembershipChange) {
       return Promise.reject(new Error('dynamicMembershipChange is disabled'));
     }
-    try {
-      if (typeof address !== 'string') throw new TypeError('not a string');
-      splitHostPort(address);
-    } catch (e) {
-      return Promise.reject(
-        new TypeError(
-          `a node address must be 'host:port', got ${JSON.stringify(address)}: ${(e as Error).message}`,
-        ),
-      );
-    }
+    const bad = badAddress(address);
+    if (bad !== null) return Promise.reject(bad);
     return new Promise<void>((resolve, reject) => {
       this.submit(encodeMembership({ op, node: address }), (result, reason) => {
         cb?.(result, reason);
@@ -574,16 +566,8 @@ export class SyncObj {
    * refuses new proposals with NOT_LEADER, which clients retry.
    */
   transferLeadership(address: string, options: TransferOptions = {}): Promise<void> {
-    try {
-      if (typeof address !== 'string') throw new TypeError('not a string');
-      splitHostPort(address);
-    } catch (e) {
-      return Promise.reject(
-        new TypeError(
-          `a node address must be 'host:port', got ${JSON.stringify(address)}: ${(e as Error).message}`,
-        ),
-      );
-    }
+    const bad = badAddress(address);
+    if (bad !== null) return Promise.reject(bad);
     const timeoutMs = options.timeoutMs ?? 2000 * this.conf.values.raftMaxTimeout;
     // started at once when the node runs: a proposal made after this call returns is refused
     if (this.driver.core !== null) return this.startTransfer(address, timeoutMs);
@@ -713,5 +697,18 @@ export class SyncObj {
    */
   compactLogNow(): Promise<CompactionOutcome> {
     return this.driver.compactNow();
+  }
+}
+
+/** Why `address` is not a node address (`host:port`), or null when it is one. */
+function badAddress(address: unknown): TypeError | null {
+  try {
+    if (typeof address !== 'string') throw new TypeError('not a string');
+    splitHostPort(address);
+    return null;
+  } catch (e) {
+    return new TypeError(
+      `a node address must be 'host:port', got ${JSON.stringify(address)}: ${(e as Error).message}`,
+    );
   }
 }
