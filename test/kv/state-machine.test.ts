@@ -172,6 +172,10 @@ describe('_expire', () => {
     sm.applyExpire(['/e', 'x']);
     expect(sm.raw('/e')).toBeDefined();
     expect(events).toEqual([]);
+    sm.applySet(['/k', rec('x', 1)], kw(), 1);
+    sm.applyExpire(['/k', 'not a record']);
+    sm.applyExpire(['/k']);
+    expect(sm.get('/k')).not.toBeNull();
   });
 
   it('a stored record matches a value without the fields it lacks too (None == None), as in Python', () => {
@@ -212,6 +216,8 @@ describe('the keys the leader watches for expiry', () => {
     expect([...sm.getPrefix('').keys()]).toEqual(['/ok']);
     expect([...sm.expiring]).toEqual(['/ok']);
     sm.restore('garbage');
+    expect(sm.size).toBe(0);
+    sm.restore(5);
     expect(sm.size).toBe(0);
     expect(sm.expiring.size).toBe(0);
   });
