@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -10,6 +11,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // vitest's default (one worker fewer than the cores) is a single worker on a two-core machine:
+    // most of the suite waits on timers, real processes and the network, so two files at a time
+    // halve the wall time there (19 min → 11 min) without starving them
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     reporters: ['default'],
   },
 });
