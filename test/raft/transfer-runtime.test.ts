@@ -6,14 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SyncObjConfOptions } from '../../src/raft/config.js';
 import { FailReason } from '../../src/raft/core/types.js';
-import { type ReplicatedCall, replicated } from '../../src/raft/replicated.js';
-import { SyncObj, SyncObjError } from '../../src/raft/syncobj.js';
+import { SyncObjError } from '../../src/raft/syncobj.js';
 import { MemoryNetwork } from '../../src/raft/transport/memory-transport.js';
 import type { Transport, TransportHandler } from '../../src/raft/transport/types.js';
 import type { PyValue } from '../../src/wire/value.js';
 import { waitFor } from '../helpers/wait.js';
+import { Counter } from './runtime-helpers.js';
 
-const FAST: SyncObjConfOptions = {
+/** Real elections on the auto tick (runtime-helpers' FAST has neither). */
+const TICKING: SyncObjConfOptions = {
   appendEntriesPeriod: 0.02,
   raftMinTimeout: 0.08,
   raftMaxTimeout: 0.16,
@@ -23,16 +24,6 @@ const FAST: SyncObjConfOptions = {
   dynamicMembershipChange: true,
   commandsWaitLeader: false,
 };
-
-class Counter extends SyncObj {
-  value = 0;
-
-  @replicated({ name: 'incr' })
-  incr(call: ReplicatedCall): number {
-    this.value += call.args[0] as number;
-    return this.value;
-  }
-}
 
 let nodes: Counter[] = [];
 afterEach(async () => {
@@ -56,7 +47,7 @@ function cluster(net: MemoryNetwork, deaf: readonly string[] = []): Counter[] {
     return new Counter(
       a,
       ADDRS.filter((b) => b !== a),
-      FAST,
+      TICKING,
       { deps: { transport } },
     );
   });
