@@ -68,6 +68,19 @@ describe('E. TTL and expiry', () => {
     for (const n of cluster.nodes) expect(n.kv.get('/p')?.value, n.name).toBe('y');
   });
 
+  it("E01b only the leader's clock expires keys: a follower whose clock is past the TTL expires nothing", async () => {
+    cluster = await KvCluster.start();
+    const { n1, n2 } = cluster;
+    cluster.setTime(1000.0);
+    const t = ok(await n1.kv.set('/t', 'x', { ttl: 5 }));
+    await cluster.waitApplied(lastLogIndex(n1));
+    expect(n1.kv.isLeader()).toBe(true);
+    n2.clock.t = 2000.0; // a follower an hour ahead
+    await ticks(300);
+    for (const n of cluster.nodes) expect(n.kv.get('/t'), n.name).toStrictEqual(t);
+    expect(expireEntries(n1, '/t')).toEqual([]);
+  });
+
   it("E02 TTL runs between the writer's clock and the leader's: 10 s behind → a 30 s TTL lasts 20 s", async () => {
     cluster = await KvCluster.start();
     const { n1, n2, n3 } = cluster;
