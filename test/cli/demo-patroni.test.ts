@@ -143,6 +143,25 @@ describe('raftdcs demo --patroni without Patroni or PostgreSQL', () => {
   });
 });
 
+describe('raftdcs demo --patroni with bad arguments', () => {
+  it('names the option and what it got, exits 1, starts nothing', async () => {
+    const dir = join(tempDir(), 'demo');
+    for (const [args, message] of [
+      [['--pg-ports', '1,2'], '--pg-ports must be a comma-separated list of 3 ports, got 1,2'],
+      [
+        ['--api-ports', '8111,x,8113'],
+        '--api-ports must be a comma-separated list of 3 ports, got 8111,x,8113',
+      ],
+      [['--ports', '70000'], '--ports must be a comma-separated list of ports, got 70000'],
+    ] as const) {
+      const r = demo(['--patroni', '--dir', dir, ...args]);
+      expect(await r.exited).toBe(1);
+      expect(r.lines.join('\n')).toContain(message);
+    }
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
 describeE2e('raftdcs demo --patroni', () => {
   it('runs 3 PostgreSQL nodes on raftdcs, stops cleanly keeping the data, continues, fails over', {
     timeout: 420_000,
